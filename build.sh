@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Stagepass build entry point.
+#   ./build.sh          build everything into ./bin
+#   ./build.sh run      build, then start what exists so far (see README)
+#   ./build.sh test     install what the tests need (npm packages, ...) and run every test
+#   ./build.sh gas      print the contracts' gas report
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+export PATH="$(go env GOROOT)/bin:$(go env GOPATH)/bin:$PATH"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# npm packages for the contracts (solc, OpenZeppelin, Solady), installed from the lockfile
+# and reinstalled only when the lockfile changes.
+npm_deps() {
+  local dir=$ROOT/contracts stamp=$ROOT/contracts/node_modules/.lock-stamp
+  if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then return; fi
+  log "npm ci (contracts)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$stamp"
+}
+
+build() {
+  log "go build"
+  mkdir -p bin
+  go build ./...
+  go build -o bin/gasreport ./contracts/cmd/gasreport
+  echo "built: bin/gasreport" >&2
+}
+
+test_all() {
+  npm_deps
+  log "gofmt"
+  local unformatted
+  unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './contracts/node_modules/*'))
+  if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+  log "go vet"
+  go vet ./...
+  log "go test (native)"
+  go test -count=1 ./...
+  if compgen -G "wasm/cmd/*/*_test.go" >/dev/null; then
+    log "go test (js/wasm under Node)"
+    PATH="$(go env GOROOT)/lib/wasm:$PATH" GOOS=js GOARCH=wasm go test -count=1 ./wasm/cmd/...
+  fi
+  log "gas budgets"
+  go run ./contracts/cmd/gasreport -check
+}
+
+case "${1:-build}" in
+  build) build ;;
+  run)
+    build
+    log "run"
+    echo "The relay (stagepass dev) does not exist yet; this step only builds. The contracts' gas report:" >&2
+    ./bin/gasreport
+    ;;
+  test) test_all ;;
+  gas) go run ./contracts/cmd/gasreport ;;
+  *) echo "usage: $0 [build|run|test|gas]" >&2; exit 2 ;;
+esac

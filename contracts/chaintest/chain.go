@@ -1,0 +1,329 @@
+// Package chaintest runs Stagepass's contracts on a real EVM for tests, benchmarks and the
+// gas report: go-ethereum's simulated backend (ethclient/simulated), with the platform
+// (forwarder, TestUSD, event factory) deployed and funded accounts ready.
+//
+// Transactions are sent raw with a fixed gas limit and committed one block each, so a
+// receipt's gas is exactly what the operation cost, and a revert comes back as the
+// contract's decoded custom error.
+package chaintest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
+	"github.com/stagepass/stagepass/contracts/bindings/testusd"
+)
+
+// Account is a funded externally owned account.
+type Account struct {
+	Key     *ecdsa.PrivateKey
+	Address common.Address
+}
+
+// NewAccount derives a deterministic test key from seed and i. Test keys only: anyone can
+// recompute them.
+func NewAccount(seed string, i int) *Account {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(i))
+	key, err := crypto.ToECDSA(crypto.Keccak256([]byte("stagepass test account "+seed), n[:]))
+	if err != nil {
+		panic(err) // a keccak output is a valid key with overwhelming probability
+	}
+	return &Account{Key: key, Address: crypto.PubkeyToAddress(key.PublicKey)}
+}
+
+// Options configure a Chain.
+type Options struct {
+	// Accounts is how many funded accounts to create (default 10).
+	Accounts int
+	// Seed makes the accounts' keys (default "default").
+	Seed string
+	// AllForks turns on every fork go-ethereum knows, including the unscheduled Bogota
+	// repricing; by default the chain runs mainnet's current rules (Osaka).
+	AllForks bool
+}
+
+// Chain is a simulated chain with the platform deployed.
+type Chain struct {
+	Backend  *simulated.Backend
+	Client   simulated.Client
+	ChainID  *big.Int
+	Accounts []*Account
+	Deployer *Account
+
+	Forwarder common.Address
+	Factory   common.Address
+	USD       common.Address
+
+	signer types.Signer
+}
+
+// OsakaConfig is go-ethereum's all-forks development config with the unscheduled Bogota
+// fork turned off: Ethereum mainnet's current rules, used to quote gas.
+func OsakaConfig() *params.ChainConfig {
+	cfg := *params.AllDevChainProtocolChanges
+	cfg.BogotaTime = nil
+	return &cfg
+}
+
+// ForkName names the latest fork active at genesis under cfg.
+func ForkName(cfg *params.ChainConfig) string {
+	switch {
+	case cfg.BogotaTime != nil:
+		return "Bogota"
+	case cfg.OsakaTime != nil:
+		return "Osaka"
+	case cfg.PragueTime != nil:
+		return "Prague"
+	default:
+		return "pre-Prague"
+	}
+}
+
+// New starts a simulated chain, funds the accounts and deploys the platform.
+func New(opts Options) (*Chain, error) {
+	if opts.Accounts == 0 {
+		opts.Accounts = 10
+	}
+	if opts.Seed == "" {
+		opts.Seed = "default"
+	}
+	deployer := NewAccount(opts.Seed+"/deployer", 0)
+	alloc := types.GenesisAlloc{deployer.Address: {Balance: ether(1_000_000)}}
+	accounts := make([]*Account, opts.Accounts)
+	for i := range accounts {
+		accounts[i] = NewAccount(opts.Seed, i)
+		alloc[accounts[i].Address] = types.Account{Balance: ether(1_000_000)}
+	}
+	cfg := OsakaConfig()
+	if opts.AllForks {
+		cfg = params.AllDevChainProtocolChanges
+	}
+	backend := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) {
+		ec.Genesis.Config = cfg
+	})
+	c := &Chain{
+		Backend:  backend,
+		Client:   backend.Client(),
+		ChainID:  cfg.ChainID,
+		Accounts: accounts,
+		Deployer: deployer,
+		signer:   types.LatestSigner(cfg),
+	}
+	if err := c.deployPlatform(); err != nil {
+		backend.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops the chain.
+func (c *Chain) Close() { c.Backend.Close() }
+
+func (c *Chain) deployPlatform() error {
+	var err error
+	if c.Forwarder, err = c.Deploy(c.Deployer, &forwarder.StagepassForwarderMetaData, nil); err != nil {
+		return fmt.Errorf("deploy forwarder: %w", err)
+	}
+	if c.USD, err = c.Deploy(c.Deployer, &testusd.TestUSDMetaData, nil); err != nil {
+		return fmt.Errorf("deploy TestUSD: %w", err)
+	}
+	args := events.NewEventFactory().PackConstructor(c.Forwarder)
+	if c.Factory, err = c.Deploy(c.Deployer, &events.EventFactoryMetaData, args); err != nil {
+		return fmt.Errorf("deploy factory: %w", err)
+	}
+	return nil
+}
+
+// Deploy creates a contract from its binding's metadata and constructor arguments.
+func (c *Chain) Deploy(from *Account, meta *bind.MetaData, args []byte) (common.Address, error) {
+	code := append(common.FromHex(meta.Bin), args...)
+	rcpt, err := c.send(from, nil, code, nil, 15_000_000)
+	if err != nil {
+		return common.Address{}, err
+	}
+	return rcpt.ContractAddress, nil
+}
+
+// Transact sends `data` (with `value` wei) from `from` to `to`, mines it in its own block and
+// returns the receipt. A revert is returned as an error carrying the decoded custom error.
+func (c *Chain) Transact(from *Account, to common.Address, data []byte, value *big.Int) (*types.Receipt, error) {
+	return c.send(from, &to, data, value, 0)
+}
+
+// MustTransact is Transact for set-up steps that cannot fail; it panics on error.
+func (c *Chain) MustTransact(from *Account, to common.Address, data []byte, value *big.Int) *types.Receipt {
+	r, err := c.Transact(from, to, data, value)
+	if err != nil {
+		panic(fmt.Sprintf("transact to %s: %v", to, err))
+	}
+	return r
+}
+
+// Call runs a read-only call against the latest block.
+func (c *Chain) Call(to common.Address, data []byte) ([]byte, error) {
+	out, err := c.Client.CallContract(context.Background(), ethereum.CallMsg{To: &to, Data: data}, nil)
+	if err != nil {
+		return nil, &RevertError{Data: revertData(err), Err: err}
+	}
+	return out, nil
+}
+
+// Warp moves the chain's clock forward by d and mines a block.
+func (c *Chain) Warp(d time.Duration) {
+	if err := c.Backend.AdjustTime(d); err != nil {
+		panic(err)
+	}
+	c.Backend.Commit()
+}
+
+// Now is the timestamp of the latest block.
+func (c *Chain) Now() uint64 {
+	h, err := c.Client.HeaderByNumber(context.Background(), nil)
+	if err != nil {
+		panic(err)
+	}
+	return h.Time
+}
+
+// Balance is an account's native balance.
+func (c *Chain) Balance(a common.Address) *big.Int {
+	b, err := c.Client.BalanceAt(context.Background(), a, nil)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// RevertError is a reverted call or transaction with its revert data.
+type RevertError struct {
+	Data []byte
+	Err  error
+}
+
+func (e *RevertError) Error() string {
+	return fmt.Sprintf("reverted (0x%x): %v", e.Data, e.Err)
+}
+
+func (e *RevertError) Unwrap() error { return e.Err }
+
+// Selector is the 4-byte selector of a revert, or "" when there is none.
+func (e *RevertError) Selector() string {
+	if len(e.Data) < 4 {
+		return ""
+	}
+	return hexutil.Encode(e.Data[:4])
+}
+
+// ErrorName returns the name of the custom error `err` carries according to contract ABI
+// `parsed`, or "" if it is not one of its errors.
+func ErrorName(parsed *abi.ABI, err error) string {
+	var re *RevertError
+	if !errors.As(err, &re) || len(re.Data) < 4 {
+		return ""
+	}
+	for name, e := range parsed.Errors {
+		if string(e.ID[:4]) == string(re.Data[:4]) {
+			return name
+		}
+	}
+	return ""
+}
+
+// ErrorArgs decodes the arguments of the custom error `err` carries.
+func ErrorArgs(parsed *abi.ABI, err error) []any {
+	var re *RevertError
+	if !errors.As(err, &re) || len(re.Data) < 4 {
+		return nil
+	}
+	for _, e := range parsed.Errors {
+		if string(e.ID[:4]) == string(re.Data[:4]) {
+			out, uerr := e.Inputs.Unpack(re.Data[4:])
+			if uerr != nil {
+				return nil
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+func (c *Chain) send(from *Account, to *common.Address, data []byte, value *big.Int, gas uint64) (*types.Receipt, error) {
+	ctx := context.Background()
+	if value == nil {
+		value = new(big.Int)
+	}
+	msg := ethereum.CallMsg{From: from.Address, To: to, Data: data, Value: value}
+	if gas == 0 {
+		// Estimation runs the call first: a revert is reported with its data before any
+		// transaction is sent, and nothing is mined.
+		est, err := c.Client.EstimateGas(ctx, msg)
+		if err != nil {
+			return nil, &RevertError{Data: revertData(err), Err: err}
+		}
+		gas = est + est/5
+	}
+	nonce, err := c.Client.PendingNonceAt(ctx, from.Address)
+	if err != nil {
+		return nil, err
+	}
+	head, err := c.Client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	tip := big.NewInt(params.GWei)
+	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
+	tx, err := types.SignNewTx(from.Key, c.signer, &types.DynamicFeeTx{
+		ChainID: c.ChainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: gas, To: to, Value: value, Data: data,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Client.SendTransaction(ctx, tx); err != nil {
+		return nil, err
+	}
+	c.Backend.Commit()
+	rcpt, err := c.Client.TransactionReceipt(ctx, tx.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("receipt of %s: %w", tx.Hash(), err)
+	}
+	if rcpt.Status != types.ReceiptStatusSuccessful {
+		return rcpt, &RevertError{Err: fmt.Errorf("transaction %s reverted", tx.Hash())}
+	}
+	return rcpt, nil
+}
+
+// revertData extracts the revert payload from a JSON-RPC error, if it has one.
+func revertData(err error) []byte {
+	var de interface{ ErrorData() interface{} }
+	if errors.As(err, &de) {
+		if s, ok := de.ErrorData().(string); ok {
+			return common.FromHex(s)
+		}
+	}
+	return nil
+}
+
+func ether(n int64) *big.Int {
+	return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether))
+}

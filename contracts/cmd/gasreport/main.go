@@ -1,0 +1,224 @@
+// Command gasreport measures the gas of every Stagepass ticket operation on go-ethereum's
+// simulated chain under Ethereum mainnet's current rules (Osaka), and prints one line per
+// operation, `name<TAB>gas`, after a first line naming the fork.
+//
+// Each figure is the steady state: the payer has already approved the event, every payee
+// already holds a balance of the currency, and the buyer is buying their first ticket of
+// the event. Events have 3 revenue splits (originator, artist, venue), resales pay 4 parties
+// (the seller too), the price is in TestUSD, and buyers are classified by a category registry,
+// so the quota rule runs.
+//
+//	go run ./contracts/cmd/gasreport            # the report
+//	go run ./contracts/cmd/gasreport -check     # also fail when a budget is exceeded
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/stagepass/stagepass/contracts/bindings/testing"
+	"github.com/stagepass/stagepass/contracts/chaintest"
+)
+
+// budgets are the gas ceilings the issue tracker set for each operation.
+var budgets = map[string]uint64{
+	"create_event":               400_000,
+	"buy_primary_1":              160_000,
+	"buy_resale":                 190_000,
+	"checkin_1":                  60_000,
+	"checkin_batch50_per_ticket": 8_000,
+}
+
+type line struct {
+	name string
+	gas  uint64
+}
+
+func main() {
+	check := flag.Bool("check", false, "exit non-zero when an operation exceeds its budget")
+	flag.Parse()
+	lines, fork, err := measure()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gasreport:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("# fork\t%s\n", fork)
+	failed := false
+	for _, l := range lines {
+		fmt.Printf("%s\t%d", l.name, l.gas)
+		if b, ok := budgets[l.name]; ok {
+			fmt.Printf("\t(budget %d)", b)
+			if l.gas > b {
+				fmt.Printf("\tOVER BUDGET")
+				failed = true
+			}
+		}
+		fmt.Println()
+	}
+	if *check && failed {
+		os.Exit(1)
+	}
+}
+
+func measure() ([]line, string, error) {
+	c, err := chaintest.New(chaintest.Options{Accounts: 80, Seed: "gasreport"})
+	if err != nil {
+		return nil, "", err
+	}
+	defer c.Close()
+	issuer, artist, venue, gate := c.Accounts[0], c.Accounts[1], c.Accounts[2], c.Accounts[3]
+	fans := c.Accounts[4:]
+	var lines []line
+	record := func(name string, gas uint64) { lines = append(lines, line{name, gas}) }
+
+	registry, err := c.Deploy(c.Deployer, &testing.TestCategoryRegistryMetaData, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	reg := testing.NewTestCategoryRegistry()
+	for _, f := range fans {
+		c.MustTransact(c.Deployer, registry, reg.PackSetCategory(f.Address, chaintest.Fan), nil)
+	}
+	cfg := c.DefaultConfig(issuer.Address, artist.Address, venue.Address)
+	cfg.CategoryRegistry = registry
+	cfg.Rules.MaxPerBuyer = 10
+	cfg.Rules.CategoryQuotaBps = [5]uint16{2000, 8000, 10000, 500, 0}
+	cfg.Gates = []common.Address{gate.Address}
+
+	// create_event: the factory already holds events.
+	if _, err := c.CreateEvent(issuer, cfg); err != nil {
+		return nil, "", err
+	}
+	r, err := c.Transact(issuer, c.Factory, chaintest.Factory.PackCreateEvent(cfg), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("create_event: %w", err)
+	}
+	record("create_event", r.GasUsed)
+	ev, err := c.CreateEvent(issuer, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+
+	// Everyone who will pay or be paid already holds TestUSD; payers have approved.
+	c.FundUSD(ev, chaintest.USDC(10_000), append([]*chaintest.Account{issuer, artist, venue}, fans...)...)
+	next := 0
+	fan := func() *chaintest.Account { f := fans[next]; next++; return f }
+	buy := func(f *chaintest.Account, qty int64) (uint64, error) {
+		r, err := c.Transact(f, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(qty), chaintest.USDC(50)), nil)
+		if err != nil {
+			return 0, err
+		}
+		return r.GasUsed, nil
+	}
+	if _, err := buy(fan(), 1); err != nil { // warms the tier's sold count and the ledger
+		return nil, "", err
+	}
+
+	gas, err := buy(fan(), 1)
+	if err != nil {
+		return nil, "", fmt.Errorf("buy_primary_1: %w", err)
+	}
+	record("buy_primary_1", gas)
+
+	// The permit path: a fan who never approved the event signs an EIP-2612 permit.
+	pf := fan()
+	c.MustTransact(pf, c.USD, chaintest.USD.PackApprove(ev, new(big.Int)), nil)
+	deadline := big.NewInt(int64(c.Now() + 3600))
+	v, rr, ss := c.SignPermit(pf, ev, chaintest.USDC(50), deadline)
+	r, err = c.Transact(pf, ev, chaintest.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), chaintest.USDC(50), deadline, v, rr, ss), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("buy_primary_1_permit: %w", err)
+	}
+	record("buy_primary_1_permit", r.GasUsed)
+
+	if gas, err = buy(fan(), 5); err != nil {
+		return nil, "", fmt.Errorf("buy_primary_5: %w", err)
+	}
+	record("buy_primary_5", gas)
+
+	// list and buy_resale: a seller lists the ticket they bought, a new fan buys it.
+	seller := fan()
+	first, err := firstToken(c, seller, ev)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err = c.Transact(seller, ev, chaintest.Ticket.PackList(first, chaintest.USDC(55)), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("list: %w", err)
+	}
+	record("list", r.GasUsed)
+	r, err = c.Transact(fan(), ev, chaintest.Ticket.PackBuyListed(first, chaintest.USDC(55)), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("buy_resale: %w", err)
+	}
+	record("buy_resale", r.GasUsed)
+
+	// gift: a holder gives a ticket to an account that holds none.
+	giver := fan()
+	gid, err := firstToken(c, giver, ev)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err = c.Transact(giver, ev, chaintest.Ticket.PackTransferFrom(giver.Address, fans[len(fans)-1].Address, gid), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("gift: %w", err)
+	}
+	record("gift", r.GasUsed)
+
+	// Check-in: 50 more fans buy one ticket each; doors open; one single, then a batch of 50.
+	var ids []*big.Int
+	for range 51 {
+		f := fan()
+		id, err := firstToken(c, f, ev)
+		if err != nil {
+			return nil, "", err
+		}
+		ids = append(ids, id)
+	}
+	c.Warp(7*24*time.Hour - 2*time.Hour)
+	r, err = c.Transact(gate, ev, chaintest.Ticket.PackCheckIn(ids[0]), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("checkin_1: %w", err)
+	}
+	record("checkin_1", r.GasUsed)
+	r, err = c.Transact(gate, ev, chaintest.Ticket.PackCheckInBatch(ids[1:]), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("checkin_batch50: %w", err)
+	}
+	record("checkin_batch50_per_ticket", r.GasUsed/50)
+
+	// The floor: OpenZeppelin's ERC721 minting to a new owner in the same harness.
+	nft, err := c.Deploy(c.Deployer, &testing.PlainNFTMetaData, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	plain := testing.NewPlainNFT()
+	c.MustTransact(c.Deployer, nft, plain.PackMint(c.Deployer.Address, big.NewInt(1)), nil)
+	r, err = c.Transact(c.Deployer, nft, plain.PackMint(fans[len(fans)-2].Address, big.NewInt(2)), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("erc721_plain_mint: %w", err)
+	}
+	record("erc721_plain_mint", r.GasUsed)
+
+	return lines, chaintest.ForkName(chaintest.OsakaConfig()), nil
+}
+
+// firstToken buys one ticket for f if it has none and returns the id of that purchase.
+func firstToken(c *chaintest.Chain, f *chaintest.Account, ev common.Address) (*big.Int, error) {
+	r, err := c.Transact(f, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), nil)
+	if err != nil {
+		return nil, fmt.Errorf("buy for %s: %w", f.Address, err)
+	}
+	for _, l := range r.Logs {
+		if p, err := chaintest.Ticket.UnpackPurchasedEvent(l); err == nil {
+			return p.FirstTokenId, nil
+		}
+	}
+	return nil, fmt.Errorf("buy for %s: no Purchased log", f.Address)
+}
+
