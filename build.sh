@@ -21,6 +21,19 @@ npm_deps() {
   cp "$dir/package-lock.json" "$stamp"
 }
 
+# geth for the integration tests against a real node, built from source at the go.mod
+# version of go-ethereum (3-4 minutes the first time; cached in $GOPATH/bin after).
+geth_dep() {
+  local version bin
+  version=$(go list -m -f '{{.Version}}' github.com/ethereum/go-ethereum)
+  bin="$(go env GOPATH)/bin/geth"
+  if ! "$bin" version 2>/dev/null | grep -q "^Version: ${version#v}"; then
+    log "go install geth@$version"
+    go install "github.com/ethereum/go-ethereum/cmd/geth@$version"
+  fi
+  export STAGEPASS_GETH=$bin
+}
+
 build() {
   log "go build"
   mkdir -p bin
@@ -31,6 +44,7 @@ build() {
 
 test_all() {
   npm_deps
+  geth_dep
   log "gofmt"
   local unformatted
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './contracts/node_modules/*'))

@@ -1,10 +1,11 @@
 // Package chaintest runs Stagepass's contracts on a real EVM for tests, benchmarks and the
-// gas report: go-ethereum's simulated backend (ethclient/simulated), with the platform
-// (forwarder, TestUSD, event factory) deployed and funded accounts ready.
+// gas report: go-ethereum's simulated backend (ethclient/simulated, New) or a real node such
+// as `geth --dev` (Dial), with the platform (forwarder, TestUSD, event factory) deployed and
+// funded accounts ready.
 //
-// Transactions are sent raw with a fixed gas limit and committed one block each, so a
-// receipt's gas is exactly what the operation cost, and a revert comes back as the
-// contract's decoded custom error.
+// Transactions are signed here and sent raw, one at a time, each waited for until mined (on
+// the simulated chain each gets its own block), so a receipt's gas is exactly what the
+// operation cost, and a revert comes back as the contract's decoded custom error.
 package chaintest
 
 import (
@@ -24,9 +25,11 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
@@ -62,8 +65,9 @@ type Options struct {
 	AllForks bool
 }
 
-// Chain is a simulated chain with the platform deployed.
+// Chain is a chain with the platform deployed.
 type Chain struct {
+	// Backend is the simulated chain, or nil on a real node.
 	Backend  *simulated.Backend
 	Client   simulated.Client
 	ChainID  *big.Int
@@ -75,6 +79,7 @@ type Chain struct {
 	USD       common.Address
 
 	signer types.Signer
+	closer func()
 }
 
 // OsakaConfig is go-ethereum's all-forks development config with the unscheduled Bogota
@@ -136,8 +141,64 @@ func New(opts Options) (*Chain, error) {
 	return c, nil
 }
 
-// Close stops the chain.
-func (c *Chain) Close() { c.Backend.Close() }
+// Dial connects to a development node at `url` (for example `geth --dev`), funds the
+// accounts from the node's own unlocked development account and deploys the platform.
+func Dial(ctx context.Context, url string, opts Options) (*Chain, error) {
+	if opts.Accounts == 0 {
+		opts.Accounts = 10
+	}
+	if opts.Seed == "" {
+		opts.Seed = "default"
+	}
+	rc, err := rpc.DialContext(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	client := ethclient.NewClient(rc)
+	chainID, err := client.ChainID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("chain id from %s: %w", url, err)
+	}
+	c := &Chain{
+		Client:   client,
+		ChainID:  chainID,
+		Deployer: NewAccount(opts.Seed+"/deployer", 0),
+		Accounts: make([]*Account, opts.Accounts),
+		signer:   types.LatestSignerForChainID(chainID),
+		closer:   client.Close,
+	}
+	for i := range c.Accounts {
+		c.Accounts[i] = NewAccount(opts.Seed, i)
+	}
+	var dev []common.Address
+	if err := rc.CallContext(ctx, &dev, "eth_accounts"); err != nil || len(dev) == 0 {
+		return nil, fmt.Errorf("the node at %s has no unlocked development account (eth_accounts: %v)", url, err)
+	}
+	var last common.Hash
+	for _, a := range append([]*Account{c.Deployer}, c.Accounts...) {
+		tx := map[string]any{"from": dev[0], "to": a.Address, "value": (*hexutil.Big)(ether(1000))}
+		if err := rc.CallContext(ctx, &last, "eth_sendTransaction", tx); err != nil {
+			return nil, fmt.Errorf("fund %s: %w", a.Address, err)
+		}
+	}
+	if _, err := bind.WaitMined(ctx, client, last); err != nil {
+		return nil, fmt.Errorf("fund accounts: %w", err)
+	}
+	if err := c.deployPlatform(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops the simulated chain or disconnects from the node.
+func (c *Chain) Close() {
+	if c.Backend != nil {
+		c.Backend.Close()
+	}
+	if c.closer != nil {
+		c.closer()
+	}
+}
 
 func (c *Chain) deployPlatform() error {
 	var err error
@@ -157,7 +218,7 @@ func (c *Chain) deployPlatform() error {
 // Deploy creates a contract from its binding's metadata and constructor arguments.
 func (c *Chain) Deploy(from *Account, meta *bind.MetaData, args []byte) (common.Address, error) {
 	code := append(common.FromHex(meta.Bin), args...)
-	rcpt, err := c.send(from, nil, code, nil, 15_000_000)
+	rcpt, err := c.send(from, nil, code, nil, 0)
 	if err != nil {
 		return common.Address{}, err
 	}
@@ -188,8 +249,11 @@ func (c *Chain) Call(to common.Address, data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Warp moves the chain's clock forward by d and mines a block.
+// Warp moves the chain's clock forward by d and mines a block. Simulated chains only.
 func (c *Chain) Warp(d time.Duration) {
+	if c.Backend == nil {
+		panic("chaintest: Warp needs the simulated chain")
+	}
 	if err := c.Backend.AdjustTime(d); err != nil {
 		panic(err)
 	}
@@ -302,8 +366,12 @@ func (c *Chain) send(from *Account, to *common.Address, data []byte, value *big.
 	if err := c.Client.SendTransaction(ctx, tx); err != nil {
 		return nil, err
 	}
-	c.Backend.Commit()
-	rcpt, err := c.Client.TransactionReceipt(ctx, tx.Hash())
+	if c.Backend != nil {
+		c.Backend.Commit()
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rcpt, err := bind.WaitMined(waitCtx, c.Client, tx.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("receipt of %s: %w", tx.Hash(), err)
 	}

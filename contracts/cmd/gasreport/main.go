@@ -221,4 +221,3 @@ func firstToken(c *chaintest.Chain, f *chaintest.Account, ev common.Address) (*b
 	}
 	return nil, fmt.Errorf("buy for %s: no Purchased log", f.Address)
 }
-
