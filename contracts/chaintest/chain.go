@@ -63,6 +63,8 @@ type Options struct {
 	// AllForks turns on every fork go-ethereum knows, including the unscheduled Bogota
 	// repricing; by default the chain runs mainnet's current rules (Osaka).
 	AllForks bool
+	// Keys, if set, are the accounts' keys instead of keys derived from Seed.
+	Keys []*ecdsa.PrivateKey
 }
 
 // Chain is a chain with the platform deployed.
@@ -115,8 +117,15 @@ func New(opts Options) (*Chain, error) {
 	deployer := NewAccount(opts.Seed+"/deployer", 0)
 	alloc := types.GenesisAlloc{deployer.Address: {Balance: ether(1_000_000)}}
 	accounts := make([]*Account, opts.Accounts)
+	if len(opts.Keys) > 0 {
+		accounts = make([]*Account, len(opts.Keys))
+	}
 	for i := range accounts {
-		accounts[i] = NewAccount(opts.Seed, i)
+		if len(opts.Keys) > 0 {
+			accounts[i] = &Account{Key: opts.Keys[i], Address: crypto.PubkeyToAddress(opts.Keys[i].PublicKey)}
+		} else {
+			accounts[i] = NewAccount(opts.Seed, i)
+		}
 		alloc[accounts[i].Address] = types.Account{Balance: ether(1_000_000)}
 	}
 	cfg := OsakaConfig()

@@ -1,0 +1,160 @@
+// Package devnet is the embedded development chain of `stagepass dev`: go-ethereum's
+// simulated chain in-process, blocks committed on a timer, the platform deployed, a demo
+// event created and development accounts funded. Nothing to install.
+//
+// The chain lives in memory: each start is a new chain.
+package devnet
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/wasm/keys"
+)
+
+// DevMnemonic is the well-known development mnemonic (Hardhat's and Anvil's default).
+// Its keys are public knowledge: development chains only.
+const DevMnemonic = "test test test test test test test test test test test junk"
+
+// Config configures the development chain.
+type Config struct {
+	// BlockTime is how often a block is committed (default 1 s).
+	BlockTime time.Duration
+	// Accounts is how many development accounts to fund (default 10).
+	Accounts int
+	Logger   *slog.Logger
+}
+
+// Devnet is a running development chain.
+type Devnet struct {
+	*chaintest.Chain
+	// Relayer is the key that pays gas for forwarded requests (development account 0).
+	Relayer *ecdsa.PrivateKey
+	// Demo is the demo event's contract.
+	Demo common.Address
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start creates the chain, deploys the platform and the demo event, and starts committing
+// blocks every BlockTime.
+func Start(cfg Config) (*Devnet, error) {
+	if cfg.BlockTime == 0 {
+		cfg.BlockTime = time.Second
+	}
+	if cfg.Accounts == 0 {
+		cfg.Accounts = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	master, err := keys.FromMnemonic(DevMnemonic, "")
+	if err != nil {
+		return nil, fmt.Errorf("dev mnemonic: %w", err)
+	}
+	defer master.Zero()
+	devKeys := make([]*ecdsa.PrivateKey, cfg.Accounts)
+	for i := range devKeys {
+		k, err := master.Account(uint32(i))
+		if err != nil {
+			return nil, fmt.Errorf("dev account %d: %w", i, err)
+		}
+		if devKeys[i], err = crypto.ToECDSA(k.Bytes()); err != nil {
+			return nil, fmt.Errorf("dev account %d: %w", i, err)
+		}
+		k.Zero()
+	}
+	c, err := chaintest.New(chaintest.Options{Keys: devKeys, Seed: "devnet"})
+	if err != nil {
+		return nil, fmt.Errorf("start simulated chain: %w", err)
+	}
+	d := &Devnet{Chain: c, Relayer: devKeys[0], done: make(chan struct{})}
+	if err := d.createDemo(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	go d.commitLoop(ctx, cfg.BlockTime)
+	cfg.Logger.Info("development chain ready", "chainId", c.ChainID, "forwarder", c.Forwarder, "factory", c.Factory,
+		"testUSD", c.USD, "demoEvent", d.Demo, "blockTime", cfg.BlockTime)
+	return d, nil
+}
+
+// createDemo creates a realistic demo event: two tiers, a discount schedule, resale capped at
+// +20% with half the markup to the seller, splits to the originator, artist, promoter and
+// venue, and gifts allowed. Issuer: development account 1; gate: account 2.
+func (d *Devnet) createDemo() error {
+	acc := d.Accounts
+	issuer, gate, artist, promoter, venue := acc[1], acc[2], acc[3], acc[4], acc[5]
+	now := d.Now()
+	day := uint64(86400)
+	starts := now + 30*day
+	cfg := events.EventConfig{
+		Name:        "Stagepass Live: Opening Night",
+		Venue:       "Harbour Hall, Main Stage",
+		BaseURI:     "http://127.0.0.1:8080/meta/",
+		StartsAt:    new(big.Int).SetUint64(starts),
+		DoorsOpenAt: new(big.Int).SetUint64(starts - 2*3600),
+		Currency:    d.USD,
+		Tiers: []events.TierConfig{
+			{Name: "General admission", FaceValue: chaintest.USDC(45), Supply: 2000},
+			{Name: "VIP balcony", FaceValue: chaintest.USDC(120), Supply: 150},
+		},
+		Rules: events.Rules{
+			MaxPerBuyer:          6,
+			MaxResaleMarkupBps:   2000,
+			SellerMarkupShareBps: 5000,
+			GiftsAllowed:         true,
+			ResaleClosesAt:       new(big.Int).SetUint64(starts - 3*3600),
+			Discounts:            []events.Discount{{From: new(big.Int).SetUint64(starts - 2*day), MaxDiscountBps: 2000}},
+			CategoryQuotaBps:     [5]uint16{10000, 10000, 10000, 1000, 0},
+		},
+		Splits: []events.Split{
+			{Account: issuer.Address, Bps: 5000, Role: 0},
+			{Account: artist.Address, Bps: 3000, Role: 1},
+			{Account: promoter.Address, Bps: 1000, Role: 2},
+			{Account: venue.Address, Bps: 1000, Role: 3},
+		},
+		Gates: []common.Address{gate.Address},
+	}
+	ev, err := d.CreateEvent(issuer, cfg)
+	if err != nil {
+		return fmt.Errorf("create demo event: %w", err)
+	}
+	d.Demo = ev
+	// Development accounts hold TestUSD, approved to the demo event.
+	d.FundUSD(ev, chaintest.USDC(5000), acc...)
+	return nil
+}
+
+func (d *Devnet) commitLoop(ctx context.Context, every time.Duration) {
+	defer close(d.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.Backend.Commit()
+		}
+	}
+}
+
+// Close stops committing blocks and shuts the chain down.
+func (d *Devnet) Close() {
+	d.cancel()
+	<-d.done
+	d.Chain.Close()
+}
