@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stagepass build entry point.
 #   ./build.sh          build everything into ./bin
-#   ./build.sh run      build, then start what exists so far (see README)
+#   ./build.sh run      build, then start `stagepass dev` at http://127.0.0.1:8080 (extra args go to it)
 #   ./build.sh test     install what the tests need (npm packages, ...) and run every test
 #   ./build.sh gas      print the contracts' gas report
 set -euo pipefail
@@ -38,8 +38,9 @@ build() {
   log "go build"
   mkdir -p bin
   go build ./...
+  go build -o bin/stagepass ./relay/cmd/stagepass
   go build -o bin/gasreport ./contracts/cmd/gasreport
-  echo "built: bin/gasreport" >&2
+  echo "built: bin/stagepass bin/gasreport" >&2
 }
 
 test_all() {
@@ -65,9 +66,8 @@ case "${1:-build}" in
   build) build ;;
   run)
     build
-    log "run"
-    echo "The relay (stagepass dev) does not exist yet; this step only builds. The contracts' gas report:" >&2
-    ./bin/gasreport
+    log "stagepass dev"
+    exec ./bin/stagepass dev "${@:2}"
     ;;
   test) test_all ;;
   gas) go run ./contracts/cmd/gasreport ;;

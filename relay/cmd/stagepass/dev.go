@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/server"
+	"github.com/stagepass/stagepass/site"
+)
+
+func runDev(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("dev", "Runs the whole platform on one machine: an in-process EVM chain with blocks on a timer, "+
+		"the contracts deployed, a demo event, funded development accounts (the well-known\n"+
+		"'test test ... junk' mnemonic), and the relay serving the site.", stderr)
+	var c sharedFlags
+	c.register(fs, filepath.Join(os.TempDir(), "stagepass-dev"))
+	blockTime := fs.Duration("block-time", time.Second, "how often the development chain commits a block")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	// The development chain is new at every start, so relay state from an earlier run
+	// would refer to a chain that no longer exists.
+	if err := os.RemoveAll(c.data); err != nil {
+		return fmt.Errorf("reset %s: %w", c.data, err)
+	}
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", c.data, err)
+	}
+	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer chain.Close()
+	relay, err := server.Start(ctx, server.Config{
+		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
+		Client: chain.Client, ChainID: chain.ChainID, Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD,
+		Relayer: chain.Relayer, Site: site.FS(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)
+	return waitAndShutdown(ctx, relay)
+}
+
+func waitAndShutdown(ctx context.Context, relay *server.Relay) error {
+	select {
+	case <-ctx.Done():
+	case <-relay.Done():
+		return relay.Err()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	return relay.Shutdown(sctx)
+}

@@ -1,0 +1,213 @@
+// Package server assembles the relay: the chain watcher and index, the JSON-RPC API over
+// websockets and HTTP, forwarding of users' signed requests, metrics, and the static site.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/watcher"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// ChainClient is what the relay needs of a chain connection. go-ethereum's ethclient and the
+// simulated chain's client satisfy it.
+type ChainClient interface {
+	watcher.Client
+	index.Caller
+}
+
+// Config configures a relay.
+type Config struct {
+	// Addr is where to listen, e.g. 127.0.0.1:8080.
+	Addr string
+	// Listener, if set, is used instead of listening on Addr (tests).
+	Listener net.Listener
+	// DataDir holds the relay's own state (the forwarding outbox).
+	DataDir string
+	// Origins may open websockets; empty allows only the relay's own origin.
+	Origins []string
+
+	Client     ChainClient
+	ChainID    *big.Int
+	Forwarder  common.Address
+	Factory    common.Address
+	USD        common.Address // the development stablecoin, if any
+	StartBlock uint64
+	Relayer    *ecdsa.PrivateKey
+
+	// Site is served at /; nil serves nothing there.
+	Site   fs.FS
+	Logger *slog.Logger
+}
+
+// Relay is a running relay.
+type Relay struct {
+	cfg     Config
+	index   *index.Index
+	watcher *watcher.Watcher
+	http    *http.Server
+	ln      net.Listener
+	metrics *prometheus.Registry
+
+	headBlock prometheus.Gauge
+	started   time.Time
+
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+// Start builds the relay and starts serving; Shutdown stops it.
+func Start(ctx context.Context, cfg Config) (*Relay, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Relay{cfg: cfg, metrics: prometheus.NewRegistry(), done: make(chan struct{}), started: time.Now()}
+	r.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.headBlock = prometheus.NewGauge(prometheus.GaugeOpts{Name: "stagepass_chain_head_block", Help: "Last block the relay has indexed."})
+	r.metrics.MustRegister(r.headBlock)
+
+	r.index = index.New(cfg.Client, cfg.Factory, r.publish)
+	r.watcher = watcher.New(watcher.Config{
+		Client: cfg.Client, Sink: r.index, Factory: cfg.Factory, Start: cfg.StartBlock, Logger: cfg.Logger,
+		OnBlock: func(n uint64) { r.headBlock.Set(float64(n)) },
+	})
+	// Catch up once before serving, so the first requests see the chain as it is.
+	if err := r.watcher.Step(ctx); err != nil {
+		return nil, fmt.Errorf("read the chain: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", r.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics, promhttp.HandlerOpts{}))
+	if cfg.Site != nil {
+		mux.Handle("GET /", http.FileServerFS(cfg.Site))
+	}
+	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	r.ln = cfg.Listener
+	if r.ln == nil {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+		r.ln = ln
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := r.watcher.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			r.fail(fmt.Errorf("chain watcher: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := r.http.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.fail(fmt.Errorf("http: %w", err))
+		}
+	}()
+	go func() {
+		<-r.done
+		cancel()
+		wg.Wait()
+	}()
+	cfg.Logger.Info("relay serving", "addr", r.ln.Addr().String(), "chainId", cfg.ChainID, "factory", cfg.Factory)
+	return r, nil
+}
+
+// Addr is the address the relay listens on.
+func (r *Relay) Addr() string { return r.ln.Addr().String() }
+
+// Index is the relay's index (tests and embedding programs read it).
+func (r *Relay) Index() *index.Index { return r.index }
+
+// Done is closed when the relay stops, by Shutdown or a fatal error (see Err).
+func (r *Relay) Done() <-chan struct{} { return r.done }
+
+// Err is the fatal error that stopped the relay, if any.
+func (r *Relay) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *Relay) fail(err error) {
+	r.cfg.Logger.Error("relay stopping", "err", err)
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.stop()
+}
+
+func (r *Relay) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.done:
+	default:
+		close(r.done)
+	}
+}
+
+// Shutdown stops accepting connections, drains those open, and stops the watcher.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	err := r.http.Shutdown(ctx)
+	r.stop()
+	return err
+}
+
+// publish fans an activity out to subscribers (wired to the websocket server).
+func (r *Relay) publish(keys []string, a protocol.Activity) {}
+
+type health struct {
+	protocol.ChainInfo
+	Indexed uint64 `json:"indexed"`
+	Uptime  string `json:"uptime"`
+}
+
+func (r *Relay) chainInfo(ctx context.Context) (protocol.ChainInfo, error) {
+	n, err := r.cfg.Client.BlockNumber(ctx)
+	if err != nil {
+		return protocol.ChainInfo{}, fmt.Errorf("chain head: %w", err)
+	}
+	info := protocol.ChainInfo{
+		ChainID: r.cfg.ChainID.Uint64(), Block: n,
+		Forwarder: strings.ToLower(r.cfg.Forwarder.Hex()), Factory: strings.ToLower(r.cfg.Factory.Hex()),
+	}
+	if r.cfg.USD != (common.Address{}) {
+		info.Currency = strings.ToLower(r.cfg.USD.Hex())
+	}
+	return info, nil
+}
+
+func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	info, err := r.chainInfo(req.Context())
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(health{ChainInfo: info, Indexed: r.watcher.Head(), Uptime: time.Since(r.started).Round(time.Second).String()})
+}
