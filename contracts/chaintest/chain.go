@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -82,6 +83,15 @@ type Chain struct {
 
 	signer types.Signer
 	closer func()
+	// commitMu serialises Commit: the simulated beacon is not safe for concurrent sealing.
+	commitMu sync.Mutex
+}
+
+// Commit seals a block on the simulated chain; safe to call from several goroutines.
+func (c *Chain) Commit() {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	c.Backend.Commit()
 }
 
 // OsakaConfig is go-ethereum's all-forks development config with the unscheduled Bogota
@@ -263,6 +273,8 @@ func (c *Chain) Warp(d time.Duration) {
 	if c.Backend == nil {
 		panic("chaintest: Warp needs the simulated chain")
 	}
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	if err := c.Backend.AdjustTime(d); err != nil {
 		panic(err)
 	}
@@ -376,7 +388,7 @@ func (c *Chain) send(from *Account, to *common.Address, data []byte, value *big.
 		return nil, err
 	}
 	if c.Backend != nil {
-		c.Backend.Commit()
+		c.Commit()
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -147,7 +147,7 @@ func (d *Devnet) commitLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			d.Backend.Commit()
+			d.Commit()
 		}
 	}
 }
