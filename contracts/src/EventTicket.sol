@@ -564,7 +564,8 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
         return (floor, floor, face + (face * _settings.maxResaleMarkupBps) / BPS);
     }
 
-    /// @notice One ticket's owner, tier, price paid, holder category, check-in and listing.
+    /// @notice One ticket's owner, tier, price paid, holder category, check-in and listing
+    /// (none once checked in).
     function ticket(uint256 tokenId) external view returns (Ticket memory) {
         uint256 extra = _getExtraData(tokenId);
         return Ticket({
@@ -573,7 +574,8 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
             paid: extra & PAID_MASK,
             category: uint8((extra >> CATEGORY_SHIFT) & 7),
             checkedIn: extra & CHECKED_IN != 0,
-            listingPrice: listingPrice[tokenId]
+            // Check-in does not spend gas clearing a listing; a checked-in ticket is never for sale.
+            listingPrice: extra & CHECKED_IN != 0 ? 0 : listingPrice[tokenId]
         });
     }
 
