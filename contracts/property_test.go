@@ -1689,23 +1689,22 @@ func (p *prop) opGift(e *evM) {
 	}
 	p.describe("gift", "%s calls %s(%s, %s, %s) (owner %s, approved %s)", sender.name,
 		map[bool]string{true: "safeTransferFrom", false: "transferFrom"}[safe], p.name(from), to.name, tokenName(tok.id), owner.name, p.name(tok.approved))
+	// transferFrom checks ownership and approval first, then the transfer hook's rules.
 	want := ""
-	if tok.checkedIn {
+	switch {
+	case tok.owner != from:
+		want = "TransferFromIncorrectOwner"
+	case sender.addr != from && sender.addr != tok.approved:
+		want = "NotOwnerNorApproved"
+	case tok.checkedIn:
 		want = "TicketCheckedIn"
-	} else {
+	default:
 		acq, cnt := e.acquired[to.addr], e.cnt
 		cnt[tok.cat]--
 		want = p.hookTo(e, from, to.addr, false, &acq, &cnt)
 	}
-	if want == "" {
-		switch {
-		case tok.owner != from:
-			want = "TransferFromIncorrectOwner"
-		case sender.addr != from && sender.addr != tok.approved:
-			want = "NotOwnerNorApproved"
-		case safe && p.rejecting[to.addr]:
-			want = "TransferToNonERC721ReceiverImplementer"
-		}
+	if want == "" && safe && p.rejecting[to.addr] {
+		want = "TransferToNonERC721ReceiverImplementer"
 	}
 	data := chaintest.Ticket.PackTransferFrom(from, to.addr, bigID(tok.id))
 	if safe {

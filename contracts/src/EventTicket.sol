@@ -363,9 +363,15 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
 
     /// @notice ERC-721 transfer, which Stagepass treats as a gift: allowed only when the event
     /// allows gifts, and subject to every rule of `_beforeTokenTransfer`.
+    /// @dev Ownership and approval are checked before the event's rules, so a caller who may
+    /// not move the ticket is told that, not which rule would have applied.
     function transferFrom(address from, address to, uint256 id) public payable override nonReentrant {
         if (msg.value != 0) revert NativeNotAccepted();
-        _transfer(_msgSender(), from, to, id);
+        address owner = _ownerOf(id);
+        if (owner == address(0)) revert TokenDoesNotExist();
+        if (owner != from) revert TransferFromIncorrectOwner();
+        if (!_isApprovedOrOwner(_msgSender(), id)) revert NotOwnerNorApproved();
+        _transfer(address(0), from, to, id);
     }
 
     /// @notice ERC-721 approval of one ticket, for the (forwarded) caller.
