@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -32,6 +35,7 @@ import (
 type ChainClient interface {
 	watcher.Client
 	index.Caller
+	forward.Client
 }
 
 // Config configures a relay.
@@ -65,6 +69,8 @@ type Relay struct {
 	watcher *watcher.Watcher
 	http    *http.Server
 	ln      net.Listener
+	rpc     *rpcserver.Server
+	fwd     *forward.Forwarder
 	metrics *prometheus.Registry
 
 	headBlock prometheus.Gauge
@@ -85,7 +91,9 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	r.headBlock = prometheus.NewGauge(prometheus.GaugeOpts{Name: "stagepass_chain_head_block", Help: "Last block the relay has indexed."})
 	r.metrics.MustRegister(r.headBlock)
 
-	r.index = index.New(cfg.Client, cfg.Factory, r.publish)
+	// The websocket server exists before anything can publish to it.
+	r.rpc = rpcserver.New(rpcserver.Config{AllowedOrigins: cfg.Origins, Logger: cfg.Logger})
+	r.index = index.New(cfg.Client, cfg.Factory, func(keys []string, a protocol.Activity) { r.publish(keys, a) })
 	r.watcher = watcher.New(watcher.Config{
 		Client: cfg.Client, Sink: r.index, Factory: cfg.Factory, Start: cfg.StartBlock, Logger: cfg.Logger,
 		OnBlock: func(n uint64) { r.headBlock.Set(float64(n)) },
@@ -95,7 +103,21 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("read the chain: %w", err)
 	}
 
+	fwd, err := forward.New(ctx, forward.Config{
+		Client: cfg.Client, ChainID: cfg.ChainID, Forwarder: cfg.Forwarder, Factory: cfg.Factory,
+		Key: cfg.Relayer, Path: filepath.Join(cfg.DataDir, "outbox.db"), Logger: cfg.Logger,
+		OnStatus: func(st forward.Status) { r.publishStatus(st) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start forwarding: %w", err)
+	}
+	r.fwd = fwd
+	r.registerAPI(r.rpc)
+	r.registerMetrics()
+
 	mux := http.NewServeMux()
+	mux.Handle("GET /ws", r.rpc.WebSocketHandler())
+	mux.Handle("POST /rpc", r.rpc.HTTPHandler())
 	mux.HandleFunc("GET /healthz", r.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics, promhttp.HandlerOpts{}))
 	if cfg.Site != nil {
@@ -106,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	if r.ln == nil {
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
+			_ = fwd.Close()
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
 		r.ln = ln
@@ -170,15 +193,30 @@ func (r *Relay) stop() {
 	}
 }
 
-// Shutdown stops accepting connections, drains those open, and stops the watcher.
+// Shutdown stops accepting connections, closes the websockets with a close frame, drains
+// the HTTP requests in flight, lets the forwarding outbox finish what is in flight (what
+// is not stays in the outbox for the next start), and stops the watcher.
 func (r *Relay) Shutdown(ctx context.Context) error {
-	err := r.http.Shutdown(ctx)
+	err := errors.Join(r.rpc.Shutdown(ctx), r.http.Shutdown(ctx), r.fwd.Close())
 	r.stop()
 	return err
 }
 
-// publish fans an activity out to subscribers (wired to the websocket server).
-func (r *Relay) publish(keys []string, a protocol.Activity) {}
+// registerMetrics exposes the websocket server's counters.
+func (r *Relay) registerMetrics() {
+	gauge := func(name, help string, f func(rpcserver.Stats) float64) {
+		r.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(r.rpc.Stats()) }))
+	}
+	counter := func(name, help string, f func(rpcserver.Stats) float64) {
+		r.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(r.rpc.Stats()) }))
+	}
+	gauge("stagepass_ws_connections", "Open websocket connections.", func(s rpcserver.Stats) float64 { return float64(s.Connections) })
+	gauge("stagepass_ws_subscriptions", "Active subscriptions.", func(s rpcserver.Stats) float64 { return float64(s.Subscriptions) })
+	counter("stagepass_rpc_requests_total", "JSON-RPC calls answered, errors included.", func(s rpcserver.Stats) float64 { return float64(s.Requests) })
+	counter("stagepass_rpc_rate_limited_total", "Calls refused by a rate limit.", func(s rpcserver.Stats) float64 { return float64(s.RateLimited) })
+	counter("stagepass_ws_dropped_total", "Connections dropped for a full send queue.", func(s rpcserver.Stats) float64 { return float64(s.Dropped) })
+	counter("stagepass_ws_messages_sent_total", "Websocket messages written.", func(s rpcserver.Stats) float64 { return float64(s.MessagesSent) })
+}
 
 type health struct {
 	protocol.ChainInfo

@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/stagepass/stagepass/wasm/eip712"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
@@ -129,4 +131,55 @@ func VerifyForwardRequest(r *ForwardRequest, d Domain, sig []byte) error {
 		return fmt.Errorf("%w: signed by %s, from is %s", ErrBadSignature, signer, r.From)
 	}
 	return nil
+}
+
+// JSON renders the request for sp_sendForward.
+func (r *ForwardRequest) JSON() ForwardRequestJSON {
+	return ForwardRequestJSON{
+		From: r.From.Hex(), To: r.To.Hex(), Value: r.Value.String(), Gas: r.Gas.String(),
+		Nonce: r.Nonce.String(), Deadline: r.Deadline, Data: "0x" + hex.EncodeToString(r.Data),
+	}
+}
+
+// Parse reads a request from its wire form, with an error naming the field at fault.
+func (j ForwardRequestJSON) Parse() (*ForwardRequest, error) {
+	from, err := ParseAddressField("from", j.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := ParseAddressField("to", j.To)
+	if err != nil {
+		return nil, err
+	}
+	r := &ForwardRequest{From: from, To: to, Deadline: j.Deadline}
+	for _, f := range []struct {
+		name string
+		s    string
+		dst  **big.Int
+	}{{"value", j.Value, &r.Value}, {"gas", j.Gas, &r.Gas}, {"nonce", j.Nonce, &r.Nonce}} {
+		v, ok := new(big.Int).SetString(f.s, 10)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s must be a decimal integer, got %q", ErrInvalidRequest, f.name, f.s)
+		}
+		*f.dst = v
+	}
+	if !strings.HasPrefix(j.Data, "0x") {
+		return nil, fmt.Errorf("%w: data must be 0x-prefixed hex", ErrInvalidRequest)
+	}
+	if r.Data, err = hex.DecodeString(j.Data[2:]); err != nil {
+		return nil, fmt.Errorf("%w: data: %v", ErrInvalidRequest, err)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ParseAddressField parses a 0x address, naming the field when it is not one.
+func ParseAddressField(name, s string) (ethcrypto.Address, error) {
+	a, err := ethcrypto.ParseAddress(s)
+	if err != nil {
+		return ethcrypto.Address{}, fmt.Errorf("%w: %s: %v", ErrInvalidRequest, name, err)
+	}
+	return a, nil
 }

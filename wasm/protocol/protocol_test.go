@@ -313,3 +313,33 @@ func BenchmarkVerifyPass(b *testing.B) {
 		}
 	}
 }
+
+func TestForwardRequestJSONRoundTrip(t *testing.T) {
+	r := &ForwardRequest{
+		From: ethcrypto.MustParseAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), To: ethcrypto.MustParseAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+		Value: big.NewInt(0), Gas: big.NewInt(300000), Nonce: big.NewInt(7), Deadline: 1800000000, Data: []byte{0xde, 0xad},
+	}
+	back, err := r.JSON().Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.From != r.From || back.To != r.To || back.Gas.Cmp(r.Gas) != 0 || back.Nonce.Cmp(r.Nonce) != 0 || back.Deadline != r.Deadline || string(back.Data) != string(r.Data) {
+		t.Fatalf("round trip: %+v", back)
+	}
+	for _, tc := range []struct {
+		edit func(*ForwardRequestJSON)
+		want string
+	}{
+		{func(j *ForwardRequestJSON) { j.From = "0x12" }, "from"},
+		{func(j *ForwardRequestJSON) { j.Gas = "lots" }, "gas must be a decimal integer"},
+		{func(j *ForwardRequestJSON) { j.Data = "dead" }, "0x-prefixed"},
+		{func(j *ForwardRequestJSON) { j.Data = "0xzz" }, "data"},
+		{func(j *ForwardRequestJSON) { j.Nonce = "-1" }, "nonce"},
+	} {
+		j := r.JSON()
+		tc.edit(&j)
+		if _, err := j.Parse(); err == nil || !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want one about %q", j, err, tc.want)
+		}
+	}
+}

@@ -137,3 +137,44 @@ type TicketInfo struct {
 	CheckedIn    bool   `json:"checkedIn"`
 	Updated      Cursor `json:"updated"`
 }
+
+// ForwardSubmission is the parameter of sp_sendForward: a forward request and the signer's
+// EIP-712 signature over it (65 bytes r || s || v, 0x hex).
+type ForwardSubmission struct {
+	Request   ForwardRequestJSON `json:"request"`
+	Signature string             `json:"signature"`
+}
+
+// ForwardRequestJSON is a ForwardRequest on the wire: addresses and data as 0x hex, numbers
+// as decimal strings, the deadline in unix seconds.
+type ForwardRequestJSON struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Value    string `json:"value"`
+	Gas      string `json:"gas"`
+	Nonce    string `json:"nonce"`
+	Deadline uint64 `json:"deadline"`
+	Data     string `json:"data"`
+}
+
+// Request states.
+const (
+	RequestAccepted = "accepted" // durably queued by the relay, not yet in a transaction
+	RequestSent     = "sent"     // in a broadcast transaction, not yet mined
+	RequestMined    = "mined"    // executed on-chain
+	RequestFailed   = "failed"   // will not execute; Reason says why
+)
+
+// RequestStatus is a forward request's state (sp_sendForward, sp_requestStatus, and the
+// "request" topic's pushes).
+type RequestStatus struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	From   string `json:"from"`
+	Nonce  uint64 `json:"nonce"`
+	TxHash string `json:"txHash,omitempty"`
+	Block  uint64 `json:"block,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Time is when the state was recorded (unix milliseconds).
+	Time int64 `json:"time"`
+}

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/stagepass/stagepass/relay/forward"
+	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// registerAPI puts the sp_ methods and subscription topics on the JSON-RPC server.
+// relay/README.md documents each with an example.
+func (r *Relay) registerAPI(s *rpcserver.Server) {
+	s.Register(protocol.MethodChainInfo, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
+		return r.chainInfo(ctx)
+	})
+	s.Register(protocol.MethodEvents, func(context.Context, *rpcserver.Request) (any, error) {
+		return nonNil(r.index.Events()), nil
+	})
+	s.Register(protocol.MethodEvent, func(_ context.Context, req *rpcserver.Request) (any, error) {
+		var ev common.Address
+		if err := positional(req, addressParam(&ev, "event")); err != nil {
+			return nil, err
+		}
+		info, ok := r.index.Event(ev)
+		if !ok {
+			return nil, rpcserver.InvalidParams("no Stagepass event at %s", ev.Hex())
+		}
+		return info, nil
+	})
+	s.Register(protocol.MethodTicketsByOwner, func(_ context.Context, req *rpcserver.Request) (any, error) {
+		var owner common.Address
+		if err := positional(req, addressParam(&owner, "owner")); err != nil {
+			return nil, err
+		}
+		return nonNil(r.index.TicketsByOwner(owner)), nil
+	})
+	s.Register(protocol.MethodListings, func(_ context.Context, req *rpcserver.Request) (any, error) {
+		var ev common.Address
+		if err := positional(req, addressParam(&ev, "event")); err != nil {
+			return nil, err
+		}
+		if _, ok := r.index.Event(ev); !ok {
+			return nil, rpcserver.InvalidParams("no Stagepass event at %s", ev.Hex())
+		}
+		return nonNil(r.index.Listings(ev)), nil
+	})
+	s.Register(protocol.MethodSendRawTransaction, r.sendRawTransaction)
+	s.Register(protocol.MethodSendForward, r.sendForward)
+	s.Register(protocol.MethodRequestStatus, func(_ context.Context, req *rpcserver.Request) (any, error) {
+		var id common.Hash
+		if err := positional(req, &id); err != nil {
+			return nil, err
+		}
+		st, err := r.fwd.Status(id)
+		if err != nil {
+			return nil, forwardError(err)
+		}
+		return requestStatus(st), nil
+	})
+	s.RegisterTopic(protocol.TopicRequest, func(_ context.Context, req *rpcserver.Request) (rpcserver.Feed, error) {
+		var p struct {
+			ID common.Hash `json:"id"`
+		}
+		if err := topicParams(req, &p); err != nil {
+			return rpcserver.Feed{}, err
+		}
+		if _, err := r.fwd.Status(p.ID); err != nil {
+			return rpcserver.Feed{}, forwardError(err)
+		}
+		return rpcserver.Feed{Key: requestKey(p.ID), Backlog: func(context.Context) ([]rpcserver.Message, error) {
+			// The current state first; later changes follow as pushes.
+			st, err := r.fwd.Status(p.ID)
+			if err != nil {
+				return nil, err
+			}
+			return []rpcserver.Message{statusMessage(st)}, nil
+		}}, nil
+	})
+
+	s.RegisterTopic(protocol.TopicTickets, func(_ context.Context, req *rpcserver.Request) (rpcserver.Feed, error) {
+		var p struct {
+			Owner common.Address   `json:"owner"`
+			From  *protocol.Cursor `json:"from"`
+		}
+		if err := topicParams(req, &p); err != nil {
+			return rpcserver.Feed{}, err
+		}
+		if p.Owner == (common.Address{}) {
+			return rpcserver.Feed{}, rpcserver.InvalidParams("tickets: owner is required")
+		}
+		return r.feed(index.OwnerKey(p.Owner), p.From), nil
+	})
+	s.RegisterTopic(protocol.TopicEvent, func(_ context.Context, req *rpcserver.Request) (rpcserver.Feed, error) {
+		var p struct {
+			Event common.Address   `json:"event"`
+			From  *protocol.Cursor `json:"from"`
+		}
+		if err := topicParams(req, &p); err != nil {
+			return rpcserver.Feed{}, err
+		}
+		if _, ok := r.index.Event(p.Event); !ok {
+			return rpcserver.Feed{}, rpcserver.InvalidParams("event: no Stagepass event at %s", p.Event.Hex())
+		}
+		return r.feed(index.EventKey(p.Event), p.From), nil
+	})
+}
+
+// feed follows `key`, replaying what came after `from` when the client resumes.
+func (r *Relay) feed(key string, from *protocol.Cursor) rpcserver.Feed {
+	f := rpcserver.Feed{Key: key}
+	if from != nil {
+		cursor := *from
+		f.Backlog = func(context.Context) ([]rpcserver.Message, error) {
+			acts := r.index.Since(key, cursor)
+			out := make([]rpcserver.Message, len(acts))
+			for i, a := range acts {
+				out[i] = rpcserver.Message{Cursor: a.Cursor, Data: a}
+			}
+			return out, nil
+		}
+	}
+	return f
+}
+
+// sendRawTransaction broadcasts a transaction a self-custody user signed and pays for
+// themselves, if it is addressed to one of the platform's contracts.
+func (r *Relay) sendRawTransaction(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var raw hexutil.Bytes
+	if err := positional(req, &raw); err != nil {
+		return nil, err
+	}
+	tx := new(types.Transaction)
+	if err := tx.UnmarshalBinary(raw); err != nil {
+		return nil, rpcserver.InvalidParams("not a signed transaction: %v", err)
+	}
+	if tx.ChainId().Cmp(r.cfg.ChainID) != 0 {
+		return nil, rpcserver.InvalidParams("transaction is for chain %s, this relay serves chain %s", tx.ChainId(), r.cfg.ChainID)
+	}
+	if _, err := types.Sender(types.LatestSignerForChainID(r.cfg.ChainID), tx); err != nil {
+		return nil, rpcserver.InvalidParams("bad signature: %v", err)
+	}
+	to := tx.To()
+	if to == nil || !r.isPlatformContract(*to) {
+		return nil, rpcserver.InvalidParams("the relay only sends transactions to Stagepass contracts")
+	}
+	if err := r.cfg.Client.SendTransaction(ctx, tx); err != nil {
+		return nil, rpcserver.Errorf(rpcserver.CodeInvalidParams, "the node refused the transaction: %v", err)
+	}
+	return tx.Hash().Hex(), nil
+}
+
+func (r *Relay) isPlatformContract(a common.Address) bool {
+	if a == r.cfg.Factory || a == r.cfg.Forwarder || (a == r.cfg.USD && a != common.Address{}) {
+		return true
+	}
+	_, ok := r.index.Event(a)
+	return ok
+}
+
+// sendForward accepts a user's signed forward request: the relay checks it, queues it
+// durably and pays its gas. The answer is the request's id and state; its progress is
+// pushed on the "request" topic.
+func (r *Relay) sendForward(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var sub protocol.ForwardSubmission
+	if err := positional(req, &sub); err != nil {
+		return nil, err
+	}
+	fr, err := sub.Request.Parse()
+	if err != nil {
+		return nil, rpcserver.InvalidParams("%v", err)
+	}
+	sig, err := hexutil.Decode(sub.Signature)
+	if err != nil || len(sig) != 65 {
+		return nil, rpcserver.InvalidParams("signature must be 65 bytes of 0x hex")
+	}
+	rc, err := r.fwd.Submit(ctx, *fr, sig)
+	if err != nil {
+		return nil, forwardError(err)
+	}
+	st, err := r.fwd.Status(rc.ID)
+	if err != nil {
+		return protocol.RequestStatus{ID: rc.ID.Hex(), State: string(rc.Status)}, nil
+	}
+	return requestStatus(st), nil
+}
+
+// forwardError turns the forwarder's refusals into JSON-RPC errors whose message says why.
+func forwardError(err error) error {
+	switch {
+	case errors.Is(err, forward.ErrRateLimited), errors.Is(err, forward.ErrTooManyPending):
+		return rpcserver.Errorf(rpcserver.CodeLimitExceeded, "%v", err)
+	case errors.Is(err, forward.ErrClosed):
+		return rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
+	case errors.Is(err, forward.ErrUnknownRequest), errors.Is(err, forward.ErrInvalidRequest),
+		errors.Is(err, forward.ErrTarget), errors.Is(err, forward.ErrSelector), errors.Is(err, forward.ErrValue),
+		errors.Is(err, forward.ErrDeadline), errors.Is(err, forward.ErrSignature), errors.Is(err, forward.ErrGasLimit),
+		errors.Is(err, forward.ErrNonce), errors.Is(err, forward.ErrWouldRevert), errors.Is(err, protocol.ErrInvalidRequest):
+		return rpcserver.InvalidParams("%v", err)
+	}
+	return err
+}
+
+func requestKey(id common.Hash) string { return "request:" + strings.ToLower(id.Hex()) }
+
+func requestStatus(st forward.Status) protocol.RequestStatus {
+	out := protocol.RequestStatus{
+		ID: st.ID.Hex(), State: string(st.State), From: strings.ToLower(st.From.Hex()), Nonce: st.Nonce,
+		Block: st.Block, Reason: st.Reason, Time: st.Time.UnixMilli(),
+	}
+	if st.TxHash != (common.Hash{}) {
+		out.TxHash = st.TxHash.Hex()
+	}
+	return out
+}
+
+// statusMessage orders a request's status pushes by the time each state was recorded.
+func statusMessage(st forward.Status) rpcserver.Message {
+	return rpcserver.Message{Cursor: protocol.Cursor{Block: uint64(st.Time.UnixNano())}, Data: requestStatus(st)}
+}
+
+func (r *Relay) publishStatus(st forward.Status) {
+	_ = r.rpc.Publish(statusMessage(st), requestKey(st.ID))
+}
+
+// publish fans an activity out to the subscribers of its keys.
+func (r *Relay) publish(keys []string, a protocol.Activity) {
+	_ = r.rpc.Publish(rpcserver.Message{Cursor: a.Cursor, Data: a}, keys...)
+}
+
+// positional decodes a params array into the given targets, in order; all are required.
+func positional(req *rpcserver.Request, targets ...any) error {
+	var raw []json.RawMessage
+	if len(req.Params) == 0 || json.Unmarshal(req.Params, &raw) != nil {
+		return rpcserver.InvalidParams("%s takes a params array of %d", req.Method, len(targets))
+	}
+	if len(raw) != len(targets) {
+		return rpcserver.InvalidParams("%s takes %d params, got %d", req.Method, len(targets), len(raw))
+	}
+	for i, t := range targets {
+		if err := json.Unmarshal(raw[i], t); err != nil {
+			return rpcserver.InvalidParams("%s param %d: %v", req.Method, i+1, err)
+		}
+	}
+	return nil
+}
+
+// addressParam decodes a 0x address, rejecting anything else with a clear message.
+type addressTarget struct {
+	dst  *common.Address
+	name string
+}
+
+func addressParam(dst *common.Address, name string) *addressTarget {
+	return &addressTarget{dst: dst, name: name}
+}
+
+func (a *addressTarget) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil || !common.IsHexAddress(s) || !strings.HasPrefix(s, "0x") {
+		return fmt.Errorf("%s must be a 0x-prefixed 20-byte hex address", a.name)
+	}
+	*a.dst = common.HexToAddress(s)
+	return nil
+}
+
+// topicParams decodes a topic's params object strictly.
+func topicParams(req *rpcserver.Request, v any) error {
+	if len(req.Params) == 0 {
+		return rpcserver.InvalidParams("%s: params object required", req.Method)
+	}
+	return req.DecodeParams(v)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

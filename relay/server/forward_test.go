@@ -1,0 +1,111 @@
+package server_test
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
+	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// TestGaslessPurchaseThroughTheRelay: a fan with TestUSD and no native coin signs a permit
+// and a forward request, sends it with sp_sendForward, follows it on the "request" topic
+// (accepted → sent → mined), and sees the ticket in sp_ticketsByOwner. Bad submissions get
+// clear errors and nothing is queued.
+func TestGaslessPurchaseThroughTheRelay(t *testing.T) {
+	e := newEnv(t)
+	fan := chaintest.NewAccount("relay fan without coin", 0)
+	e.chain.MustTransact(e.chain.Accounts[9], e.chain.USD, chaintest.USD.PackMint(fan.Address, chaintest.USDC(100)), nil)
+
+	now := e.chain.Now()
+	deadline := big.NewInt(int64(now + 3600))
+	v, r, s := e.chain.SignPermit(fan, e.chain.Demo, chaintest.USDC(45), deadline)
+	fwd := forwarder.NewStagepassForwarder()
+	out, err := e.chain.Call(e.chain.Forwarder, fwd.PackNonces(fan.Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := fwd.UnpackNonces(out)
+	req := &protocol.ForwardRequest{
+		From: ethcrypto.Address(fan.Address), To: ethcrypto.Address(e.chain.Demo), Value: big.NewInt(0),
+		Gas: big.NewInt(400_000), Nonce: nonce, Deadline: now + 3600,
+		Data: chaintest.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), chaintest.USDC(45), deadline, v, r, s),
+	}
+	digest, err := req.Digest(protocol.ForwarderDomain(1337, ethcrypto.Address(e.chain.Forwarder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := crypto.Sign(digest[:], fan.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	hexSig := fmt.Sprintf("0x%x", sig)
+
+	// Refusals first.
+	forged := append([]byte(nil), sig...)
+	forged[10] ^= 0xff
+	badGas := req.JSON()
+	badGas.Gas = "lots"
+	for _, tc := range []struct {
+		sub  protocol.ForwardSubmission
+		want string
+	}{
+		{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", forged)}, "signature"},
+		{protocol.ForwardSubmission{Request: req.JSON(), Signature: "0x1234"}, "65 bytes"},
+		{protocol.ForwardSubmission{Request: badGas, Signature: hexSig}, "gas must be a decimal integer"},
+	} {
+		res := e.call(protocol.MethodSendForward, []any{tc.sub})
+		if res.Error == nil || res.Error.Code != -32602 || !strings.Contains(res.Error.Message, tc.want) {
+			t.Errorf("submission %q: %+v", tc.want, res.Error)
+		}
+	}
+
+	var st protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: hexSig}}, &st)
+	if st.State != protocol.RequestAccepted && st.State != protocol.RequestSent {
+		t.Fatalf("status %+v", st)
+	}
+	c := e.dial()
+	_, early := c.subscribeRequest(st.ID)
+	states := map[string]bool{}
+	for _, p := range early {
+		states[p.State] = true
+	}
+	deadlineT := time.Now().Add(15 * time.Second)
+	for !states[protocol.RequestMined] {
+		if time.Now().After(deadlineT) || states[protocol.RequestFailed] {
+			t.Fatalf("request never mined; states seen %v", states)
+		}
+		m := c.readRaw(15 * time.Second)
+		if m.Method == protocol.MethodSubscription {
+			states[m.Params.Result.State] = true
+		}
+	}
+	var again protocol.RequestStatus
+	e.result(protocol.MethodRequestStatus, []any{st.ID}, &again)
+	if again.State != protocol.RequestMined || again.TxHash == "" {
+		t.Fatalf("sp_requestStatus %+v", again)
+	}
+	waitFor(t, "the gasless ticket", func() bool {
+		var mine []protocol.TicketInfo
+		e.result(protocol.MethodTicketsByOwner, []any{fan.Address.Hex()}, &mine)
+		return len(mine) == 1
+	})
+	if b := e.chain.Balance(fan.Address); b.Sign() != 0 {
+		t.Fatalf("the fan paid gas: balance %s", b)
+	}
+	// The same signed request again is the same request, not a second purchase.
+	var dup protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: hexSig}}, &dup)
+	if dup.ID != st.ID {
+		t.Fatalf("resubmission got a new id %s (first %s)", dup.ID, st.ID)
+	}
+}
