@@ -11,12 +11,12 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	bt "github.com/stagepass/stagepass/contracts/bindings/testing"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 )
 
 var (
 	ticketABI  = mustABI(events.EventTicketMetaData.ABI)
-	ticket     = chaintest.Ticket
+	ticket     = devchain.Ticket
 	registryB  = bt.NewTestCategoryRegistry()
 	hostileB   = bt.NewHostileToken()
 	receiverB  = bt.NewRejectingReceiver()
@@ -37,9 +37,9 @@ func u(n int64) *big.Int { return big.NewInt(n) }
 // env is one chain with one event and named accounts.
 type env struct {
 	t                           *testing.T
-	c                           *chaintest.Chain
-	issuer, artist, venue, gate *chaintest.Account
-	fans                        []*chaintest.Account
+	c                           *devchain.Chain
+	issuer, artist, venue, gate *devchain.Account
+	fans                        []*devchain.Account
 	ev                          common.Address
 	cfg                         events.EventConfig
 }
@@ -48,7 +48,7 @@ type env struct {
 // and funds the fans with TestUSD approved to the event.
 func newEnv(t *testing.T, edit func(e *env, cfg *events.EventConfig)) *env {
 	t.Helper()
-	c, err := chaintest.New(chaintest.Options{Accounts: 12, Seed: t.Name()})
+	c, err := devchain.New(devchain.Options{Accounts: 12, Seed: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,25 +64,25 @@ func newEnv(t *testing.T, edit func(e *env, cfg *events.EventConfig)) *env {
 		t.Fatalf("create event: %v", err)
 	}
 	if cfg.Currency == c.USD {
-		c.FundUSD(e.ev, chaintest.USDC(10_000), e.fans...)
+		c.FundUSD(e.ev, devchain.USDC(10_000), e.fans...)
 	}
 	return e
 }
 
-func (e *env) tx(from *chaintest.Account, data []byte, value *big.Int) error {
+func (e *env) tx(from *devchain.Account, data []byte, value *big.Int) error {
 	_, err := e.c.Transact(from, e.ev, data, value)
 	return err
 }
 
-func (e *env) ok(from *chaintest.Account, data []byte, value *big.Int) {
+func (e *env) ok(from *devchain.Account, data []byte, value *big.Int) {
 	e.t.Helper()
 	if err := e.tx(from, data, value); err != nil {
-		e.t.Fatalf("unexpected revert %s: %v", chaintest.ErrorName(ticketABI, err), err)
+		e.t.Fatalf("unexpected revert %s: %v", devchain.ErrorName(ticketABI, err), err)
 	}
 }
 
 // buy buys qty tickets of tier 0 at the current price and returns the first id.
-func (e *env) buy(f *chaintest.Account, qty int64) *big.Int {
+func (e *env) buy(f *devchain.Account, qty int64) *big.Int {
 	e.t.Helper()
 	var value *big.Int
 	if e.cfg.Currency == (common.Address{}) {
@@ -91,7 +91,7 @@ func (e *env) buy(f *chaintest.Account, qty int64) *big.Int {
 	}
 	r, err := e.c.Transact(f, e.ev, ticket.PackBuy(zero, u(qty), u(1e18)), value)
 	if err != nil {
-		e.t.Fatalf("buy: %s %v", chaintest.ErrorName(ticketABI, err), err)
+		e.t.Fatalf("buy: %s %v", devchain.ErrorName(ticketABI, err), err)
 	}
 	for _, l := range r.Logs {
 		if p, err := ticket.UnpackPurchasedEvent(l); err == nil {
@@ -139,7 +139,7 @@ func wantErr(t *testing.T, err error, name string) {
 	if err == nil {
 		t.Fatalf("succeeded, want revert %s", name)
 	}
-	if got := chaintest.ErrorName(ticketABI, err); got != name {
+	if got := devchain.ErrorName(ticketABI, err); got != name {
 		t.Fatalf("reverted with %q (%v), want %s", got, err, name)
 	}
 }
@@ -180,7 +180,7 @@ func TestCreateEventValidation(t *testing.T) {
 			tc.edit(&cfg)
 			_, err := base.c.CreateEvent(base.issuer, cfg)
 			wantErr(t, err, "InvalidConfig")
-			if args := chaintest.ErrorArgs(ticketABI, err); len(args) != 1 || args[0] != tc.reason {
+			if args := devchain.ErrorArgs(ticketABI, err); len(args) != 1 || args[0] != tc.reason {
 				t.Fatalf("reason %v, want %q", args, tc.reason)
 			}
 		})
@@ -189,33 +189,33 @@ func TestCreateEventValidation(t *testing.T) {
 
 func TestPrimaryRules(t *testing.T) {
 	e := newEnv(t, func(e *env, cfg *events.EventConfig) {
-		cfg.Tiers = append(cfg.Tiers, events.TierConfig{Name: "VIP", FaceValue: chaintest.USDC(120), Supply: 3})
+		cfg.Tiers = append(cfg.Tiers, events.TierConfig{Name: "VIP", FaceValue: devchain.USDC(120), Supply: 3})
 		cfg.Rules.MaxPerBuyer = 3
 	})
 	f := e.fans
 	cases := []struct {
 		name                string
-		from                *chaintest.Account
+		from                *devchain.Account
 		tier, qty, maxPrice *big.Int
 		value               *big.Int
 		want                string
 	}{
-		{"unknown tier", f[0], u(2), u(1), chaintest.USDC(200), nil, "UnknownTier"},
-		{"zero quantity", f[0], u(0), u(0), chaintest.USDC(200), nil, "ZeroQuantity"},
-		{"price above buyer's max", f[0], u(1), u(1), chaintest.USDC(119), nil, "PriceAboveMax"},
-		{"more than the tier holds", f[0], u(1), u(4), chaintest.USDC(200), nil, "SoldOut"},
-		{"more than one buyer may have", f[0], u(0), u(4), chaintest.USDC(200), nil, "BuyerLimitReached"},
-		{"native coin to an ERC-20 event", f[0], u(0), u(1), chaintest.USDC(200), u(1), "NativeNotAccepted"},
-		{"buy within the rules", f[0], u(1), u(3), chaintest.USDC(200), nil, ""},
-		{"VIP now sold out", f[1], u(1), u(1), chaintest.USDC(200), nil, "SoldOut"},
-		{"limit counts earlier purchases", f[0], u(0), u(1), chaintest.USDC(200), nil, "BuyerLimitReached"},
+		{"unknown tier", f[0], u(2), u(1), devchain.USDC(200), nil, "UnknownTier"},
+		{"zero quantity", f[0], u(0), u(0), devchain.USDC(200), nil, "ZeroQuantity"},
+		{"price above buyer's max", f[0], u(1), u(1), devchain.USDC(119), nil, "PriceAboveMax"},
+		{"more than the tier holds", f[0], u(1), u(4), devchain.USDC(200), nil, "SoldOut"},
+		{"more than one buyer may have", f[0], u(0), u(4), devchain.USDC(200), nil, "BuyerLimitReached"},
+		{"native coin to an ERC-20 event", f[0], u(0), u(1), devchain.USDC(200), u(1), "NativeNotAccepted"},
+		{"buy within the rules", f[0], u(1), u(3), devchain.USDC(200), nil, ""},
+		{"VIP now sold out", f[1], u(1), u(1), devchain.USDC(200), nil, "SoldOut"},
+		{"limit counts earlier purchases", f[0], u(0), u(1), devchain.USDC(200), nil, "BuyerLimitReached"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.tx(tc.from, ticket.PackBuy(tc.tier, tc.qty, tc.maxPrice), tc.value)
 			if tc.want == "" {
 				if err != nil {
-					t.Fatalf("unexpected revert %s: %v", chaintest.ErrorName(ticketABI, err), err)
+					t.Fatalf("unexpected revert %s: %v", devchain.ErrorName(ticketABI, err), err)
 				}
 				return
 			}
@@ -224,7 +224,7 @@ func TestPrimaryRules(t *testing.T) {
 	}
 	// Sales stop when resale closes.
 	e.c.Warp(7*24*time.Hour - 3*time.Hour)
-	wantErr(t, e.tx(f[2], ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil), "SalesClosed")
+	wantErr(t, e.tx(f[2], ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil), "SalesClosed")
 }
 
 func TestPrimarySplitsSumToPrice(t *testing.T) {
@@ -294,15 +294,15 @@ func TestDiscountSchedule(t *testing.T) {
 			{From: u(int64(now + 3*86400)), MaxDiscountBps: 3000}, // from day 3: up to 30% off
 		}
 	})
-	face := chaintest.USDC(50)
-	cap := chaintest.USDC(60) // 20% markup
+	face := devchain.USDC(50)
+	cap := devchain.USDC(60) // 20% markup
 	steps := []struct {
 		warp  time.Duration
 		floor *big.Int
 	}{
 		{0, face},
-		{24 * time.Hour, chaintest.USDC(45)},
-		{2 * 24 * time.Hour, chaintest.USDC(35)},
+		{24 * time.Hour, devchain.USDC(45)},
+		{2 * 24 * time.Hour, devchain.USDC(35)},
 	}
 	for _, s := range steps {
 		e.c.Warp(s.warp)
@@ -314,7 +314,7 @@ func TestDiscountSchedule(t *testing.T) {
 	// The primary sale charges the discounted price.
 	before := e.c.USDBalance(e.fans[0].Address)
 	e.buy(e.fans[0], 1)
-	if paid := new(big.Int).Sub(before, e.c.USDBalance(e.fans[0].Address)); paid.Cmp(chaintest.USDC(35)) != 0 {
+	if paid := new(big.Int).Sub(before, e.c.USDBalance(e.fans[0].Address)); paid.Cmp(devchain.USDC(35)) != 0 {
 		t.Fatalf("paid %s, want 35 USD", paid)
 	}
 }
@@ -325,19 +325,19 @@ func TestResaleRulesAndSplit(t *testing.T) {
 	id := e.buy(seller, 1)
 	e.buy(other, 1)
 
-	wantErr(t, e.tx(buyer, ticket.PackList(id, chaintest.USDC(55)), nil), "NotTicketOwner")
-	wantErr(t, e.tx(seller, ticket.PackList(id, chaintest.USDC(61)), nil), "PriceOutOfRange")
-	wantErr(t, e.tx(seller, ticket.PackList(id, chaintest.USDC(49)), nil), "PriceOutOfRange")
-	wantErr(t, e.tx(buyer, ticket.PackBuyListed(id, chaintest.USDC(60)), nil), "NotListed")
+	wantErr(t, e.tx(buyer, ticket.PackList(id, devchain.USDC(55)), nil), "NotTicketOwner")
+	wantErr(t, e.tx(seller, ticket.PackList(id, devchain.USDC(61)), nil), "PriceOutOfRange")
+	wantErr(t, e.tx(seller, ticket.PackList(id, devchain.USDC(49)), nil), "PriceOutOfRange")
+	wantErr(t, e.tx(buyer, ticket.PackBuyListed(id, devchain.USDC(60)), nil), "NotListed")
 	wantErr(t, e.tx(seller, ticket.PackCancelListing(id), nil), "NotListed")
 
-	price := chaintest.USDC(60) // the cap: face 50 + 20%
+	price := devchain.USDC(60) // the cap: face 50 + 20%
 	e.ok(seller, ticket.PackList(id, price), nil)
 	if tk := e.ticketOf(id); tk.ListingPrice.Cmp(price) != 0 {
 		t.Fatalf("listing price %s", tk.ListingPrice)
 	}
 	wantErr(t, e.tx(seller, ticket.PackBuyListed(id, price), nil), "SelfTransfer")
-	wantErr(t, e.tx(buyer, ticket.PackBuyListed(id, chaintest.USDC(59)), nil), "PriceAboveMax")
+	wantErr(t, e.tx(buyer, ticket.PackBuyListed(id, devchain.USDC(59)), nil), "PriceAboveMax")
 	wantErr(t, e.tx(other, ticket.PackBuyListed(id, price), nil), "BuyerLimitReached")
 
 	payees := []common.Address{seller.Address, e.issuer.Address, e.artist.Address, e.venue.Address}
@@ -347,7 +347,7 @@ func TestResaleRulesAndSplit(t *testing.T) {
 	after := balances(e, payees)
 
 	// Markup 10 USD; the seller keeps 50 + 50% of 10 = 55; the other 5 split 70/20/10.
-	want := []*big.Int{chaintest.USDC(55), u(3_500_000), u(1_000_000), u(500_000)}
+	want := []*big.Int{devchain.USDC(55), u(3_500_000), u(1_000_000), u(500_000)}
 	for i := range payees {
 		if d := new(big.Int).Sub(after[i], before[i]); d.Cmp(want[i]) != 0 {
 			t.Fatalf("payee %d got %s, want %s", i, d, want[i])
@@ -365,7 +365,7 @@ func TestResaleRulesAndSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ri.Receiver != e.issuer.Address || ri.RoyaltyAmount.Cmp(chaintest.USDC(5)) != 0 {
+	if ri.Receiver != e.issuer.Address || ri.RoyaltyAmount.Cmp(devchain.USDC(5)) != 0 {
 		t.Fatalf("royaltyInfo %+v", ri)
 	}
 }
@@ -375,10 +375,10 @@ func TestResaleFloorMovesWithSchedule(t *testing.T) {
 		cfg.Rules.Discounts = []events.Discount{{From: u(int64(e.c.Now() + 86400)), MaxDiscountBps: 2000}}
 	})
 	id := e.buy(e.fans[0], 1)
-	wantErr(t, e.tx(e.fans[0], ticket.PackList(id, chaintest.USDC(40)), nil), "PriceOutOfRange")
+	wantErr(t, e.tx(e.fans[0], ticket.PackList(id, devchain.USDC(40)), nil), "PriceOutOfRange")
 	e.c.Warp(24 * time.Hour)
-	e.ok(e.fans[0], ticket.PackList(id, chaintest.USDC(40)), nil)
-	e.ok(e.fans[1], ticket.PackBuyListed(id, chaintest.USDC(40)), nil)
+	e.ok(e.fans[0], ticket.PackList(id, devchain.USDC(40)), nil)
+	e.ok(e.fans[1], ticket.PackBuyListed(id, devchain.USDC(40)), nil)
 	// Below face value there is no markup: the seller gets the whole price.
 }
 
@@ -390,20 +390,20 @@ func TestGiftsAndTheChokePoint(t *testing.T) {
 		e.ok(e.fans[0], ticket.PackApprove(e.fans[1].Address, id), nil)
 		wantErr(t, e.tx(e.fans[1], ticket.PackTransferFrom(e.fans[0].Address, e.fans[1].Address, id), nil), "GiftsNotAllowed")
 		// The marketplace still works.
-		e.ok(e.fans[0], ticket.PackList(id, chaintest.USDC(50)), nil)
-		e.ok(e.fans[1], ticket.PackBuyListed(id, chaintest.USDC(50)), nil)
+		e.ok(e.fans[0], ticket.PackList(id, devchain.USDC(50)), nil)
+		e.ok(e.fans[1], ticket.PackBuyListed(id, devchain.USDC(50)), nil)
 	})
 	t.Run("gifts clear listings and count toward the limit", func(t *testing.T) {
 		e := newEnv(t, func(e *env, cfg *events.EventConfig) { cfg.Rules.MaxPerBuyer = 1 })
 		a, b := e.fans[0], e.fans[1]
 		id := e.buy(a, 1)
-		e.ok(a, ticket.PackList(id, chaintest.USDC(55)), nil)
+		e.ok(a, ticket.PackList(id, devchain.USDC(55)), nil)
 		e.ok(a, ticket.PackTransferFrom(a.Address, b.Address, id), nil)
 		if tk := e.ticketOf(id); tk.Owner != b.Address || tk.ListingPrice.Sign() != 0 {
 			t.Fatalf("after gift: %+v", tk)
 		}
-		wantErr(t, e.tx(e.fans[2], ticket.PackBuyListed(id, chaintest.USDC(55)), nil), "NotListed")
-		wantErr(t, e.tx(b, ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil), "BuyerLimitReached")
+		wantErr(t, e.tx(e.fans[2], ticket.PackBuyListed(id, devchain.USDC(55)), nil), "NotListed")
+		wantErr(t, e.tx(b, ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil), "BuyerLimitReached")
 		wantErr(t, e.tx(b, ticket.PackTransferFrom(b.Address, b.Address, id), nil), "SelfTransfer")
 		c := e.fans[3]
 		wantErr(t, e.tx(c, ticket.PackTransferFrom(b.Address, c.Address, id), nil), "NotOwnerNorApproved")
@@ -411,11 +411,11 @@ func TestGiftsAndTheChokePoint(t *testing.T) {
 	t.Run("nothing moves after resale closes", func(t *testing.T) {
 		e := newEnv(t, nil)
 		id := e.buy(e.fans[0], 1)
-		e.ok(e.fans[0], ticket.PackList(id, chaintest.USDC(55)), nil)
+		e.ok(e.fans[0], ticket.PackList(id, devchain.USDC(55)), nil)
 		e.c.Warp(7*24*time.Hour - 3*time.Hour)
 		wantErr(t, e.tx(e.fans[0], ticket.PackTransferFrom(e.fans[0].Address, e.fans[1].Address, id), nil), "SalesClosed")
-		wantErr(t, e.tx(e.fans[1], ticket.PackBuyListed(id, chaintest.USDC(55)), nil), "SalesClosed")
-		wantErr(t, e.tx(e.fans[0], ticket.PackList(id, chaintest.USDC(55)), nil), "SalesClosed")
+		wantErr(t, e.tx(e.fans[1], ticket.PackBuyListed(id, devchain.USDC(55)), nil), "SalesClosed")
+		wantErr(t, e.tx(e.fans[0], ticket.PackList(id, devchain.USDC(55)), nil), "SalesClosed")
 	})
 }
 
@@ -433,26 +433,26 @@ func TestCategoryQuotas(t *testing.T) {
 		cfg.Rules.CategoryQuotaBps = [5]uint16{200, 10000, 10000, 500, 0}
 	})
 	bot, scalper1, scalper2, fan, anon := e.fans[0], e.fans[1], e.fans[2], e.fans[3], e.fans[4]
-	set := func(a *chaintest.Account, cat uint8) {
+	set := func(a *devchain.Account, cat uint8) {
 		e.c.MustTransact(e.c.Deployer, registry, registryB.PackSetCategory(a.Address, cat), nil)
 	}
-	set(bot, chaintest.Bot)
-	set(scalper1, chaintest.Scalper)
-	set(scalper2, chaintest.Scalper)
-	set(fan, chaintest.Fan)
+	set(bot, devchain.Bot)
+	set(scalper1, devchain.Scalper)
+	set(scalper2, devchain.Scalper)
+	set(fan, devchain.Fan)
 
-	wantErr(t, e.tx(bot, ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil), "CategoryQuotaReached")
+	wantErr(t, e.tx(bot, ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil), "CategoryQuotaReached")
 	e.buy(scalper1, 3)
-	wantErr(t, e.tx(scalper2, ticket.PackBuy(zero, u(3), chaintest.USDC(50)), nil), "CategoryQuotaReached")
+	wantErr(t, e.tx(scalper2, ticket.PackBuy(zero, u(3), devchain.USDC(50)), nil), "CategoryQuotaReached")
 	e.buy(scalper2, 2)
 	e.buy(anon, 2)
-	wantErr(t, e.tx(anon, ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil), "CategoryQuotaReached")
+	wantErr(t, e.tx(anon, ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil), "CategoryQuotaReached")
 	fanID := e.buy(fan, 1)
 
 	// A scalper cannot buy a fan's ticket on resale while scalpers are at quota; once a
 	// scalper sells one to a fan, the quota has room again.
-	e.ok(fan, ticket.PackList(fanID, chaintest.USDC(55)), nil)
-	wantErr(t, e.tx(scalper1, ticket.PackBuyListed(fanID, chaintest.USDC(55)), nil), "CategoryQuotaReached")
+	e.ok(fan, ticket.PackList(fanID, devchain.USDC(55)), nil)
+	wantErr(t, e.tx(scalper1, ticket.PackBuyListed(fanID, devchain.USDC(55)), nil), "CategoryQuotaReached")
 	count := func(cat uint8) int64 {
 		n, err := ticket.UnpackCategoryCount(e.view(ticket.PackCategoryCount(cat)))
 		if err != nil {
@@ -460,23 +460,23 @@ func TestCategoryQuotas(t *testing.T) {
 		}
 		return n.Int64()
 	}
-	if got := count(chaintest.Scalper); got != 5 {
+	if got := count(devchain.Scalper); got != 5 {
 		t.Fatalf("scalper count %d, want 5", got)
 	}
-	if got := count(chaintest.Fan); got != 1 {
+	if got := count(devchain.Fan); got != 1 {
 		t.Fatalf("fan count %d, want 1", got)
 	}
 	// scalper1 resells one of theirs to the fan: scalpers drop to 4, so scalper1 may now
 	// buy the fan's listed ticket.
 	scalperID := new(big.Int).Sub(fanID, u(5)) // scalper1 bought the first three ids
-	e.ok(scalper1, ticket.PackList(scalperID, chaintest.USDC(50)), nil)
-	e.ok(fan, ticket.PackBuyListed(scalperID, chaintest.USDC(50)), nil)
-	if got := count(chaintest.Scalper); got != 4 {
+	e.ok(scalper1, ticket.PackList(scalperID, devchain.USDC(50)), nil)
+	e.ok(fan, ticket.PackBuyListed(scalperID, devchain.USDC(50)), nil)
+	if got := count(devchain.Scalper); got != 4 {
 		t.Fatalf("scalper count after resale %d, want 4", got)
 	}
-	e.ok(scalper1, ticket.PackBuyListed(fanID, chaintest.USDC(55)), nil)
-	if got := count(chaintest.Scalper); got != 5 || count(chaintest.Fan) != 1 {
-		t.Fatalf("counts after second resale: scalper %d fan %d", got, count(chaintest.Fan))
+	e.ok(scalper1, ticket.PackBuyListed(fanID, devchain.USDC(55)), nil)
+	if got := count(devchain.Scalper); got != 5 || count(devchain.Fan) != 1 {
+		t.Fatalf("counts after second resale: scalper %d fan %d", got, count(devchain.Fan))
 	}
 }
 
@@ -519,7 +519,7 @@ func TestCheckIn(t *testing.T) {
 
 	// A checked-in ticket is frozen forever.
 	wantErr(t, e.tx(a, ticket.PackTransferFrom(a.Address, e.fans[1].Address, id(0)), nil), "TicketCheckedIn")
-	wantErr(t, e.tx(a, ticket.PackList(id(0), chaintest.USDC(50)), nil), "TicketCheckedIn")
+	wantErr(t, e.tx(a, ticket.PackList(id(0), devchain.USDC(50)), nil), "TicketCheckedIn")
 
 	// Gates are managed by the issuer only.
 	wantErr(t, e.tx(a, ticket.PackSetGate(a.Address, true), nil), "NotIssuer")
@@ -531,34 +531,34 @@ func TestCancelAndRefund(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := e.fans[0], e.fans[1]
 	first := e.buy(a, 2) // 2 × 50
-	e.ok(a, ticket.PackList(first, chaintest.USDC(60)), nil)
-	e.ok(b, ticket.PackBuyListed(first, chaintest.USDC(60)), nil) // b paid 60 for it
+	e.ok(a, ticket.PackList(first, devchain.USDC(60)), nil)
+	e.ok(b, ticket.PackBuyListed(first, devchain.USDC(60)), nil) // b paid 60 for it
 
 	owed, err := ticket.UnpackRefundsOwed(e.view(ticket.PackRefundsOwed()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if owed.Cmp(chaintest.USDC(110)) != 0 {
+	if owed.Cmp(devchain.USDC(110)) != 0 {
 		t.Fatalf("refunds owed %s, want 110 USD", owed)
 	}
 	wantErr(t, e.tx(b, ticket.PackClaimRefund([]*big.Int{first}), nil), "EventNotCancelled")
 	wantErr(t, e.tx(a, ticket.PackCancelEvent(owed), nil), "NotIssuer")
 
-	e.c.FundUSD(e.ev, chaintest.USDC(1000), e.issuer)
-	wantErr(t, e.tx(e.issuer, ticket.PackCancelEvent(chaintest.USDC(100)), nil), "RefundsUnderfunded")
-	e.ok(e.issuer, ticket.PackCancelEvent(chaintest.USDC(120)), nil) // 10 more than needed
+	e.c.FundUSD(e.ev, devchain.USDC(1000), e.issuer)
+	wantErr(t, e.tx(e.issuer, ticket.PackCancelEvent(devchain.USDC(100)), nil), "RefundsUnderfunded")
+	e.ok(e.issuer, ticket.PackCancelEvent(devchain.USDC(120)), nil) // 10 more than needed
 	wantErr(t, e.tx(e.issuer, ticket.PackCancelEvent(zero), nil), "EventIsCancelled")
-	wantErr(t, e.tx(e.fans[2], ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil), "EventIsCancelled")
+	wantErr(t, e.tx(e.fans[2], ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil), "EventIsCancelled")
 
 	second := new(big.Int).Add(first, u(1))
 	wantErr(t, e.tx(b, ticket.PackClaimRefund([]*big.Int{second}), nil), "NotTicketOwner")
 	bBefore, aBefore := e.c.USDBalance(b.Address), e.c.USDBalance(a.Address)
 	e.ok(b, ticket.PackClaimRefund([]*big.Int{first}), nil)
 	e.ok(a, ticket.PackClaimRefund([]*big.Int{second}), nil)
-	if d := new(big.Int).Sub(e.c.USDBalance(b.Address), bBefore); d.Cmp(chaintest.USDC(60)) != 0 {
+	if d := new(big.Int).Sub(e.c.USDBalance(b.Address), bBefore); d.Cmp(devchain.USDC(60)) != 0 {
 		t.Fatalf("b refunded %s, want 60", d)
 	}
-	if d := new(big.Int).Sub(e.c.USDBalance(a.Address), aBefore); d.Cmp(chaintest.USDC(50)) != 0 {
+	if d := new(big.Int).Sub(e.c.USDBalance(a.Address), aBefore); d.Cmp(devchain.USDC(50)) != 0 {
 		t.Fatalf("a refunded %s, want 50", d)
 	}
 	wantErr(t, e.tx(a, ticket.PackClaimRefund([]*big.Int{second}), nil), "NotTicketOwner")
@@ -613,8 +613,8 @@ func TestHostileCurrency(t *testing.T) {
 		}
 		cfg.Currency = token
 	})
-	for _, f := range append([]*chaintest.Account{e.issuer}, e.fans...) {
-		e.c.MustTransact(f, token, hostileB.PackMint(f.Address, chaintest.USDC(10_000)), nil)
+	for _, f := range append([]*devchain.Account{e.issuer}, e.fans...) {
+		e.c.MustTransact(f, token, hostileB.PackMint(f.Address, devchain.USDC(10_000)), nil)
 		e.c.MustTransact(f, token, hostileB.PackApprove(e.ev, maxUint256), nil)
 	}
 	tokenBal := func(a common.Address) *big.Int {
@@ -627,7 +627,7 @@ func TestHostileCurrency(t *testing.T) {
 
 	t.Run("reentrant token cannot buy twice", func(t *testing.T) {
 		// During every transfer the token calls back into the event to buy again.
-		e.c.MustTransact(e.c.Deployer, token, hostileB.PackSetHook(e.ev, ticket.PackBuy(zero, u(1), chaintest.USDC(50))), nil)
+		e.c.MustTransact(e.c.Deployer, token, hostileB.PackSetHook(e.ev, ticket.PackBuy(zero, u(1), devchain.USDC(50))), nil)
 		id := e.buy(e.fans[0], 1)
 		ok, err := hostileB.UnpackHookSucceeded(mustCall(e.c, token, hostileB.PackHookSucceeded()))
 		if err != nil || ok {
@@ -645,7 +645,7 @@ func TestHostileCurrency(t *testing.T) {
 		e.c.MustTransact(e.c.Deployer, token, hostileB.PackSetFee(u(100)), nil) // 1%
 		before := tokenBal(e.fans[1].Address)
 		e.buy(e.fans[1], 1)
-		if spent := new(big.Int).Sub(before, tokenBal(e.fans[1].Address)); spent.Cmp(chaintest.USDC(50)) != 0 {
+		if spent := new(big.Int).Sub(before, tokenBal(e.fans[1].Address)); spent.Cmp(devchain.USDC(50)) != 0 {
 			t.Fatalf("buyer spent %s", spent)
 		}
 		if bal := tokenBal(e.ev); bal.Sign() != 0 {
@@ -655,7 +655,7 @@ func TestHostileCurrency(t *testing.T) {
 		// short by the fee, so it reverts; asking for more covers it.
 		owed, _ := ticket.UnpackRefundsOwed(e.view(ticket.PackRefundsOwed()))
 		wantErr(t, e.tx(e.issuer, ticket.PackCancelEvent(owed), nil), "RefundsUnderfunded")
-		e.ok(e.issuer, ticket.PackCancelEvent(new(big.Int).Add(owed, chaintest.USDC(2))), nil)
+		e.ok(e.issuer, ticket.PackCancelEvent(new(big.Int).Add(owed, devchain.USDC(2))), nil)
 		pool, _ := ticket.UnpackRefundPool(e.view(ticket.PackRefundPool()))
 		if tokenBal(e.ev).Cmp(pool) != 0 || pool.Cmp(owed) < 0 {
 			t.Fatalf("pool %s, balance %s, owed %s", pool, tokenBal(e.ev), owed)
@@ -670,19 +670,19 @@ func TestHostileCurrency(t *testing.T) {
 			cfg.Currency = token
 		})
 		f := e2.fans[0]
-		e2.c.MustTransact(f, token, hostileB.PackMint(f.Address, chaintest.USDC(1000)), nil)
+		e2.c.MustTransact(f, token, hostileB.PackMint(f.Address, devchain.USDC(1000)), nil)
 		e2.c.MustTransact(f, token, hostileB.PackApprove(e2.ev, maxUint256), nil)
 		e2.c.MustTransact(e2.c.Deployer, token, hostileB.PackSetBlocked(e2.venue.Address, true), nil)
 		e2.buy(f, 1)
 		credit, _ := ticket.UnpackCredits(e2.view(ticket.PackCredits(e2.venue.Address)))
 		held, _ := hostileB.UnpackBalanceOf(mustCall(e2.c, token, hostileB.PackBalanceOf(e2.ev)))
-		if credit.Cmp(chaintest.USDC(5)) != 0 || held.Cmp(credit) != 0 {
+		if credit.Cmp(devchain.USDC(5)) != 0 || held.Cmp(credit) != 0 {
 			t.Fatalf("venue credit %s, event holds %s", credit, held)
 		}
 	})
 }
 
-func mustCall(c *chaintest.Chain, to common.Address, data []byte) []byte {
+func mustCall(c *devchain.Chain, to common.Address, data []byte) []byte {
 	out, err := c.Call(to, data)
 	if err != nil {
 		panic(err)
@@ -693,13 +693,13 @@ func mustCall(c *chaintest.Chain, to common.Address, data []byte) []byte {
 func TestBuyWithPermit(t *testing.T) {
 	e := newEnv(t, nil)
 	f := e.fans[0]
-	e.c.MustTransact(f, e.c.USD, chaintest.USD.PackApprove(e.ev, zero), nil)
-	wantErrAny(t, e.tx(f, ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil))
+	e.c.MustTransact(f, e.c.USD, devchain.USD.PackApprove(e.ev, zero), nil)
+	wantErrAny(t, e.tx(f, ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil))
 	deadline := u(int64(e.c.Now() + 600))
-	v, r, s := e.c.SignPermit(f, e.ev, chaintest.USDC(50), deadline)
-	e.ok(f, ticket.PackBuyWithPermit(zero, u(1), chaintest.USDC(50), deadline, v, r, s), nil)
+	v, r, s := e.c.SignPermit(f, e.ev, devchain.USDC(50), deadline)
+	e.ok(f, ticket.PackBuyWithPermit(zero, u(1), devchain.USDC(50), deadline, v, r, s), nil)
 	// The same permit again: already used, and the allowance is spent — the buy fails.
-	wantErrAny(t, e.tx(f, ticket.PackBuyWithPermit(zero, u(1), chaintest.USDC(50), deadline, v, r, s), nil))
+	wantErrAny(t, e.tx(f, ticket.PackBuyWithPermit(zero, u(1), devchain.USDC(50), deadline, v, r, s), nil))
 }
 
 func wantErrAny(t *testing.T, err error) {
@@ -725,7 +725,7 @@ func TestMetadataAndInterfaces(t *testing.T) {
 			t.Fatalf("supportsInterface(%s) = %v %v", iface, ok, err)
 		}
 	}
-	if _, err := e.c.Call(e.ev, ticket.PackTokenURI(u(999))); chaintest.ErrorName(ticketABI, err) != "TokenDoesNotExist" {
+	if _, err := e.c.Call(e.ev, ticket.PackTokenURI(u(999))); devchain.ErrorName(ticketABI, err) != "TokenDoesNotExist" {
 		t.Fatalf("tokenURI of a missing ticket: %v", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -19,13 +19,13 @@ import (
 func TestGaslessPurchaseThroughForwarder(t *testing.T) {
 	e := newEnv(t, nil)
 	fwd := forwarder.NewStagepassForwarder()
-	fan := chaintest.NewAccount("no native coin", 0)
+	fan := devchain.NewAccount("no native coin", 0)
 	relayer := e.c.Deployer
-	e.c.MustTransact(relayer, e.c.USD, chaintest.USD.PackMint(fan.Address, chaintest.USDC(100)), nil)
+	e.c.MustTransact(relayer, e.c.USD, devchain.USD.PackMint(fan.Address, devchain.USDC(100)), nil)
 
 	deadline := u(int64(e.c.Now() + 600))
-	v, r, s := e.c.SignPermit(fan, e.ev, chaintest.USDC(50), deadline)
-	call := ticket.PackBuyWithPermit(zero, u(1), chaintest.USDC(50), deadline, v, r, s)
+	v, r, s := e.c.SignPermit(fan, e.ev, devchain.USDC(50), deadline)
+	call := ticket.PackBuyWithPermit(zero, u(1), devchain.USDC(50), deadline, v, r, s)
 
 	nonce, err := fwd.UnpackNonces(mustCall(e.c, e.c.Forwarder, fwd.PackNonces(fan.Address)))
 	if err != nil {
@@ -60,7 +60,7 @@ func TestGaslessPurchaseThroughForwarder(t *testing.T) {
 
 	// Tampered: the relayer swaps in a bigger quantity; the signature no longer matches.
 	tampered := *req
-	tampered.Data = ticket.PackBuyWithPermit(zero, u(2), chaintest.USDC(50), deadline, v, r, s)
+	tampered.Data = ticket.PackBuyWithPermit(zero, u(2), devchain.USDC(50), deadline, v, r, s)
 	if _, err := e.c.Transact(relayer, e.c.Forwarder, data(&tampered, sig), nil); err == nil {
 		t.Fatal("tampered forward request executed")
 	}
@@ -81,7 +81,7 @@ func TestGaslessPurchaseThroughForwarder(t *testing.T) {
 	if id == nil || e.ticketOf(id).Owner != fan.Address {
 		t.Fatal("the fan did not get the ticket")
 	}
-	if got := e.c.USDBalance(fan.Address); got.Cmp(chaintest.USDC(50)) != 0 {
+	if got := e.c.USDBalance(fan.Address); got.Cmp(devchain.USDC(50)) != 0 {
 		t.Fatalf("fan has %s TestUSD left, want 50", got)
 	}
 	if b := e.c.Balance(fan.Address); b.Sign() != 0 {

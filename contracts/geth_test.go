@@ -7,15 +7,16 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 )
 
 // TestGethDev runs the platform on a real `geth --dev` node: deploy, create an event, buy,
 // resell within the cap with the split paid to every party, check in, and refuse a second
 // check-in.
 func TestGethDev(t *testing.T) {
-	url := chaintest.StartGeth(t)
-	c, err := chaintest.Dial(context.Background(), url, chaintest.Options{Accounts: 6, Seed: "geth"})
+	url := gethtest.StartGeth(t)
+	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 6, Seed: "geth"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +33,9 @@ func TestGethDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.FundUSD(ev, chaintest.USDC(1000), a, b, issuer, artist, venue)
+	c.FundUSD(ev, devchain.USDC(1000), a, b, issuer, artist, venue)
 
-	r, err := c.Transact(a, ev, ticket.PackBuy(zero, u(1), chaintest.USDC(50)), nil)
+	r, err := c.Transact(a, ev, ticket.PackBuy(zero, u(1), devchain.USDC(50)), nil)
 	if err != nil {
 		t.Fatalf("buy: %v", err)
 	}
@@ -47,17 +48,17 @@ func TestGethDev(t *testing.T) {
 	if id == nil {
 		t.Fatal("no Purchased event")
 	}
-	if _, err := c.Transact(a, ev, ticket.PackList(id, chaintest.USDC(61)), nil); chaintest.ErrorName(ticketABI, err) != "PriceOutOfRange" {
+	if _, err := c.Transact(a, ev, ticket.PackList(id, devchain.USDC(61)), nil); devchain.ErrorName(ticketABI, err) != "PriceOutOfRange" {
 		t.Fatalf("listing above the cap: %v", err)
 	}
-	c.MustTransact(a, ev, ticket.PackList(id, chaintest.USDC(60)), nil)
+	c.MustTransact(a, ev, ticket.PackList(id, devchain.USDC(60)), nil)
 	before := c.USDBalance(artist.Address)
-	c.MustTransact(b, ev, ticket.PackBuyListed(id, chaintest.USDC(60)), nil)
+	c.MustTransact(b, ev, ticket.PackBuyListed(id, devchain.USDC(60)), nil)
 	if d := new(big.Int).Sub(c.USDBalance(artist.Address), before); d.Cmp(u(1_000_000)) != 0 {
 		t.Fatalf("artist's resale share %s, want 1 USD", d)
 	}
 	c.MustTransact(gate, ev, ticket.PackCheckIn(id), nil)
-	if _, err := c.Transact(gate, ev, ticket.PackCheckIn(id), nil); chaintest.ErrorName(ticketABI, err) != "TicketCheckedIn" {
+	if _, err := c.Transact(gate, ev, ticket.PackCheckIn(id), nil); devchain.ErrorName(ticketABI, err) != "TicketCheckedIn" {
 		t.Fatalf("second check-in: %v", err)
 	}
 }

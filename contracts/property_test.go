@@ -51,7 +51,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	testbind "github.com/stagepass/stagepass/contracts/bindings/testing"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 )
 
 var (
@@ -131,9 +131,9 @@ func propertyParams(t *testing.T) (uint64, int) {
 // refuses native coin) relaying its calls through exec.
 type actor struct {
 	name   string
-	addr   common.Address     // msg.sender as the event sees it
-	signer *chaintest.Account // signs the transaction
-	via    common.Address     // the relaying contract, zero for an EOA
+	addr   common.Address    // msg.sender as the event sees it
+	signer *devchain.Account // signs the transaction
+	via    common.Address    // the relaying contract, zero for an EOA
 }
 
 type tokM struct {
@@ -322,7 +322,7 @@ func (d *deltas) get(a common.Address) *big.Int {
 
 type prop struct {
 	t          *testing.T
-	c          *chaintest.Chain
+	c          *devchain.Chain
 	rng        *rand.Rand
 	seed       uint64
 	totalSteps int
@@ -421,15 +421,15 @@ func (p *prop) weight(op string, e *evM) int {
 }
 
 func newProp(t *testing.T, seed uint64, steps int) *prop {
-	c, err := chaintest.New(chaintest.Options{Accounts: 24, Seed: "property"})
+	c, err := devchain.New(devchain.Options{Accounts: 24, Seed: "property"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &prop{
 		t: t, c: c, seed: seed, totalSteps: steps,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		ticketABI: chaintest.Ticket.GetABI(),
-		usdABI:    chaintest.USD.GetABI(),
+		ticketABI: devchain.Ticket.GetABI(),
+		usdABI:    devchain.USD.GetABI(),
 		cats:      map[common.Address]uint8{},
 		rejecting: map[common.Address]bool{},
 		byAddr:    map[common.Address]*actor{},
@@ -458,7 +458,7 @@ func newProp(t *testing.T, seed uint64, steps int) *prop {
 
 // rpcClient digs the JSON-RPC client out of the simulated backend's ethclient (the
 // simulated.Client interface does not expose it), or returns nil.
-func rpcClient(c *chaintest.Chain) (rc *rpc.Client) {
+func rpcClient(c *devchain.Chain) (rc *rpc.Client) {
 	defer func() {
 		if recover() != nil {
 			rc = nil
@@ -513,11 +513,11 @@ func (p *prop) setup() {
 
 	// Everyone who pays holds TestUSD; the poor fan only a little.
 	for _, a := range append(append([]*actor{}, p.fans...), p.issuers...) {
-		amount := chaintest.USDC(10_000_000)
+		amount := devchain.USDC(10_000_000)
 		if a == p.poor {
-			amount = chaintest.USDC(20)
+			amount = devchain.USDC(20)
 		}
-		c.MustTransact(c.Deployer, c.USD, chaintest.USD.PackMint(a.addr, amount), nil)
+		c.MustTransact(c.Deployer, c.USD, devchain.USD.PackMint(a.addr, amount), nil)
 	}
 	// Move the clock well past the wall clock, so every block is exactly one second after
 	// the previous one and the run does not depend on when it happens.
@@ -531,7 +531,7 @@ func (p *prop) setCategory(a common.Address, cat uint8) {
 
 func (p *prop) catOf(e *evM, a common.Address) uint8 {
 	if !e.registry {
-		return chaintest.Unclassified
+		return devchain.Unclassified
 	}
 	return p.cats[a]
 }
@@ -609,13 +609,13 @@ func (p *prop) errName(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	if n := chaintest.ErrorName(&p.ticketABI, err); n != "" {
+	if n := devchain.ErrorName(&p.ticketABI, err); n != "" {
 		return n
 	}
-	if n := chaintest.ErrorName(&p.usdABI, err); n != "" {
+	if n := devchain.ErrorName(&p.usdABI, err); n != "" {
 		return n
 	}
-	var re *chaintest.RevertError
+	var re *devchain.RevertError
 	if errors.As(err, &re) {
 		if len(re.Data) == 0 {
 			return "revert without data"
@@ -838,7 +838,7 @@ func (p *prop) checkMoves(e *evM, r *types.Receipt, want []tokMove) {
 		if l.Address != e.addr {
 			continue
 		}
-		ev, err := chaintest.Ticket.UnpackTransferEvent(l)
+		ev, err := devchain.Ticket.UnpackTransferEvent(l)
 		if err != nil {
 			continue
 		}
@@ -864,7 +864,7 @@ func (p *prop) checkMoves(e *evM, r *types.Receipt, want []tokMove) {
 
 func (p *prop) checkTicket(e *evM, tok *tokM) {
 	p.t.Helper()
-	tk := mustRead(chaintest.Ticket.UnpackTicket(p.view(e.addr, chaintest.Ticket.PackTicket(new(big.Int).SetUint64(tok.id)))))
+	tk := mustRead(devchain.Ticket.UnpackTicket(p.view(e.addr, devchain.Ticket.PackTicket(new(big.Int).SetUint64(tok.id)))))
 	// The contract keeps a checked-in ticket's listing slot (clearing it would cost gas at
 	// the door) but reports it as not for sale.
 	wantListing := tok.listing
@@ -912,8 +912,8 @@ func (b *reads) call(to common.Address, data []byte) func() []byte {
 // balance queues a read of `a`'s balance in e's currency.
 func (b *reads) balance(e *evM, a common.Address) func() *big.Int {
 	if !e.native {
-		get := b.call(b.p.c.USD, chaintest.USD.PackBalanceOf(a))
-		return func() *big.Int { return mustRead(chaintest.USD.UnpackBalanceOf(get())) }
+		get := b.call(b.p.c.USD, devchain.USD.PackBalanceOf(a))
+		return func() *big.Int { return mustRead(devchain.USD.UnpackBalanceOf(get())) }
 	}
 	out := new(string)
 	i := len(b.elems)
@@ -956,7 +956,7 @@ func (p *prop) checkEvents(evs ...*evM) {
 }
 
 func (p *prop) queueEventChecks(b *reads, e *evM) func() {
-	T := chaintest.Ticket
+	T := devchain.Ticket
 	settings := b.call(e.addr, T.PackSettings())
 	var acquired, held []func() []byte
 	for _, f := range p.fans {
@@ -1143,7 +1143,7 @@ func (p *prop) setupRound(base uint64) {
 	p.events = nil
 	c := p.c
 	max := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-	c.MustTransact(c.Deployer, c.USD, chaintest.USD.PackMint(p.poor.addr, chaintest.USDC(10)), nil)
+	c.MustTransact(c.Deployer, c.USD, devchain.USD.PackMint(p.poor.addr, devchain.USDC(10)), nil)
 	for k := 0; k < 4; k++ {
 		e := p.newEvent(k, base)
 		p.curEvent = e.name
@@ -1161,7 +1161,7 @@ func (p *prop) setupRound(base uint64) {
 		p.byAddr[addr] = &actor{name: e.name, addr: addr}
 		if !e.native {
 			for _, a := range append(append([]*actor{}, p.fans...), p.issuers...) {
-				if _, err := p.send(a, c.USD, chaintest.USD.PackApprove(addr, max), nil); err != nil {
+				if _, err := p.send(a, c.USD, devchain.USD.PackApprove(addr, max), nil); err != nil {
 					p.failf("approve: %v", err)
 				}
 			}
@@ -1247,7 +1247,7 @@ func (p *prop) newEvent(k int, base uint64) *evM {
 		e.quotas[cat] = choices[r.IntN(len(choices))]
 	}
 	if e.registry {
-		e.quotas[chaintest.Fan] = max(e.quotas[chaintest.Fan], 5000)
+		e.quotas[devchain.Fan] = max(e.quotas[devchain.Fan], 5000)
 	} else {
 		e.quotas[0] = []int64{4000, 6000, 10000}[r.IntN(3)]
 	}
@@ -1448,7 +1448,7 @@ func (p *prop) opBuy(e *evM) {
 		expectPayouts(e, exp, pos)
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackBuy(big.NewInt(int64(tier)), big.NewInt(int64(qty)), maxUnit), value)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackBuy(big.NewInt(int64(tier)), big.NewInt(int64(qty)), maxUnit), value)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1461,7 +1461,7 @@ func (p *prop) opBuy(e *evM) {
 	p.checkMoney(w, rc, a.signer.Address, payerOf(e, a), total, exp)
 	found := false
 	for _, l := range rc.Logs {
-		if ev, err := chaintest.Ticket.UnpackPurchasedEvent(l); err == nil && l.Address == e.addr {
+		if ev, err := devchain.Ticket.UnpackPurchasedEvent(l); err == nil && l.Address == e.addr {
 			found = true
 			if ev.Buyer != a.addr || ev.UnitPrice.Cmp(unit) != 0 || ev.Quantity.Int64() != int64(qty) || ev.FirstTokenId.Uint64() != moves[0].id {
 				p.failf("Purchased %+v, model unit price %s", ev, unit)
@@ -1515,7 +1515,7 @@ func (p *prop) opList(e *evM) {
 	case !validResalePrice(price, lo, hi):
 		want = "PriceOutOfRange"
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackList(bigID(tok.id), price), nil)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackList(bigID(tok.id), price), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1544,7 +1544,7 @@ func (p *prop) opCancelListing(e *evM) {
 	case tok.listing.Sign() == 0:
 		want = "NotListed"
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackCancelListing(bigID(tok.id)), nil)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackCancelListing(bigID(tok.id)), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1610,7 +1610,7 @@ func (p *prop) opBuyListed(e *evM) {
 		expectPayouts(e, exp, pos)
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(buyer, e.addr, chaintest.Ticket.PackBuyListed(bigID(tok.id), maxPrice), value)
+	rc, err := p.send(buyer, e.addr, devchain.Ticket.PackBuyListed(bigID(tok.id), maxPrice), value)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1619,7 +1619,7 @@ func (p *prop) opBuyListed(e *evM) {
 	p.checkResaleBounds(e, tok, price, rc)
 	found := false
 	for _, l := range rc.Logs {
-		if ev, err := chaintest.Ticket.UnpackResoldEvent(l); err == nil && l.Address == e.addr {
+		if ev, err := devchain.Ticket.UnpackResoldEvent(l); err == nil && l.Address == e.addr {
 			found = true
 			if ev.Price.Cmp(price) != 0 || ev.SellerAmount.Cmp(pos[0].amount) != 0 || ev.Seller != seller || ev.Buyer != buyer.addr {
 				p.failf("Resold %+v, model price %s seller amount %s", ev, price, pos[0].amount)
@@ -1645,7 +1645,7 @@ func (p *prop) checkResaleBounds(e *evM, tok *tokM, price *big.Int, rc *types.Re
 	if price.Cmp(lo) < 0 || price.Cmp(hi) > 0 {
 		p.failf("resale of %s at %s outside [%s, %s] at block time %d", tokenName(tok.id), price, lo, hi, bt)
 	}
-	pr := mustRead(chaintest.Ticket.UnpackPrices(p.view(e.addr, chaintest.Ticket.PackPrices(big.NewInt(int64(tok.tier))))))
+	pr := mustRead(devchain.Ticket.UnpackPrices(p.view(e.addr, devchain.Ticket.PackPrices(big.NewInt(int64(tok.tier))))))
 	if pr.Floor.Cmp(lo) != 0 || pr.Cap.Cmp(hi) != 0 || pr.Primary.Cmp(lo) != 0 {
 		p.failf("prices(%d) at the sale's block = {%s %s %s}, model floor %s cap %s", tok.tier, pr.Primary, pr.Floor, pr.Cap, lo, hi)
 	}
@@ -1706,9 +1706,9 @@ func (p *prop) opGift(e *evM) {
 	if want == "" && safe && p.rejecting[to.addr] {
 		want = "TransferToNonERC721ReceiverImplementer"
 	}
-	data := chaintest.Ticket.PackTransferFrom(from, to.addr, bigID(tok.id))
+	data := devchain.Ticket.PackTransferFrom(from, to.addr, bigID(tok.id))
 	if safe {
-		data = chaintest.Ticket.PackSafeTransferFrom(from, to.addr, bigID(tok.id))
+		data = devchain.Ticket.PackSafeTransferFrom(from, to.addr, bigID(tok.id))
 	}
 	rc, err := p.send(sender, e.addr, data, nil)
 	if !p.expect(want, err) {
@@ -1734,7 +1734,7 @@ func (p *prop) opApprove(e *evM) {
 	case tok.owner != a.addr:
 		want = "NotOwnerNorApproved"
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackApprove(op.addr, bigID(tok.id)), nil)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackApprove(op.addr, bigID(tok.id)), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1786,7 +1786,7 @@ func (p *prop) opCheckIn(e *evM) {
 	case tok.checkedIn:
 		want = "TicketCheckedIn"
 	}
-	rc, err := p.send(sender, e.addr, chaintest.Ticket.PackCheckIn(bigID(id)), nil)
+	rc, err := p.send(sender, e.addr, devchain.Ticket.PackCheckIn(bigID(id)), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1840,14 +1840,14 @@ func (p *prop) opCheckInBatch(e *evM) {
 	for _, id := range ids {
 		bigIDs = append(bigIDs, bigID(id))
 	}
-	rc, err := p.send(sender, e.addr, chaintest.Ticket.PackCheckInBatch(bigIDs), nil)
+	rc, err := p.send(sender, e.addr, devchain.Ticket.PackCheckInBatch(bigIDs), nil)
 	if !p.expect(want, err) {
 		return
 	}
 	p.checkMoves(e, rc, nil)
 	var logged []uint64
 	for _, l := range rc.Logs {
-		if ev, err := chaintest.Ticket.UnpackCheckedInBatchEvent(l); err == nil && l.Address == e.addr {
+		if ev, err := devchain.Ticket.UnpackCheckedInBatchEvent(l); err == nil && l.Address == e.addr {
 			for _, id := range ev.TokenIds {
 				logged = append(logged, id.Uint64())
 			}
@@ -1898,7 +1898,7 @@ func (p *prop) opFundRefunds(e *evM) {
 		exp.add(e.addr, amount)
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackFundRefunds(amount), value)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackFundRefunds(amount), value)
 	if !p.expect(want, err) {
 		return
 	}
@@ -1968,14 +1968,14 @@ func (p *prop) opCancelEvent(e *evM, forced bool) {
 		exp.add(e.addr, amount)
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackCancelEvent(amount), value)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackCancelEvent(amount), value)
 	if !p.expect(want, err) {
 		return
 	}
 	p.checkMoves(e, rc, nil)
 	p.checkMoney(w, rc, a.signer.Address, zeroAddr, nil, exp)
 	for _, l := range rc.Logs {
-		if ev, err := chaintest.Ticket.UnpackCancelledEvent(l); err == nil && l.Address == e.addr && ev.RefundsOwed.Cmp(e.owed) != 0 {
+		if ev, err := devchain.Ticket.UnpackCancelledEvent(l); err == nil && l.Address == e.addr && ev.RefundsOwed.Cmp(e.owed) != 0 {
 			p.failf("Cancelled(refundsOwed %s), model %s", ev.RefundsOwed, e.owed)
 		}
 	}
@@ -2052,7 +2052,7 @@ func (p *prop) opClaimRefund(e *evM) {
 	for _, id := range ids {
 		bigIDs = append(bigIDs, bigID(id))
 	}
-	rc, err := p.send(holder, e.addr, chaintest.Ticket.PackClaimRefund(bigIDs), nil)
+	rc, err := p.send(holder, e.addr, devchain.Ticket.PackClaimRefund(bigIDs), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -2114,7 +2114,7 @@ func (p *prop) opWithdraw(e *evM) {
 		exp.add(sender.signer.Address, new(big.Int))
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(sender, e.addr, chaintest.Ticket.PackWithdraw(to.addr), nil)
+	rc, err := p.send(sender, e.addr, devchain.Ticket.PackWithdraw(to.addr), nil)
 	if !p.expect(want, err) {
 		return
 	}
@@ -2149,7 +2149,7 @@ func (p *prop) opWithdrawSurplus(e *evM) {
 		expectPayouts(e, exp, []payout{po})
 		w = p.watch(e, exp)
 	}
-	rc, err := p.send(a, e.addr, chaintest.Ticket.PackWithdrawRefundSurplus(), nil)
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackWithdrawRefundSurplus(), nil)
 	if !p.expect(want, err) {
 		return
 	}

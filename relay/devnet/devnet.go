@@ -17,7 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/keys"
 )
 
@@ -36,7 +36,7 @@ type Config struct {
 
 // Devnet is a running development chain.
 type Devnet struct {
-	*chaintest.Chain
+	*devchain.Chain
 	// Relayer is the key that pays gas for forwarded requests (development account 0).
 	Relayer *ecdsa.PrivateKey
 	// Demo is the demo event's contract.
@@ -74,7 +74,7 @@ func Start(cfg Config) (*Devnet, error) {
 		}
 		k.Zero()
 	}
-	c, err := chaintest.New(chaintest.Options{Keys: devKeys, Seed: "devnet"})
+	c, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet"})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated chain: %w", err)
 	}
@@ -108,8 +108,8 @@ func (d *Devnet) createDemo() error {
 		DoorsOpenAt: new(big.Int).SetUint64(starts - 2*3600),
 		Currency:    d.USD,
 		Tiers: []events.TierConfig{
-			{Name: "General admission", FaceValue: chaintest.USDC(45), Supply: 2000},
-			{Name: "VIP balcony", FaceValue: chaintest.USDC(120), Supply: 150},
+			{Name: "General admission", FaceValue: devchain.USDC(45), Supply: 2000},
+			{Name: "VIP balcony", FaceValue: devchain.USDC(120), Supply: 150},
 		},
 		Rules: events.Rules{
 			MaxPerBuyer:          6,
@@ -134,7 +134,7 @@ func (d *Devnet) createDemo() error {
 	}
 	d.Demo = ev
 	// Development accounts hold TestUSD, approved to the demo event.
-	d.FundUSD(ev, chaintest.USDC(5000), acc...)
+	d.FundUSD(ev, devchain.USDC(5000), acc...)
 	return nil
 }
 

@@ -20,7 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -125,7 +125,7 @@ type signedRequest struct {
 func signRequests(tb testing.TB, n int, chainID *big.Int, fwd, event common.Address, deadline uint64) []signedRequest {
 	out := make([]signedRequest, n)
 	domain := protocol.ForwarderDomain(chainID.Uint64(), ethcrypto.Address(fwd))
-	data := chaintest.Ticket.PackSetApprovalForAll(common.Address{0xbe, 0xef}, true)
+	data := devchain.Ticket.PackSetApprovalForAll(common.Address{0xbe, 0xef}, true)
 	for i := range out {
 		key, err := crypto.GenerateKey()
 		if err != nil {
@@ -209,7 +209,7 @@ func BenchmarkSubmit(b *testing.B) {
 // BenchmarkSubmitSimulatedChain is the same against the in-process simulated chain, so
 // each request also pays for the two eth_calls of the nonce and would-succeed checks.
 func BenchmarkSubmitSimulatedChain(b *testing.B) {
-	c, err := chaintest.New(chaintest.Options{Accounts: 1, Seed: "bench"})
+	c, err := devchain.New(devchain.Options{Accounts: 1, Seed: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -26,7 +26,7 @@ func TestRejections(t *testing.T) {
 	h := newHarness(t, nil)
 	h.giveHolderATicket()
 	fan := h.fan()
-	stranger := chaintest.NewAccount("stranger", 0)
+	stranger := devchain.NewAccount("stranger", 0)
 	f := h.open(h.config())
 
 	type tc struct {
@@ -42,19 +42,19 @@ func TestRejections(t *testing.T) {
 	}
 	cases := []tc{
 		{name: "target is a token, not an event", want: ErrTarget, make: func() signedRequest {
-			return h.sign(fan, h.c.USD, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), 0)
+			return h.sign(fan, h.c.USD, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), 0)
 		}},
 		{name: "target is the forwarder itself", want: ErrTarget, make: func() signedRequest {
-			return h.sign(fan, h.c.Forwarder, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), 0)
+			return h.sign(fan, h.c.Forwarder, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), 0)
 		}},
 		{name: "event function not on the allowlist", want: ErrSelector, make: func() signedRequest {
-			return h.sign(fan, h.ev, chaintest.Ticket.PackName(), 0)
+			return h.sign(fan, h.ev, devchain.Ticket.PackName(), 0)
 		}},
 		{name: "factory function other than createEvent", want: ErrSelector, make: func() signedRequest {
-			return h.sign(fan, h.c.Factory, chaintest.Factory.PackIsEvent(h.ev), 0)
+			return h.sign(fan, h.c.Factory, devchain.Factory.PackIsEvent(h.ev), 0)
 		}},
 		{name: "createEvent selector sent to an event", want: ErrSelector, make: func() signedRequest {
-			return h.sign(fan, h.ev, chaintest.Factory.PackCreateEvent(h.c.DefaultConfig(fan.Address, fan.Address, fan.Address)), 0)
+			return h.sign(fan, h.ev, devchain.Factory.PackCreateEvent(h.c.DefaultConfig(fan.Address, fan.Address, fan.Address)), 0)
 		}},
 		{name: "value", want: ErrValue, make: func() signedRequest {
 			return edit(h.buy(fan, 0), func(r *protocol.ForwardRequest) { r.Value = big.NewInt(1) })
@@ -71,7 +71,7 @@ func TestRejections(t *testing.T) {
 		}},
 		{name: "tampered after signing", want: ErrSignature, make: func() signedRequest {
 			s := h.buy(fan, 0)
-			s.req.Data = chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(4), chaintest.USDC(50))
+			s.req.Data = devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(4), devchain.USDC(50))
 			return s
 		}},
 		{name: "signature too short", want: ErrSignature, make: func() signedRequest {
@@ -89,19 +89,19 @@ func TestRejections(t *testing.T) {
 			return h.sign(fan, h.ev, []byte{1, 2}, 0)
 		}},
 		{name: "calldata too large", want: ErrInvalidRequest, make: func() signedRequest {
-			return h.sign(fan, h.ev, append(chaintest.Ticket.PackWithdraw(fan.Address), make([]byte, 20_000)...), 0)
+			return h.sign(fan, h.ev, append(devchain.Ticket.PackWithdraw(fan.Address), make([]byte, 20_000)...), 0)
 		}},
 		{name: "resale price out of range", want: ErrWouldRevert, revert: "PriceOutOfRange", make: func() signedRequest {
-			return h.sign(h.holder, h.ev, chaintest.Ticket.PackList(big.NewInt(1), chaintest.USDC(1000)), 0)
+			return h.sign(h.holder, h.ev, devchain.Ticket.PackList(big.NewInt(1), devchain.USDC(1000)), 0)
 		}},
 		{name: "listing someone else's ticket", want: ErrWouldRevert, revert: "NotTicketOwner", make: func() signedRequest {
-			return h.sign(fan, h.ev, chaintest.Ticket.PackList(big.NewInt(1), chaintest.USDC(50)), 0)
+			return h.sign(fan, h.ev, devchain.Ticket.PackList(big.NewInt(1), devchain.USDC(50)), 0)
 		}},
 		{name: "buying without an allowance", want: ErrWouldRevert, revert: "ERC20InsufficientAllowance", make: func() signedRequest {
 			return h.buy(fan, 0)
 		}},
 		{name: "max price below the price", want: ErrWouldRevert, revert: "PriceAboveMax", make: func() signedRequest {
-			return h.sign(fan, h.ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(1)), 0)
+			return h.sign(fan, h.ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(1)), 0)
 		}},
 	}
 	for _, c := range cases {
@@ -166,7 +166,7 @@ func TestRateAndPendingLimits(t *testing.T) {
 // requests go out together and are mined in one block, and the relay paid all the gas.
 func TestSeveralFansOneBlock(t *testing.T) {
 	h := newHarness(t, nil)
-	var fans []*chaintest.Account
+	var fans []*devchain.Account
 	for range 5 {
 		fans = append(fans, h.fan())
 	}
@@ -201,7 +201,7 @@ func TestSeveralFansOneBlock(t *testing.T) {
 		if b := h.c.Balance(fan.Address); b.Sign() != 0 {
 			t.Fatalf("fan holds native coin %s", b)
 		}
-		if u := h.c.USDBalance(fan.Address); u.Cmp(chaintest.USDC(950)) != 0 {
+		if u := h.c.USDBalance(fan.Address); u.Cmp(devchain.USDC(950)) != 0 {
 			t.Fatalf("fan has %s TestUSD, want 950", u)
 		}
 	}
@@ -309,7 +309,7 @@ func TestDependentRequestsOfOneSigner(t *testing.T) {
 // the next New on the same file lands each exactly once.
 func TestRestartAfterClose(t *testing.T) {
 	h := newHarness(t, nil)
-	fans := []*chaintest.Account{h.fan(), h.fan(), h.fan()}
+	fans := []*devchain.Account{h.fan(), h.fan(), h.fan()}
 	f := h.open(h.config())
 	var ids []common.Hash
 	for _, fan := range fans {
@@ -362,7 +362,7 @@ func TestCrash(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			fans := []*chaintest.Account{h.fan(), h.fan()}
+			fans := []*devchain.Account{h.fan(), h.fan()}
 			cfg := h.config()
 			cfg.hooks = c.hooks
 			f := h.open(cfg)
@@ -637,10 +637,10 @@ func TestConfirmations(t *testing.T) {
 // and a fan then buys from it through the relay: new events are allowed targets.
 func TestGaslessIssuer(t *testing.T) {
 	h := newHarness(t, nil)
-	issuer := chaintest.NewAccount(t.Name()+"/issuer", 0)
+	issuer := devchain.NewAccount(t.Name()+"/issuer", 0)
 	fan := h.fan()
 	f := h.open(h.config())
-	create := h.sign(issuer, h.c.Factory, chaintest.Factory.PackCreateEvent(h.c.DefaultConfig(issuer.Address, issuer.Address, issuer.Address)), 0)
+	create := h.sign(issuer, h.c.Factory, devchain.Factory.PackCreateEvent(h.c.DefaultConfig(issuer.Address, issuer.Address, issuer.Address)), 0)
 	create.req.Gas = big.NewInt(1_500_000)
 	create.sig = h.resign(issuer, create.req)
 	id := h.submit(f, create)
@@ -652,7 +652,7 @@ func TestGaslessIssuer(t *testing.T) {
 	}
 	var ev common.Address
 	for _, l := range rcpt.Logs {
-		if e, err := chaintest.Factory.UnpackEventCreatedEvent(l); err == nil {
+		if e, err := devchain.Factory.UnpackEventCreatedEvent(l); err == nil {
 			ev = e.EventAddress
 			if e.Issuer != issuer.Address {
 				t.Fatalf("issuer %s, want the signer %s", e.Issuer, issuer.Address)

@@ -17,7 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -30,14 +30,14 @@ var (
 
 // harness is a simulated chain with the platform and one event, a hot wallet, and an
 // outbox path. The test goroutine is the only one that mines (the simulated beacon is not
-// safe for concurrent commits), so chain set-up through chaintest happens before mining.
+// safe for concurrent commits), so chain set-up through devchain happens before mining.
 type harness struct {
 	t      *testing.T
-	c      *chaintest.Chain
+	c      *devchain.Chain
 	ev     common.Address
-	issuer *chaintest.Account
-	holder *chaintest.Account // has native coin and a ticket bought directly (token 1)
-	hot    *chaintest.Account
+	issuer *devchain.Account
+	holder *devchain.Account // has native coin and a ticket bought directly (token 1)
+	hot    *devchain.Account
 	path   string
 	rec    *recorder
 	fans   int
@@ -45,7 +45,7 @@ type harness struct {
 
 func newHarness(t *testing.T, edit func(*events.EventConfig)) *harness {
 	t.Helper()
-	c, err := chaintest.New(chaintest.Options{Accounts: 5, Seed: t.Name()})
+	c, err := devchain.New(devchain.Options{Accounts: 5, Seed: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +67,8 @@ func newHarness(t *testing.T, edit func(*events.EventConfig)) *harness {
 // giveHolderATicket buys token 1 for the holder directly (not through the relay).
 func (h *harness) giveHolderATicket() {
 	h.t.Helper()
-	h.c.FundUSD(h.ev, chaintest.USDC(1000), h.holder)
-	if _, err := h.c.Transact(h.holder, h.ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), nil); err != nil {
+	h.c.FundUSD(h.ev, devchain.USDC(1000), h.holder)
+	if _, err := h.c.Transact(h.holder, h.ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil); err != nil {
 		h.t.Fatalf("holder buys: %v", err)
 	}
 }
@@ -96,11 +96,11 @@ func (h *harness) open(cfg Config) *Forwarder {
 }
 
 // fan is a new account with TestUSD and no native coin at all.
-func (h *harness) fan() *chaintest.Account {
+func (h *harness) fan() *devchain.Account {
 	h.t.Helper()
 	h.fans++
-	a := chaintest.NewAccount(h.t.Name()+"/fan", h.fans)
-	h.c.MustTransact(h.c.Deployer, h.c.USD, chaintest.USD.PackMint(a.Address, chaintest.USDC(1000)), nil)
+	a := devchain.NewAccount(h.t.Name()+"/fan", h.fans)
+	h.c.MustTransact(h.c.Deployer, h.c.USD, devchain.USD.PackMint(a.Address, devchain.USDC(1000)), nil)
 	return a
 }
 
@@ -109,7 +109,7 @@ func (h *harness) deadline() uint64 {
 }
 
 // sign makes fan's forward request to `to` and signs it as the wallet does.
-func (h *harness) sign(fan *chaintest.Account, to common.Address, data []byte, nonce uint64) signedRequest {
+func (h *harness) sign(fan *devchain.Account, to common.Address, data []byte, nonce uint64) signedRequest {
 	h.t.Helper()
 	req := protocol.ForwardRequest{
 		From: ethcrypto.Address(fan.Address), To: ethcrypto.Address(to), Value: new(big.Int),
@@ -118,7 +118,7 @@ func (h *harness) sign(fan *chaintest.Account, to common.Address, data []byte, n
 	return signedRequest{req, h.resign(fan, req)}
 }
 
-func (h *harness) resign(fan *chaintest.Account, req protocol.ForwardRequest) []byte {
+func (h *harness) resign(fan *devchain.Account, req protocol.ForwardRequest) []byte {
 	h.t.Helper()
 	digest, err := req.Digest(protocol.ForwarderDomain(h.c.ChainID.Uint64(), ethcrypto.Address(h.c.Forwarder)))
 	if err != nil {
@@ -134,15 +134,15 @@ func (h *harness) resign(fan *chaintest.Account, req protocol.ForwardRequest) []
 
 // buyWithPermit is a gasless purchase of one ticket whose permit allows `allowance`, so the
 // fan's later plain buys (sent while this one is pending) can spend the rest.
-func (h *harness) buyWithPermit(fan *chaintest.Account, nonce uint64, allowance int64) signedRequest {
+func (h *harness) buyWithPermit(fan *devchain.Account, nonce uint64, allowance int64) signedRequest {
 	h.t.Helper()
 	deadline := new(big.Int).SetUint64(h.deadline())
-	v, r, s := h.c.SignPermit(fan, h.ev, chaintest.USDC(allowance), deadline)
-	return h.sign(fan, h.ev, chaintest.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), chaintest.USDC(allowance), deadline, v, r, s), nonce)
+	v, r, s := h.c.SignPermit(fan, h.ev, devchain.USDC(allowance), deadline)
+	return h.sign(fan, h.ev, devchain.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), devchain.USDC(allowance), deadline, v, r, s), nonce)
 }
 
-func (h *harness) buy(fan *chaintest.Account, nonce uint64) signedRequest {
-	return h.sign(fan, h.ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), nonce)
+func (h *harness) buy(fan *devchain.Account, nonce uint64) signedRequest {
+	return h.sign(fan, h.ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nonce)
 }
 
 func (h *harness) submit(f *Forwarder, s signedRequest) common.Hash {
@@ -213,11 +213,11 @@ func (h *harness) hotNonce(pending bool) uint64 {
 
 func (h *harness) tickets(owner common.Address) int64 {
 	h.t.Helper()
-	out, err := h.c.Call(h.ev, chaintest.Ticket.PackBalanceOf(owner))
+	out, err := h.c.Call(h.ev, devchain.Ticket.PackBalanceOf(owner))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	n, err := chaintest.Ticket.UnpackBalanceOf(out)
+	n, err := devchain.Ticket.UnpackBalanceOf(out)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 )
 
 // killChild is the environment variable that makes this test binary the relay process
@@ -52,7 +52,7 @@ func TestKill9(t *testing.T) {
 		t.Skip("this is the child's test")
 	}
 	h := newHarness(t, nil)
-	var fans []*chaintest.Account
+	var fans []*devchain.Account
 	for range 3 {
 		fans = append(fans, h.fan())
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/gorilla/websocket"
 
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/devnet"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/site"
@@ -106,9 +106,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (e *env) buy(from *chaintest.Account, qty int64) {
+func (e *env) buy(from *devchain.Account, qty int64) {
 	e.t.Helper()
-	e.chain.MustTransact(from, e.chain.Demo, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(qty), chaintest.USDC(100)), nil)
+	e.chain.MustTransact(from, e.chain.Demo, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(qty), devchain.USDC(100)), nil)
 }
 
 func TestReadMethods(t *testing.T) {
@@ -136,11 +136,11 @@ func TestReadMethods(t *testing.T) {
 		e.result(protocol.MethodTicketsByOwner, []any{fan.Address.Hex()}, &mine)
 		return len(mine) == 2
 	})
-	e.chain.MustTransact(fan, e.chain.Demo, chaintest.Ticket.PackList(big.NewInt(1), chaintest.USDC(50)), nil)
+	e.chain.MustTransact(fan, e.chain.Demo, devchain.Ticket.PackList(big.NewInt(1), devchain.USDC(50)), nil)
 	var listings []protocol.TicketInfo
 	waitFor(t, "the listing", func() bool {
 		e.result(protocol.MethodListings, []any{e.chain.Demo.Hex()}, &listings)
-		return len(listings) == 1 && listings[0].ListingPrice == chaintest.USDC(50).String()
+		return len(listings) == 1 && listings[0].ListingPrice == devchain.USDC(50).String()
 	})
 
 	// Bad params get clear JSON-RPC errors.
@@ -186,7 +186,7 @@ func TestSendRawTransaction(t *testing.T) {
 		t.Fatalf("transaction to a stranger: %+v", r.Error)
 	}
 	var hash string
-	e.result(protocol.MethodSendRawTransaction, []any{sign(e.chain.Demo, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(100)))}, &hash)
+	e.result(protocol.MethodSendRawTransaction, []any{sign(e.chain.Demo, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(100)))}, &hash)
 	waitFor(t, "the self-paid purchase", func() bool {
 		var mine []protocol.TicketInfo
 		e.result(protocol.MethodTicketsByOwner, []any{fan.Address.Hex()}, &mine)
@@ -332,7 +332,7 @@ func TestSubscriptionsAndResume(t *testing.T) {
 	// The wallet goes away; meanwhile the fan buys again and lists a ticket.
 	c.conn.Close()
 	e.buy(fan, 1)
-	e.chain.MustTransact(fan, e.chain.Demo, chaintest.Ticket.PackList(big.NewInt(1), chaintest.USDC(50)), nil)
+	e.chain.MustTransact(fan, e.chain.Demo, devchain.Ticket.PackList(big.NewInt(1), devchain.USDC(50)), nil)
 	waitFor(t, "the listing to be indexed", func() bool {
 		var l []protocol.TicketInfo
 		e.result(protocol.MethodListings, []any{e.chain.Demo.Hex()}, &l)

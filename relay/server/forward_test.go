@@ -10,7 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -21,12 +21,12 @@ import (
 // clear errors and nothing is queued.
 func TestGaslessPurchaseThroughTheRelay(t *testing.T) {
 	e := newEnv(t)
-	fan := chaintest.NewAccount("relay fan without coin", 0)
-	e.chain.MustTransact(e.chain.Accounts[9], e.chain.USD, chaintest.USD.PackMint(fan.Address, chaintest.USDC(100)), nil)
+	fan := devchain.NewAccount("relay fan without coin", 0)
+	e.chain.MustTransact(e.chain.Accounts[9], e.chain.USD, devchain.USD.PackMint(fan.Address, devchain.USDC(100)), nil)
 
 	now := e.chain.Now()
 	deadline := big.NewInt(int64(now + 3600))
-	v, r, s := e.chain.SignPermit(fan, e.chain.Demo, chaintest.USDC(45), deadline)
+	v, r, s := e.chain.SignPermit(fan, e.chain.Demo, devchain.USDC(45), deadline)
 	fwd := forwarder.NewStagepassForwarder()
 	out, err := e.chain.Call(e.chain.Forwarder, fwd.PackNonces(fan.Address))
 	if err != nil {
@@ -36,7 +36,7 @@ func TestGaslessPurchaseThroughTheRelay(t *testing.T) {
 	req := &protocol.ForwardRequest{
 		From: ethcrypto.Address(fan.Address), To: ethcrypto.Address(e.chain.Demo), Value: big.NewInt(0),
 		Gas: big.NewInt(400_000), Nonce: nonce, Deadline: now + 3600,
-		Data: chaintest.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), chaintest.USDC(45), deadline, v, r, s),
+		Data: devchain.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), devchain.USDC(45), deadline, v, r, s),
 	}
 	digest, err := req.Digest(protocol.ForwarderDomain(1337, ethcrypto.Address(e.chain.Forwarder)))
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/index"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -35,9 +35,9 @@ func (r *recorder) get(key string) []protocol.Activity {
 	return append([]protocol.Activity(nil), r.acts[key]...)
 }
 
-func setup(t *testing.T) (*chaintest.Chain, *index.Index, *watcher.Watcher, *recorder) {
+func setup(t *testing.T) (*devchain.Chain, *index.Index, *watcher.Watcher, *recorder) {
 	t.Helper()
-	c, err := chaintest.New(chaintest.Options{Accounts: 6, Seed: t.Name()})
+	c, err := devchain.New(devchain.Options{Accounts: 6, Seed: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestIndexFollowsTicketLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.FundUSD(ev, chaintest.USDC(1000), a, b)
+	c.FundUSD(ev, devchain.USDC(1000), a, b)
 	step(t, w)
 	info, ok := ix.Event(ev)
 	if !ok || info.Name != cfg.Name || info.Venue != cfg.Venue || len(info.Tiers) != 1 ||
@@ -72,18 +72,18 @@ func TestIndexFollowsTicketLifecycle(t *testing.T) {
 		t.Fatalf("event info %+v", info)
 	}
 
-	c.MustTransact(a, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(2), chaintest.USDC(50)), nil)
+	c.MustTransact(a, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(2), devchain.USDC(50)), nil)
 	step(t, w)
 	mine := ix.TicketsByOwner(a.Address)
 	if len(mine) != 2 || mine[0].TokenID != "1" || mine[1].TokenID != "2" {
 		t.Fatalf("a's tickets %+v", mine)
 	}
-	c.MustTransact(a, ev, chaintest.Ticket.PackList(big.NewInt(1), chaintest.USDC(55)), nil)
+	c.MustTransact(a, ev, devchain.Ticket.PackList(big.NewInt(1), devchain.USDC(55)), nil)
 	step(t, w)
-	if l := ix.Listings(ev); len(l) != 1 || l[0].ListingPrice != chaintest.USDC(55).String() {
+	if l := ix.Listings(ev); len(l) != 1 || l[0].ListingPrice != devchain.USDC(55).String() {
 		t.Fatalf("listings %+v", l)
 	}
-	c.MustTransact(b, ev, chaintest.Ticket.PackBuyListed(big.NewInt(1), chaintest.USDC(55)), nil)
+	c.MustTransact(b, ev, devchain.Ticket.PackBuyListed(big.NewInt(1), devchain.USDC(55)), nil)
 	step(t, w)
 	if l := ix.Listings(ev); len(l) != 0 {
 		t.Fatalf("listing survived the sale: %+v", l)
@@ -92,7 +92,7 @@ func TestIndexFollowsTicketLifecycle(t *testing.T) {
 		t.Fatalf("b's tickets %+v", got)
 	}
 	c.Warp(7*24*time.Hour - 2*time.Hour)
-	c.MustTransact(gate, ev, chaintest.Ticket.PackCheckInBatch([]*big.Int{big.NewInt(1), big.NewInt(2)}), nil)
+	c.MustTransact(gate, ev, devchain.Ticket.PackCheckInBatch([]*big.Int{big.NewInt(1), big.NewInt(2)}), nil)
 	step(t, w)
 	for _, tk := range append(ix.TicketsByOwner(a.Address), ix.TicketsByOwner(b.Address)...) {
 		if !tk.CheckedIn {
@@ -126,13 +126,13 @@ func TestReorgRetractsAndReapplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.FundUSD(ev, chaintest.USDC(1000), a)
+	c.FundUSD(ev, devchain.USDC(1000), a)
 	step(t, w)
 	parent, err := c.Client.HeaderByNumber(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.MustTransact(a, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), nil)
+	c.MustTransact(a, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
 	step(t, w)
 	if len(ix.TicketsByOwner(a.Address)) != 1 {
 		t.Fatal("purchase not indexed")
@@ -163,11 +163,11 @@ func TestReorgRetractsAndReapplies(t *testing.T) {
 		c.Backend.Commit()
 	}
 	step(t, w)
-	onChain, err := c.Call(ev, chaintest.Ticket.PackBalanceOf(a.Address))
+	onChain, err := c.Call(ev, devchain.Ticket.PackBalanceOf(a.Address))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := chaintest.Ticket.UnpackBalanceOf(onChain)
+	n, _ := devchain.Ticket.UnpackBalanceOf(onChain)
 	if got := len(ix.TicketsByOwner(a.Address)); int64(got) != n.Int64() {
 		t.Fatalf("index has %d tickets for a, chain %d (right after the fork: %d)", got, n, inPool)
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/stagepass/stagepass/contracts/bindings/testing"
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
 )
 
 // budgets are the gas ceilings the issue tracker set for each operation.
@@ -66,7 +66,7 @@ func main() {
 }
 
 func measure() ([]line, string, error) {
-	c, err := chaintest.New(chaintest.Options{Accounts: 80, Seed: "gasreport"})
+	c, err := devchain.New(devchain.Options{Accounts: 80, Seed: "gasreport"})
 	if err != nil {
 		return nil, "", err
 	}
@@ -82,7 +82,7 @@ func measure() ([]line, string, error) {
 	}
 	reg := testing.NewTestCategoryRegistry()
 	for _, f := range fans {
-		c.MustTransact(c.Deployer, registry, reg.PackSetCategory(f.Address, chaintest.Fan), nil)
+		c.MustTransact(c.Deployer, registry, reg.PackSetCategory(f.Address, devchain.Fan), nil)
 	}
 	cfg := c.DefaultConfig(issuer.Address, artist.Address, venue.Address)
 	cfg.CategoryRegistry = registry
@@ -94,7 +94,7 @@ func measure() ([]line, string, error) {
 	if _, err := c.CreateEvent(issuer, cfg); err != nil {
 		return nil, "", err
 	}
-	r, err := c.Transact(issuer, c.Factory, chaintest.Factory.PackCreateEvent(cfg), nil)
+	r, err := c.Transact(issuer, c.Factory, devchain.Factory.PackCreateEvent(cfg), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("create_event: %w", err)
 	}
@@ -105,11 +105,11 @@ func measure() ([]line, string, error) {
 	}
 
 	// Everyone who will pay or be paid already holds TestUSD; payers have approved.
-	c.FundUSD(ev, chaintest.USDC(10_000), append([]*chaintest.Account{issuer, artist, venue}, fans...)...)
+	c.FundUSD(ev, devchain.USDC(10_000), append([]*devchain.Account{issuer, artist, venue}, fans...)...)
 	next := 0
-	fan := func() *chaintest.Account { f := fans[next]; next++; return f }
-	buy := func(f *chaintest.Account, qty int64) (uint64, error) {
-		r, err := c.Transact(f, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(qty), chaintest.USDC(50)), nil)
+	fan := func() *devchain.Account { f := fans[next]; next++; return f }
+	buy := func(f *devchain.Account, qty int64) (uint64, error) {
+		r, err := c.Transact(f, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(qty), devchain.USDC(50)), nil)
 		if err != nil {
 			return 0, err
 		}
@@ -127,10 +127,10 @@ func measure() ([]line, string, error) {
 
 	// The permit path: a fan who never approved the event signs an EIP-2612 permit.
 	pf := fan()
-	c.MustTransact(pf, c.USD, chaintest.USD.PackApprove(ev, new(big.Int)), nil)
+	c.MustTransact(pf, c.USD, devchain.USD.PackApprove(ev, new(big.Int)), nil)
 	deadline := big.NewInt(int64(c.Now() + 3600))
-	v, rr, ss := c.SignPermit(pf, ev, chaintest.USDC(50), deadline)
-	r, err = c.Transact(pf, ev, chaintest.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), chaintest.USDC(50), deadline, v, rr, ss), nil)
+	v, rr, ss := c.SignPermit(pf, ev, devchain.USDC(50), deadline)
+	r, err = c.Transact(pf, ev, devchain.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), devchain.USDC(50), deadline, v, rr, ss), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("buy_primary_1_permit: %w", err)
 	}
@@ -147,12 +147,12 @@ func measure() ([]line, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	r, err = c.Transact(seller, ev, chaintest.Ticket.PackList(first, chaintest.USDC(55)), nil)
+	r, err = c.Transact(seller, ev, devchain.Ticket.PackList(first, devchain.USDC(55)), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("list: %w", err)
 	}
 	record("list", r.GasUsed)
-	r, err = c.Transact(fan(), ev, chaintest.Ticket.PackBuyListed(first, chaintest.USDC(55)), nil)
+	r, err = c.Transact(fan(), ev, devchain.Ticket.PackBuyListed(first, devchain.USDC(55)), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("buy_resale: %w", err)
 	}
@@ -164,7 +164,7 @@ func measure() ([]line, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	r, err = c.Transact(giver, ev, chaintest.Ticket.PackTransferFrom(giver.Address, fans[len(fans)-1].Address, gid), nil)
+	r, err = c.Transact(giver, ev, devchain.Ticket.PackTransferFrom(giver.Address, fans[len(fans)-1].Address, gid), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("gift: %w", err)
 	}
@@ -181,12 +181,12 @@ func measure() ([]line, string, error) {
 		ids = append(ids, id)
 	}
 	c.Warp(7*24*time.Hour - 2*time.Hour)
-	r, err = c.Transact(gate, ev, chaintest.Ticket.PackCheckIn(ids[0]), nil)
+	r, err = c.Transact(gate, ev, devchain.Ticket.PackCheckIn(ids[0]), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("checkin_1: %w", err)
 	}
 	record("checkin_1", r.GasUsed)
-	r, err = c.Transact(gate, ev, chaintest.Ticket.PackCheckInBatch(ids[1:]), nil)
+	r, err = c.Transact(gate, ev, devchain.Ticket.PackCheckInBatch(ids[1:]), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("checkin_batch50: %w", err)
 	}
@@ -205,17 +205,17 @@ func measure() ([]line, string, error) {
 	}
 	record("erc721_plain_mint", r.GasUsed)
 
-	return lines, chaintest.ForkName(chaintest.OsakaConfig()), nil
+	return lines, devchain.ForkName(devchain.OsakaConfig()), nil
 }
 
 // firstToken buys one ticket for f if it has none and returns the id of that purchase.
-func firstToken(c *chaintest.Chain, f *chaintest.Account, ev common.Address) (*big.Int, error) {
-	r, err := c.Transact(f, ev, chaintest.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), chaintest.USDC(50)), nil)
+func firstToken(c *devchain.Chain, f *devchain.Account, ev common.Address) (*big.Int, error) {
+	r, err := c.Transact(f, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
 	if err != nil {
 		return nil, fmt.Errorf("buy for %s: %w", f.Address, err)
 	}
 	for _, l := range r.Logs {
-		if p, err := chaintest.Ticket.UnpackPurchasedEvent(l); err == nil {
+		if p, err := devchain.Ticket.UnpackPurchasedEvent(l); err == nil {
 			return p.FirstTokenId, nil
 		}
 	}

@@ -18,7 +18,8 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/google/uuid"
 
-	"github.com/stagepass/stagepass/contracts/chaintest"
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 )
 
 var (
@@ -183,10 +184,10 @@ func TestDevServesHealthSiteAndMetrics(t *testing.T) {
 }
 
 // gethPlatform starts geth --dev, deploys the platform, and writes the relayer's keystore.
-func gethPlatform(t *testing.T) (*chaintest.Chain, string, []string) {
+func gethPlatform(t *testing.T) (*devchain.Chain, string, []string) {
 	t.Helper()
-	url := chaintest.StartGeth(t)
-	c, err := chaintest.Dial(context.Background(), url, chaintest.Options{Accounts: 6, Seed: t.Name()})
+	url := gethtest.StartGeth(t)
+	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 6, Seed: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package chaintest runs Stagepass's contracts on a real EVM for tests, benchmarks and the
+// Package devchain runs Stagepass's contracts on a real EVM for tests, benchmarks and the
 // gas report: go-ethereum's simulated backend (ethclient/simulated, New) or a real node such
 // as `geth --dev` (Dial), with the platform (forwarder, TestUSD, event factory) deployed and
 // funded accounts ready.
@@ -6,7 +6,7 @@
 // Transactions are signed here and sent raw, one at a time, each waited for until mined (on
 // the simulated chain each gets its own block), so a receipt's gas is exactly what the
 // operation cost, and a revert comes back as the contract's decoded custom error.
-package chaintest
+package devchain
 
 import (
 	"context"
@@ -271,14 +271,21 @@ func (c *Chain) Call(to common.Address, data []byte) ([]byte, error) {
 // Warp moves the chain's clock forward by d and mines a block. Simulated chains only.
 func (c *Chain) Warp(d time.Duration) {
 	if c.Backend == nil {
-		panic("chaintest: Warp needs the simulated chain")
+		panic("devchain: Warp needs the simulated chain")
 	}
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
-	if err := c.Backend.AdjustTime(d); err != nil {
-		panic(err)
+	// The tx pool updates its pending set asynchronously after a block, and the simulated
+	// beacon refuses to move time while anything looks pending: give it a moment.
+	var err error
+	for range 200 {
+		if err = c.Backend.AdjustTime(d); err == nil {
+			c.Backend.Commit()
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	c.Backend.Commit()
+	panic(fmt.Sprintf("devchain: warp %v: %v", d, err))
 }
 
 // Now is the timestamp of the latest block.
@@ -388,7 +395,15 @@ func (c *Chain) send(from *Account, to *common.Address, data []byte, value *big.
 		return nil, err
 	}
 	if c.Backend != nil {
-		c.Commit()
+		// A transaction the pool has not promoted yet misses the block: seal again until
+		// it is in one.
+		for range 200 {
+			c.Commit()
+			if _, err := c.Client.TransactionReceipt(ctx, tx.Hash()); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

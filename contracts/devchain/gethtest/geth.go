@@ -1,4 +1,5 @@
-package chaintest
+// Package gethtest runs a real `geth --dev` node for tests.
+package gethtest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package chaintest
+package devchain
 
 import (
 	"fmt"
