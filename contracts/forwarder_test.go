@@ -4,7 +4,6 @@ import (
 	"math/big"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/devchain"
@@ -18,49 +17,26 @@ import (
 // and a tampered request are refused on-chain.
 func TestGaslessPurchaseThroughForwarder(t *testing.T) {
 	e := newEnv(t, nil)
-	fwd := forwarder.NewStagepassForwarder()
 	fan := devchain.NewAccount("no native coin", 0)
 	relayer := e.c.Deployer
 	e.c.MustTransact(relayer, e.c.USD, devchain.USD.PackMint(fan.Address, devchain.USDC(100)), nil)
 
-	deadline := u(int64(e.c.Now() + 600))
-	v, r, s := e.c.SignPermit(fan, e.ev, devchain.USDC(50), deadline)
-	call := ticket.PackBuyWithPermit(zero, u(1), devchain.USDC(50), deadline, v, r, s)
-
-	nonce, err := fwd.UnpackNonces(mustCall(e.c, e.c.Forwarder, fwd.PackNonces(fan.Address)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &protocol.ForwardRequest{
-		From: ethcrypto.Address(fan.Address), To: ethcrypto.Address(e.ev),
-		Value: zero, Gas: u(400_000), Nonce: nonce, Deadline: e.c.Now() + 600, Data: call,
-	}
-	sign := func(req *protocol.ForwardRequest) []byte {
-		digest, err := req.Digest(protocol.ForwarderDomain(e.c.ChainID.Uint64(), ethcrypto.Address(e.c.Forwarder)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := crypto.Sign(digest[:], fan.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig[64] += 27
-		return sig
-	}
+	call := e.c.BuyWithPermitCall(fan, e.ev, 0, 1, devchain.USDC(50), e.c.Now()+600)
+	req, sig := e.c.SignForward(fan, e.ev, call, 400_000, e.c.Now()+600)
+	fwd := forwarder.NewStagepassForwarder()
 	data := func(req *protocol.ForwardRequest, sig []byte) []byte {
 		return fwd.PackExecute(forwarder.ERC2771ForwarderForwardRequestData{
 			From: fan.Address, To: e.ev, Value: req.Value, Gas: req.Gas,
 			Deadline: new(big.Int).SetUint64(req.Deadline), Data: req.Data, Signature: sig,
 		})
 	}
-	sig := sign(req)
 	if err := protocol.VerifyForwardRequest(req, protocol.ForwarderDomain(e.c.ChainID.Uint64(), ethcrypto.Address(e.c.Forwarder)), sig); err != nil {
 		t.Fatalf("the relay's check refuses the wallet's signature: %v", err)
 	}
 
 	// Tampered: the relayer swaps in a bigger quantity; the signature no longer matches.
 	tampered := *req
-	tampered.Data = ticket.PackBuyWithPermit(zero, u(2), devchain.USDC(50), deadline, v, r, s)
+	tampered.Data = e.c.BuyWithPermitCall(fan, e.ev, 0, 2, devchain.USDC(50), req.Deadline)
 	if _, err := e.c.Transact(relayer, e.c.Forwarder, data(&tampered, sig), nil); err == nil {
 		t.Fatal("tampered forward request executed")
 	}

@@ -10,7 +10,10 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/bindings/testusd"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
 // Bindings shared by tests; the v2 bindings are stateless packers and unpackers.
@@ -141,4 +144,42 @@ func (c *Chain) SignPermit(owner *Account, spender common.Address, value, deadli
 	copy(r[:], sig[:32])
 	copy(s[:], sig[32:64])
 	return sig[64] + 27, r, s
+}
+
+// SignForward builds and signs, as `from`, an ERC-2771 forward request to call `to` with
+// `data` through the platform's forwarder: what a wallet sends the relay for a gasless call.
+// The signature is r || s || v with v 27 or 28, as the forwarder expects.
+func (c *Chain) SignForward(from *Account, to common.Address, data []byte, gas uint64, deadline uint64) (*protocol.ForwardRequest, []byte) {
+	fwd := forwarder.NewStagepassForwarder()
+	out, err := c.Call(c.Forwarder, fwd.PackNonces(from.Address))
+	if err != nil {
+		panic(err)
+	}
+	nonce, err := fwd.UnpackNonces(out)
+	if err != nil {
+		panic(err)
+	}
+	req := &protocol.ForwardRequest{
+		From: ethcrypto.Address(from.Address), To: ethcrypto.Address(to), Value: new(big.Int),
+		Gas: new(big.Int).SetUint64(gas), Nonce: nonce, Deadline: deadline, Data: data,
+	}
+	digest, err := req.Digest(protocol.ForwarderDomain(c.ChainID.Uint64(), ethcrypto.Address(c.Forwarder)))
+	if err != nil {
+		panic(err)
+	}
+	sig, err := crypto.Sign(digest[:], from.Key)
+	if err != nil {
+		panic(err)
+	}
+	sig[64] += 27
+	return req, sig
+}
+
+// BuyWithPermitCall is the calldata of a gasless primary purchase of `qty` tickets of `tier`
+// at up to `unitPrice` each, paid in TestUSD with an EIP-2612 permit signed by `buyer`.
+func (c *Chain) BuyWithPermitCall(buyer *Account, event common.Address, tier, qty int64, unitPrice *big.Int, deadline uint64) []byte {
+	total := new(big.Int).Mul(unitPrice, big.NewInt(qty))
+	dl := new(big.Int).SetUint64(deadline)
+	v, r, s := c.SignPermit(buyer, event, total, dl)
+	return Ticket.PackBuyWithPermit(big.NewInt(tier), big.NewInt(qty), unitPrice, dl, v, r, s)
 }

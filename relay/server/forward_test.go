@@ -2,16 +2,12 @@ package server_test
 
 import (
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/devchain"
-	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -25,28 +21,8 @@ func TestGaslessPurchaseThroughTheRelay(t *testing.T) {
 	e.chain.MustTransact(e.chain.Accounts[9], e.chain.USD, devchain.USD.PackMint(fan.Address, devchain.USDC(100)), nil)
 
 	now := e.chain.Now()
-	deadline := big.NewInt(int64(now + 3600))
-	v, r, s := e.chain.SignPermit(fan, e.chain.Demo, devchain.USDC(45), deadline)
-	fwd := forwarder.NewStagepassForwarder()
-	out, err := e.chain.Call(e.chain.Forwarder, fwd.PackNonces(fan.Address))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce, _ := fwd.UnpackNonces(out)
-	req := &protocol.ForwardRequest{
-		From: ethcrypto.Address(fan.Address), To: ethcrypto.Address(e.chain.Demo), Value: big.NewInt(0),
-		Gas: big.NewInt(400_000), Nonce: nonce, Deadline: now + 3600,
-		Data: devchain.Ticket.PackBuyWithPermit(big.NewInt(0), big.NewInt(1), devchain.USDC(45), deadline, v, r, s),
-	}
-	digest, err := req.Digest(protocol.ForwarderDomain(1337, ethcrypto.Address(e.chain.Forwarder)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := crypto.Sign(digest[:], fan.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig[64] += 27
+	call := e.chain.BuyWithPermitCall(fan, e.chain.Demo, 0, 1, devchain.USDC(45), now+3600)
+	req, sig := e.chain.SignForward(fan, e.chain.Demo, call, 400_000, now+3600)
 	hexSig := fmt.Sprintf("0x%x", sig)
 
 	// Refusals first.
