@@ -4,7 +4,6 @@ import (
 	"math/big"
 	"testing"
 
-
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
