@@ -345,6 +345,15 @@ func TestSubscriptionsAndResume(t *testing.T) {
 	if kinds(missed) != "transfer,purchased,listed" || missed[0].TokenID != "2" {
 		t.Fatalf("missed %+v", missed)
 	}
+	// The event's feed carries everyone's activity: a second fan's purchase shows there.
+	c3 := e.dial()
+	c3.subscribe(protocol.TopicEvent, map[string]any{"event": e.chain.Demo.Hex()})
+	other := e.chain.Accounts[9]
+	e.buy(other, 1)
+	evFeed := c3.pushes(2)
+	if kinds(evFeed) != "transfer,purchased" || !strings.EqualFold(evFeed[1].To, other.Address.Hex()) {
+		t.Fatalf("event feed %+v", evFeed)
+	}
 	// A topic with bad params is refused clearly.
 	c2.id++
 	_ = c2.conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": c2.id, "method": protocol.MethodSubscribe, "params": []any{protocol.TopicEvent, map[string]any{"event": "0x00000000000000000000000000000000000000aa"}}})
