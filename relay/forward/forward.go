@@ -210,6 +210,10 @@ type Forwarder struct {
 	pending  map[common.Address][]uint64 // forwarder nonces of each signer's unfinished entries
 	queue    []*entry                    // unfinished entries in acceptance order
 
+	// announcing holds, per request being accepted, a channel closed once its "accepted"
+	// status has been announced, so the sender never announces "sent" before it.
+	announcing map[common.Hash]chan struct{}
+
 	intake sync.WaitGroup // Submits in progress
 	writes chan *write    // to the group committer
 	wake   chan struct{}  // new work for the sender
@@ -389,8 +393,42 @@ func (f *Forwarder) enter() bool {
 }
 
 func (f *Forwarder) notify(st Status) {
-	if f.cfg.OnStatus != nil {
-		f.cfg.OnStatus(st)
+	if f.cfg.OnStatus == nil {
+		return
+	}
+	if st.State != Accepted {
+		f.mu.Lock()
+		ch := f.announcing[st.ID]
+		f.mu.Unlock()
+		if ch != nil {
+			<-ch
+		}
+	}
+	f.cfg.OnStatus(st)
+}
+
+// announce marks request id as being accepted; the returned func ends that, after the
+// intake has announced (or decided not to announce) its "accepted" status.
+func (f *Forwarder) announce(id common.Hash) func() {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	if f.announcing == nil {
+		f.announcing = map[common.Hash]chan struct{}{}
+	}
+	prev := f.announcing[id]
+	f.announcing[id] = ch
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		if f.announcing[id] == ch {
+			if prev != nil {
+				f.announcing[id] = prev
+			} else {
+				delete(f.announcing, id)
+			}
+		}
+		f.mu.Unlock()
+		close(ch)
 	}
 }
 

@@ -127,6 +127,8 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 			return Receipt{}, err
 		}
 	}
+	announced := f.announce(id)
+	defer announced()
 	state, fresh, err := f.accept(ctx, rec)
 	if err != nil {
 		return Receipt{}, err
