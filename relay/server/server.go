@@ -25,6 +25,7 @@ import (
 
 	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -56,6 +57,12 @@ type Config struct {
 	USD        common.Address // the development stablecoin, if any
 	StartBlock uint64
 	Relayer    *ecdsa.PrivateKey
+
+	// Payments, if set, is the embedded sandbox card processor, served under /sandbox/
+	// (its Stripe-shaped API at /sandbox/v1/…, its checkout page at /sandbox/checkout/…)
+	// with PaymentsKey as its API key.
+	Payments    *payments.Sandbox
+	PaymentsKey string
 
 	// Site is served at /; nil serves nothing there.
 	Site   fs.FS
@@ -119,6 +126,11 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	mux.Handle("GET /ws", r.rpc.WebSocketHandler())
 	mux.Handle("POST /rpc", r.rpc.HTTPHandler())
 	mux.HandleFunc("GET /healthz", r.healthz)
+	if cfg.Payments != nil {
+		sandbox := http.StripPrefix("/sandbox", cfg.Payments.Handler(cfg.PaymentsKey))
+		mux.Handle("GET /sandbox/", sandbox)
+		mux.Handle("POST /sandbox/", sandbox)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics, promhttp.HandlerOpts{}))
 	if cfg.Site != nil {
 		mux.Handle("GET /", http.FileServerFS(cfg.Site))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/site"
 )
@@ -40,7 +41,13 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer chain.Close()
+	sandbox, err := payments.OpenSandbox(filepath.Join(c.data, "sandbox.db"))
+	if err != nil {
+		return err
+	}
+	defer sandbox.Close()
 	relay, err := server.Start(ctx, server.Config{
+		Payments: sandbox, PaymentsKey: devPaymentsKey,
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: chain.Client, ChainID: chain.ChainID, Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD,
 		Relayer: chain.Relayer, Site: site.FS(), Logger: log,
@@ -51,6 +58,10 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)
 	return waitAndShutdown(ctx, relay)
 }
+
+// devPaymentsKey is the embedded sandbox processor's API key in `stagepass dev`: a
+// well-known development secret, like the dev mnemonic.
+const devPaymentsKey = "sk_test_stagepass_dev"
 
 func waitAndShutdown(ctx context.Context, relay *server.Relay) error {
 	select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
+	"github.com/stagepass/stagepass/relay/payments"
 )
 
 var (
@@ -219,6 +221,29 @@ func TestServeAgainstGeth(t *testing.T) {
 	}
 	if uint64(h["chainId"].(float64)) != c.ChainID.Uint64() {
 		t.Fatalf("healthz %v", h)
+	}
+	p.stop(t)
+}
+
+func TestDevServesTheSandboxProcessor(t *testing.T) {
+	p := start(t, nil, "dev", "--block-time", "100ms", "--data", t.TempDir())
+	c := &payments.Client{BaseURL: p.url + "/sandbox", APIKey: devPaymentsKey}
+	in, err := c.CreateIntent(context.Background(), 4500, "usd", map[string]string{"buyer": "0xabc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(p.url + "/sandbox/checkout/" + in.ID + "?client_secret=" + in.ClientSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), `action="`+in.ID+`"`) {
+		t.Fatalf("checkout %d:\n%s", res.StatusCode, b)
+	}
+	paid, err := c.Confirm(context.Background(), in.ID, payments.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2034, CVC: "123"})
+	if err != nil || paid.Status != payments.StatusSucceeded {
+		t.Fatalf("confirm: %+v %v", paid, err)
 	}
 	p.stop(t)
 }

@@ -1,0 +1,270 @@
+package payments
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Sandbox is an embedded card processor for development and tests: Stripe's API shape and
+// test cards, persistent on disk, with refunds, chargebacks, card fingerprints and a payouts
+// ledger. No money moves.
+type Sandbox struct {
+	db     *bbolt.DB
+	secret []byte // keys card fingerprints: the same card, the same fingerprint, per sandbox
+	mu     sync.Mutex
+}
+
+var (
+	bucketIntents = []byte("intents")
+	bucketPayouts = []byte("payouts")
+	bucketMeta    = []byte("meta")
+	keySecret     = []byte("fingerprint-secret")
+)
+
+// testCard is how the sandbox treats one of Stripe's published test card numbers.
+type testCard struct {
+	brand   string
+	decline *CardError // nil: the payment succeeds
+	dispute bool       // succeeds, then the bank charges it back
+}
+
+// testCards are Stripe's test numbers (https://docs.stripe.com/testing); others are declined.
+var testCards = map[string]testCard{
+	"4242424242424242": {brand: "visa"},
+	"4000056655665556": {brand: "visa"}, // debit
+	"5555555555554444": {brand: "mastercard"},
+	"378282246310005":  {brand: "amex"},
+	"4000000000000002": {brand: "visa", decline: &CardError{Code: "card_declined", DeclineCode: "generic_decline", Message: "Your card was declined."}},
+	"4000000000009995": {brand: "visa", decline: &CardError{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."}},
+	"4000000000009987": {brand: "visa", decline: &CardError{Code: "card_declined", DeclineCode: "lost_card", Message: "Your card was declined."}},
+	"4000000000000069": {brand: "visa", decline: &CardError{Code: "expired_card", DeclineCode: "expired_card", Message: "Your card has expired."}},
+	"4000000000000127": {brand: "visa", decline: &CardError{Code: "incorrect_cvc", DeclineCode: "incorrect_cvc", Message: "Your card's security code is incorrect."}},
+	"4000000000000259": {brand: "visa", dispute: true},
+}
+
+// OpenSandbox opens (or creates) the sandbox's ledger at path.
+func OpenSandbox(path string) (*Sandbox, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox ledger %s: %w", path, err)
+	}
+	s := &Sandbox{db: db}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketIntents, bucketPayouts, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if sec := meta.Get(keySecret); sec != nil {
+			s.secret = append([]byte(nil), sec...)
+			return nil
+		}
+		s.secret = make([]byte, 32)
+		if _, err := rand.Read(s.secret); err != nil {
+			return err
+		}
+		return meta.Put(keySecret, s.secret)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise sandbox ledger: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the ledger.
+func (s *Sandbox) Close() error { return s.db.Close() }
+
+func randomID(prefix string) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // the system's randomness is gone: nothing sensible to do
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// CreateIntent implements Processor.
+func (s *Sandbox) CreateIntent(_ context.Context, amount int64, currency string, metadata map[string]string) (Intent, error) {
+	if amount <= 0 || amount > 99_999_999 {
+		return Intent{}, fmt.Errorf("%w: amount must be between 1 and 99999999 minor units", ErrInvalid)
+	}
+	currency = strings.ToLower(currency)
+	if len(currency) != 3 {
+		return Intent{}, fmt.Errorf("%w: currency must be a 3-letter ISO code", ErrInvalid)
+	}
+	if len(metadata) > 50 {
+		return Intent{}, fmt.Errorf("%w: at most 50 metadata keys", ErrInvalid)
+	}
+	md := make(map[string]string, len(metadata))
+	for k, v := range metadata {
+		if len(k) > 40 || len(v) > 500 {
+			return Intent{}, fmt.Errorf("%w: metadata key %q too long (keys 40, values 500 characters)", ErrInvalid, k)
+		}
+		md[k] = v
+	}
+	id := randomID("pi_")
+	in := Intent{
+		ID: id, Object: "payment_intent", Amount: amount, Currency: currency, Status: StatusRequiresPaymentMethod,
+		Metadata: md, ClientSecret: id + "_secret_" + randomID(""), Created: now(),
+	}
+	return in, s.put(in)
+}
+
+// Confirm implements Processor.
+func (s *Sandbox) Confirm(_ context.Context, id string, card Card) (Intent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, err := s.get(id)
+	if err != nil {
+		return Intent{}, err
+	}
+	if in.Status == StatusSucceeded {
+		return in, ErrAlreadyPaid
+	}
+	if in.Status == StatusCanceled {
+		return in, fmt.Errorf("%w: payment intent %s was canceled", ErrInvalid, id)
+	}
+	number := strings.NewReplacer(" ", "", "-", "").Replace(card.Number)
+	tc, ok := testCards[number]
+	var decline *CardError
+	switch {
+	case !ok:
+		decline = &CardError{Code: "card_declined", DeclineCode: "test_mode_live_card", Message: "Your card was declined: the sandbox takes only test cards, such as 4242 4242 4242 4242."}
+	case card.ExpYear < time.Now().Year() || (card.ExpYear == time.Now().Year() && card.ExpMonth < int(time.Now().Month())) || card.ExpMonth < 1 || card.ExpMonth > 12:
+		decline = &CardError{Code: "invalid_expiry", DeclineCode: "expired_card", Message: "Your card's expiration date is invalid or past."}
+	case len(card.CVC) < 3 || len(card.CVC) > 4:
+		decline = &CardError{Code: "invalid_cvc", DeclineCode: "incorrect_cvc", Message: "Your card's security code is invalid."}
+	default:
+		decline = tc.decline
+	}
+	if decline != nil {
+		in.LastError = decline
+		if err := s.put(in); err != nil {
+			return Intent{}, err
+		}
+		return in, decline
+	}
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write([]byte(number))
+	in.Status, in.LastError = StatusSucceeded, nil
+	in.Card = &CardInfo{Brand: tc.brand, Last4: number[len(number)-4:], Fingerprint: hex.EncodeToString(mac.Sum(nil))[:16]}
+	in.Disputed = tc.dispute
+	return in, s.put(in)
+}
+
+// Retrieve implements Processor.
+func (s *Sandbox) Retrieve(_ context.Context, id string) (Intent, error) {
+	return s.get(id)
+}
+
+// Refund implements Processor.
+func (s *Sandbox) Refund(_ context.Context, id string) (Intent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, err := s.get(id)
+	if err != nil {
+		return Intent{}, err
+	}
+	if in.Status != StatusSucceeded || in.AmountRefunded > 0 {
+		return in, fmt.Errorf("%w: %s is %s with %d refunded", ErrNotRefundable, id, in.Status, in.AmountRefunded)
+	}
+	in.AmountRefunded = in.Amount
+	return in, s.put(in)
+}
+
+// Chargeback marks a succeeded payment as disputed by the cardholder's bank (sandbox only:
+// a real processor learns this from the bank).
+func (s *Sandbox) Chargeback(_ context.Context, id string) (Intent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, err := s.get(id)
+	if err != nil {
+		return Intent{}, err
+	}
+	if in.Status != StatusSucceeded {
+		return in, fmt.Errorf("%w: only a succeeded payment can be charged back", ErrInvalid)
+	}
+	in.Disputed = true
+	return in, s.put(in)
+}
+
+// Payout is one transfer of a sale's share to a party, recorded once per key.
+type Payout struct {
+	Key     string `json:"key"` // idempotency key, e.g. the revenue-split log's tx hash and index
+	Party   string `json:"party"`
+	Amount  int64  `json:"amount"`
+	Payment string `json:"payment"`
+	Created int64  `json:"created"`
+}
+
+// RecordPayout records a payout unless one with the same key exists; it reports whether
+// this call recorded it. Retrying never pays twice.
+func (s *Sandbox) RecordPayout(p Payout) (bool, error) {
+	if p.Key == "" || p.Amount <= 0 {
+		return false, fmt.Errorf("%w: a payout needs a key and a positive amount", ErrInvalid)
+	}
+	p.Created = now()
+	fresh := false
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPayouts)
+		if b.Get([]byte(p.Key)) != nil {
+			return nil
+		}
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		fresh = true
+		return b.Put([]byte(p.Key), raw)
+	})
+	return fresh, err
+}
+
+// Payouts lists the ledger's payouts, by key.
+func (s *Sandbox) Payouts() ([]Payout, error) {
+	var out []Payout
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPayouts).ForEach(func(_, v []byte) error {
+			var p Payout
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Sandbox) get(id string) (Intent, error) {
+	var in Intent
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		raw := tx.Bucket(bucketIntents).Get([]byte(id))
+		if raw == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return json.Unmarshal(raw, &in)
+	})
+	return in, err
+}
+
+func (s *Sandbox) put(in Intent) error {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketIntents).Put([]byte(in.ID), raw)
+	})
+}
