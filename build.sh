@@ -34,6 +34,18 @@ geth_dep() {
   export STAGEPASS_GETH=$bin
 }
 
+# stripe-mock, the Stripe API simulator the Stripe adapter's tests run against.
+stripe_mock_dep() {
+  local bin version=v0.203.0
+  bin="$(go env GOPATH)/bin/stripe-mock"
+  if [ ! -x "$bin" ] || [ "$(cat "$bin.version" 2>/dev/null)" != "$version" ]; then
+    log "go install stripe-mock@$version"
+    go install "github.com/stripe/stripe-mock@$version"
+    echo "$version" > "$bin.version"
+  fi
+  export STAGEPASS_STRIPE_MOCK=$bin
+}
+
 build() {
   log "go build"
   mkdir -p bin
@@ -46,6 +58,7 @@ build() {
 test_all() {
   npm_deps
   geth_dep
+  stripe_mock_dep
   log "gofmt"
   local unformatted
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './contracts/node_modules/*'))
