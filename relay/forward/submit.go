@@ -102,15 +102,9 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 			return Receipt{}, fmt.Errorf("%w: %s is neither the factory nor one of its events", ErrTarget, to)
 		}
 	}
-	onchain, err := f.forwarderNonce(ctx, from, nil)
+	want, err := f.requestNonce(ctx, from, pending)
 	if err != nil {
 		return Receipt{}, err
-	}
-	want := onchain
-	for _, n := range pending {
-		if n+1 > want {
-			want = n + 1
-		}
 	}
 	if !req.Nonce.IsUint64() || req.Nonce.Uint64() != want {
 		return Receipt{}, &NonceError{Got: req.Nonce, Want: new(big.Int).SetUint64(want)}
@@ -181,6 +175,27 @@ func (f *Forwarder) allow(from common.Address, now time.Time) bool {
 		f.limiters[from] = l
 	}
 	return l.AllowN(now, 1)
+}
+
+// NextNonce is the forwarder nonce `from`'s next request must carry: the on-chain
+// nonces(from), or one past the highest of its requests still pending here.
+func (f *Forwarder) NextNonce(ctx context.Context, from common.Address) (uint64, error) {
+	return f.requestNonce(ctx, from, f.pendingNonces(from))
+}
+
+// requestNonce reads the on-chain nonce after `pending` was read: an entry leaves pending only
+// once its execution is on chain, so this order never misses a nonce in between.
+func (f *Forwarder) requestNonce(ctx context.Context, from common.Address, pending []uint64) (uint64, error) {
+	want, err := f.forwarderNonce(ctx, from, nil)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range pending {
+		if n+1 > want {
+			want = n + 1
+		}
+	}
+	return want, nil
 }
 
 func (f *Forwarder) pendingNonces(from common.Address) []uint64 {

@@ -206,6 +206,34 @@ func (ix *Index) TicketsByOwner(owner common.Address) []protocol.TicketInfo {
 	return out
 }
 
+// EventTickets lists every existing ticket of an event and the index position they
+// reflect: a door scanner's snapshot of owners.
+func (ix *Index) EventTickets(event common.Address) ([]protocol.TicketInfo, protocol.Cursor) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []protocol.TicketInfo
+	for k, t := range ix.tickets {
+		if k.event == event {
+			out = append(out, *t)
+		}
+	}
+	sortTickets(out)
+	return out, ix.lastSeen
+}
+
+// Currencies are the ERC-20s the indexed events are priced in.
+func (ix *Index) Currencies() map[common.Address]bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := map[common.Address]bool{}
+	for _, e := range ix.events {
+		if c := common.HexToAddress(e.Currency); c != (common.Address{}) {
+			out[c] = true
+		}
+	}
+	return out
+}
+
 // Listings lists an event's tickets offered for resale.
 func (ix *Index) Listings(event common.Address) []protocol.TicketInfo {
 	ix.mu.RLock()

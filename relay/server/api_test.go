@@ -94,7 +94,8 @@ func (e *env) result(method string, params any, v any) {
 	}
 }
 
-// waitFor polls until cond holds (the watcher indexes within a few blocks).
+// waitFor polls until cond holds (the watcher indexes within a few blocks), slowly enough
+// to stay inside the relay's per-client rate limit.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -102,7 +103,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 	}
 }
 
@@ -143,6 +144,23 @@ func TestReadMethods(t *testing.T) {
 		return len(listings) == 1 && listings[0].ListingPrice == devchain.USDC(50).String()
 	})
 
+	// The door's snapshot of owners, the next forwarder nonce, and what a permit needs.
+	var snap protocol.EventTickets
+	e.result(protocol.MethodEventTickets, []any{e.chain.Demo.Hex()}, &snap)
+	if len(snap.Tickets) != 2 || snap.Cursor.Block == 0 || !strings.EqualFold(snap.Tickets[0].Owner, fan.Address.Hex()) {
+		t.Fatalf("event tickets %+v", snap)
+	}
+	var nonce string
+	e.result(protocol.MethodForwarderNonce, []any{fan.Address.Hex()}, &nonce)
+	if nonce != "0" {
+		t.Fatalf("forwarder nonce %q", nonce)
+	}
+	var permit protocol.PermitInfo
+	e.result(protocol.MethodPermitInfo, []any{e.chain.USD.Hex(), fan.Address.Hex()}, &permit)
+	if permit.Name != "Test USD" || permit.Version != "1" || permit.Decimals != 6 || permit.Symbol != "tUSD" || permit.Nonce != "0" {
+		t.Fatalf("permit info %+v", permit)
+	}
+
 	// Bad params get clear JSON-RPC errors.
 	for _, tc := range []struct {
 		method string
@@ -155,6 +173,8 @@ func TestReadMethods(t *testing.T) {
 		{protocol.MethodTicketsByOwner, map[string]any{"owner": fan.Address.Hex()}, "params array"},
 		{protocol.MethodListings, []any{42}, "hex address"},
 		{protocol.MethodSendRawTransaction, []any{"0x1234"}, "not a signed transaction"},
+		{protocol.MethodPermitInfo, []any{e.chain.Factory.Hex(), fan.Address.Hex()}, "not a currency of any Stagepass event"},
+		{protocol.MethodEventTickets, []any{fan.Address.Hex()}, "no Stagepass event"},
 	} {
 		r := e.call(tc.method, tc.params)
 		if r.Error == nil || r.Error.Code != -32602 || !strings.Contains(r.Error.Message, tc.want) {

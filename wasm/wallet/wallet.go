@@ -16,12 +16,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stagepass/stagepass/wasm/actions"
 	"github.com/stagepass/stagepass/wasm/eip712"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/keys"
 	"github.com/stagepass/stagepass/wasm/keystore"
 	"github.com/stagepass/stagepass/wasm/protocol"
+	"github.com/stagepass/stagepass/wasm/relayclient"
 	"github.com/stagepass/stagepass/wasm/signing"
+	"github.com/stagepass/stagepass/wasm/tickets"
 	"github.com/stagepass/stagepass/wasm/vault"
 )
 
@@ -58,6 +61,9 @@ var codes = []struct {
 	{protocol.ErrPassNotOwner, "PASS_NOT_OWNER"},
 	{signing.ErrWrongAccount, "WRONG_ACCOUNT"}, {ErrUnknownRequest, "UNKNOWN_REQUEST"},
 	{ErrUnknownMethod, "UNKNOWN_METHOD"},
+	{ErrNotConnected, "NOT_CONNECTED"}, {ErrNoScanner, "NO_SCANNER"},
+	{actions.ErrPriceOutOfRange, "PRICE_OUT_OF_RANGE"}, {actions.ErrNotAllowed, "NOT_ALLOWED"},
+	{relayclient.ErrOffline, "OFFLINE"},
 }
 
 func toError(err error) *Error {
@@ -82,16 +88,35 @@ type Service struct {
 	Now func() time.Time
 	// Scrypt sets keystore export cost.
 	Scrypt keystore.ScryptParams
+	// Dial opens the relay's websocket (the browser's WebSocket in the js layer).
+	Dial relayclient.Dialer
+	// Cache keeps tickets and scanner state for offline use (IndexedDB in the page).
+	Cache tickets.Store
+	// Notify tells the page about pushes: "tickets", "request", "connection", "scanner".
+	Notify func(kind string, data any)
+	// CallTimeout bounds each relay call (default 20 s).
+	CallTimeout time.Duration
 
 	mu      sync.Mutex
-	pending map[string]*signing.Prepared
+	pending map[string]*pendingEntry
+	on      online
+}
+
+// pendingEntry is a request awaiting approval: a plain signature (prep) or a gasless
+// action that is signed and then sent to the relay (action).
+type pendingEntry struct {
+	account ethcrypto.Address
+	summary signing.Summary
+	prep    *signing.Prepared
+	action  *actions.Action
 }
 
 // New returns a service over store; kdf nil means pure-Go PBKDF2.
 func New(store vault.Store, kdf vault.KDF) *Service {
 	return &Service{
 		Vault: vault.New(store, kdf, vault.MinIterations), Now: time.Now,
-		Scrypt: keystore.StandardScrypt, pending: map[string]*signing.Prepared{},
+		Scrypt: keystore.StandardScrypt, pending: map[string]*pendingEntry{},
+		CallTimeout: 20 * time.Second, on: online{trackers: map[string]*tickets.Tracker{}},
 	}
 }
 
@@ -101,6 +126,8 @@ var Methods = []string{
 	"signMessage", "signTypedData", "signForward", "signTransaction", "approve", "reject",
 	"makePass", "verifyPass", "exportKeystore", "exportMnemonic",
 }
+
+func init() { Methods = append(Methods, onlineMethods...) }
 
 // Call runs method with JSON params and returns a JSON-encodable result or
 // an *Error.
@@ -229,7 +256,7 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 	case "lock":
 		s.Vault.Lock()
 		s.mu.Lock()
-		s.pending = map[string]*signing.Prepared{}
+		s.pending = map[string]*pendingEntry{}
 		s.mu.Unlock()
 		return struct{}{}, nil
 	case "accounts":
@@ -342,7 +369,7 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 			return nil, err
 		}
 		s.mu.Lock()
-		prep, ok := s.pending[p.ID]
+		e, ok := s.pending[p.ID]
 		delete(s.pending, p.ID)
 		s.mu.Unlock()
 		if !ok {
@@ -351,10 +378,17 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		if method == "reject" {
 			return struct{}{}, nil
 		}
+		if e.action != nil {
+			st, err := s.submit(ctx, e.action)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"request": st}, nil
+		}
 		var res signing.Result
-		err := s.Vault.WithKey(prep.Account, func(k *ethcrypto.PrivateKey) error {
+		err := s.Vault.WithKey(e.prep.Account, func(k *ethcrypto.PrivateKey) error {
 			var err error
-			res, err = prep.Sign(k)
+			res, err = e.prep.Sign(k)
 			return err
 		})
 		return res, err
@@ -438,7 +472,7 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		}
 		return map[string]any{"mnemonic": m}, nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownMethod, method)
+	return s.callOnline(ctx, method, params)
 }
 
 // hold stores a prepared request until the user approves or rejects it.
@@ -446,12 +480,21 @@ func (s *Service) hold(p *signing.Prepared, err error) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.Vault.Unlocked() {
-		return nil, vault.ErrLocked
-	}
-	if err := s.Vault.WithKey(p.Account, func(*ethcrypto.PrivateKey) error { return nil }); err != nil {
+	if err := s.checkAccount(p.Account); err != nil {
 		return nil, err
 	}
+	return s.holdEntry(&pendingEntry{account: p.Account, summary: p.Summary, prep: p})
+}
+
+// checkAccount fails unless the vault is unlocked and holds account.
+func (s *Service) checkAccount(a ethcrypto.Address) error {
+	if !s.Vault.Unlocked() {
+		return vault.ErrLocked
+	}
+	return s.Vault.WithKey(a, func(*ethcrypto.PrivateKey) error { return nil })
+}
+
+func (s *Service) holdEntry(p *pendingEntry) (any, error) {
 	id := make([]byte, 12)
 	if _, err := rand.Read(id); err != nil {
 		return nil, fmt.Errorf("wallet: random: %w", err)
@@ -463,5 +506,5 @@ func (s *Service) hold(p *signing.Prepared, err error) (any, error) {
 	}
 	key := hex.EncodeToString(id)
 	s.pending[key] = p
-	return pendingResult{ID: key, Summary: p.Summary}, nil
+	return pendingResult{ID: key, Summary: p.summary}, nil
 }

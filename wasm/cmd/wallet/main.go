@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall/js"
 
+	"github.com/stagepass/stagepass/wasm/tickets"
 	"github.com/stagepass/stagepass/wasm/vault"
 	"github.com/stagepass/stagepass/wasm/wallet"
 )
@@ -25,7 +26,11 @@ func main() {
 
 // register installs the API object at global[name] and returns it.
 //
-//	stagepass.init({storage?: {load(): Promise<string|null>, save(s: string): Promise<void>}})
+//	stagepass.init({
+//	  storage?: {load(): Promise<string|null>, save(s: string): Promise<void>},          // the vault record
+//	  cache?:   {load(key): Promise<string|null>, save(key, s: string): Promise<void>},  // tickets, scanner
+//	  onEvent?: (kind: string, data: object) => void,  // pushes: tickets, request, connection, scanner
+//	})
 //	stagepass.<method>(params?: object): Promise<object>   for each wallet.Methods
 //
 // Rejections are Error objects with a .code (e.g. "WRONG_PASSWORD").
@@ -35,25 +40,47 @@ func register(global js.Value, name string) js.Value {
 		mu  sync.Mutex
 		svc *wallet.Service
 	)
-	newService := func(store vault.Store) {
+	newService := func(store vault.Store, cache tickets.Store, onEvent js.Value) {
 		mu.Lock()
 		defer mu.Unlock()
+		if svc != nil {
+			svc.Call(context.Background(), "disconnect", nil)
+		}
 		svc = wallet.New(store, webCryptoKDF{})
+		svc.Dial = dialWebSocket
+		if cache != nil {
+			svc.Cache = cache
+		}
+		if onEvent.Type() == js.TypeFunction {
+			svc.Notify = func(kind string, data any) {
+				b, err := json.Marshal(data)
+				if err != nil {
+					return
+				}
+				onEvent.Invoke(kind, js.Global().Get("JSON").Call("parse", string(b)))
+			}
+		}
 	}
 	service := func() *wallet.Service {
 		mu.Lock()
 		defer mu.Unlock()
 		return svc
 	}
-	newService(&vault.MemoryStore{})
+	newService(&vault.MemoryStore{}, nil, js.Undefined())
 
 	// init swaps the storage (and with it the vault); await it before
 	// other calls.
 	api.Set("init", promiseFunc(func(args []js.Value) (any, error) {
 		if len(args) > 0 && args[0].Type() == js.TypeObject {
+			var store vault.Store = &vault.MemoryStore{}
 			if st := args[0].Get("storage"); st.Type() == js.TypeObject {
-				newService(jsStore{st})
+				store = jsStore{st}
 			}
+			var cache tickets.Store
+			if c := args[0].Get("cache"); c.Type() == js.TypeObject {
+				cache = jsCache{c}
+			}
+			newService(store, cache, args[0].Get("onEvent"))
 		}
 		return map[string]any{"methods": wallet.Methods}, nil
 	}))
@@ -160,6 +187,28 @@ func (s jsStore) Load(ctx context.Context) ([]byte, error) {
 func (s jsStore) Save(ctx context.Context, b []byte) error {
 	if _, err := await(s.obj.Call("save", string(b))); err != nil {
 		return fmt.Errorf("storage save: %w", err)
+	}
+	return nil
+}
+
+// jsCache adapts a JS key-value {load(key), save(key, value)} (IndexedDB in the page) to
+// tickets.Store: ticket lists and scanner state, public data kept for offline use.
+type jsCache struct{ obj js.Value }
+
+func (s jsCache) Load(ctx context.Context, key string) ([]byte, error) {
+	v, err := await(s.obj.Call("load", key))
+	if err != nil {
+		return nil, fmt.Errorf("cache load %s: %w", key, err)
+	}
+	if v.IsNull() || v.IsUndefined() {
+		return nil, nil
+	}
+	return []byte(v.String()), nil
+}
+
+func (s jsCache) Save(ctx context.Context, key string, b []byte) error {
+	if _, err := await(s.obj.Call("save", key, string(b))); err != nil {
+		return fmt.Errorf("cache save %s: %w", key, err)
 	}
 	return nil
 }
