@@ -23,7 +23,7 @@ import (
 
 // DevMnemonic is the well-known development mnemonic (Hardhat's and Anvil's default).
 // Its keys are public knowledge: development chains only.
-const DevMnemonic = "test test test test test test test test test test test junk"
+const DevMnemonic = keys.DevMnemonic
 
 // Config configures the development chain.
 type Config struct {

@@ -30,7 +30,7 @@ var (
 )
 
 func devKey(t testing.TB) *ethcrypto.PrivateKey {
-	m, err := keys.FromMnemonic("test test test test test test test test test test test junk", "")
+	m, err := keys.FromMnemonic(keys.DevMnemonic, "")
 	if err != nil {
 		t.Fatal(err)
 	}

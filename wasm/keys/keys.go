@@ -203,3 +203,17 @@ func extendedToKey(xk *hdkeychain.ExtendedKey) (*ethcrypto.PrivateKey, error) {
 	defer clear(b)
 	return ethcrypto.PrivateKeyFromBytes(b)
 }
+
+// DevMnemonic is the well-known development mnemonic (Hardhat's and Anvil's default). Its
+// keys are public knowledge: for development chains and tests only.
+const DevMnemonic = "test test test test test test test test test test test junk"
+
+// DevAccount returns account i (m/44'/60'/0'/0/i) of DevMnemonic.
+func DevAccount(i uint32) (*ethcrypto.PrivateKey, error) {
+	m, err := FromMnemonic(DevMnemonic, "")
+	if err != nil {
+		return nil, err
+	}
+	defer m.Zero()
+	return m.Account(i)
+}

@@ -16,15 +16,9 @@ import (
 	"github.com/stagepass/stagepass/wasm/keys"
 )
 
-const devMnemonic = "test test test test test test test test test test test junk"
-
 func devKey(t testing.TB, i uint32) *ethcrypto.PrivateKey {
 	t.Helper()
-	m, err := keys.FromMnemonic(devMnemonic, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := m.Account(i)
+	k, err := keys.DevAccount(i)
 	if err != nil {
 		t.Fatal(err)
 	}

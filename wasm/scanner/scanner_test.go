@@ -19,7 +19,7 @@ var (
 )
 
 func accounts(t *testing.T) (*ethcrypto.PrivateKey, *ethcrypto.PrivateKey) {
-	m, err := keys.FromMnemonic("test test test test test test test test test test test junk", "")
+	m, err := keys.FromMnemonic(keys.DevMnemonic, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestFreshDataAndOfflineQueue(t *testing.T) {
 }
 
 func BenchmarkScannerCheck(b *testing.B) {
-	m, _ := keys.FromMnemonic("test test test test test test test test test test test junk", "")
+	m, _ := keys.FromMnemonic(keys.DevMnemonic, "")
 	holder, _ := m.Account(0)
 	s := New(1337, event)
 	snap := protocol.EventTickets{Event: lower(event)}

@@ -16,7 +16,7 @@ import (
 	"github.com/stagepass/stagepass/wasm/keystore"
 )
 
-const devMnemonic = "test test test test test test test test test test test junk"
+const devMnemonic = keys.DevMnemonic
 
 // fastKDF records the iteration count it is asked for but runs one
 // iteration, so the many unlocks below stay fast. TestRealKDF covers the

@@ -383,7 +383,7 @@ func TestDoor(t *testing.T) {
 func testDoor(t *testing.T, snapshotMethod bool) {
 	c := newFakeChain(t)
 	c.snap = snapshotMethod
-	m, _ := keys.FromMnemonic("test test test test test test test test test test test junk", "")
+	m, _ := keys.FromMnemonic(keys.DevMnemonic, "")
 	fan, _ := m.Account(3)
 	buyer, _ := m.Account(4)
 	t1 := c.mint(fan.Address().Hex(), 0)

@@ -193,7 +193,7 @@ func TestAgainstRealRelay(t *testing.T) {
 		t.Skip("starts stagepass dev")
 	}
 	addr := startRealRelay(t)
-	m, _ := keys.FromMnemonic("test test test test test test test test test test test junk", "")
+	m, _ := keys.FromMnemonic(keys.DevMnemonic, "")
 	byAddr := map[string]*ethcrypto.PrivateKey{}
 	for i := uint32(0); i < 10; i++ {
 		k, _ := m.Account(i)
