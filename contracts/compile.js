@@ -28,7 +28,7 @@ const input = {
   sources,
   settings: {
     evmVersion: 'cancun',
-    optimizer: { enabled: true, runs: 1000 },
+    optimizer: { enabled: true, runs: 200 },
     outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
   },
 };

@@ -71,6 +71,7 @@ func ReadArtifacts(fsys fs.FS) ([]Artifact, error) {
 var bindingPackages = map[string]string{
 	"EventFactory":       "events",
 	"EventTicket":        "events",
+	"OracleHub":          "events",
 	"StagepassForwarder": "forwarder",
 	"TestUSD":            "testusd",
 }

@@ -16,6 +16,7 @@ import (
 
 var (
 	ticketABI  = mustABI(events.EventTicketMetaData.ABI)
+	factoryABI = mustABI(events.EventFactoryMetaData.ABI)
 	ticket     = devchain.Ticket
 	registryB  = bt.NewTestCategoryRegistry()
 	hostileB   = bt.NewHostileToken()
@@ -179,8 +180,11 @@ func TestCreateEventValidation(t *testing.T) {
 			cfg.Splits = append([]events.Split(nil), base.cfg.Splits...)
 			tc.edit(&cfg)
 			_, err := base.c.CreateEvent(base.issuer, cfg)
-			wantErr(t, err, "InvalidConfig")
-			if args := devchain.ErrorArgs(ticketABI, err); len(args) != 1 || args[0] != tc.reason {
+			// The factory validates the configuration (EventTicket.initialize only stores it).
+			if got := devchain.ErrorName(factoryABI, err); got != "InvalidConfig" {
+				t.Fatalf("reverted with %q (%v), want InvalidConfig", got, err)
+			}
+			if args := devchain.ErrorArgs(factoryABI, err); len(args) != 1 || args[0] != tc.reason {
 				t.Fatalf("reason %v, want %q", args, tc.reason)
 			}
 		})

@@ -7,13 +7,14 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 )
 
 // TestGethDev runs the platform on a real `geth --dev` node: deploy, create an event, buy,
-// resell within the cap with the split paid to every party, check in, and refuse a second
-// check-in.
+// resell within the cap with the split paid to every party, check in, refuse a second
+// check-in, and buy by card through the OracleHub (k of n oracles' report mints, once).
 func TestGethDev(t *testing.T) {
 	url := gethtest.StartGeth(t)
 	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 6, Seed: "geth"})
@@ -60,5 +61,22 @@ func TestGethDev(t *testing.T) {
 	c.MustTransact(gate, ev, ticket.PackCheckIn(id), nil)
 	if _, err := c.Transact(gate, ev, ticket.PackCheckIn(id), nil); devchain.ErrorName(ticketABI, err) != "TicketCheckedIn" {
 		t.Fatalf("second check-in: %v", err)
+	}
+
+	// Card purchase: a request, then k of n oracles' report mints; the same report again is
+	// refused.
+	p, _, err := c.RequestPurchase(a, ev, devchain.PaymentID("pi_geth"), 0, 1)
+	if err != nil {
+		t.Fatalf("requestPurchase: %v", err)
+	}
+	fulfil := c.FulfilCall(ev, []events.CardPurchase{p}, c.Quorum()...)
+	if _, err := c.Transact(c.Deployer, c.Hub, fulfil, nil); err != nil {
+		t.Fatalf("fulfil: %v", err)
+	}
+	if st, err := c.HubPayment(p.PaymentId); err != nil || st.Status != devchain.PaymentMinted {
+		t.Fatalf("payment after report: %+v %v", st, err)
+	}
+	if _, err := c.Transact(c.Deployer, c.Hub, fulfil, nil); devchain.ErrorName(hubABI, err) != "PaymentAlreadyUsed" {
+		t.Fatalf("replayed report: %v", err)
 	}
 }

@@ -10,7 +10,10 @@ package contracts_test
 //   - no resale happens outside [floor, cap] at the time of sale;
 //   - nothing moves after check-in or after resaleClosesAt (or after a cancellation, save
 //     the burns of refunds);
-//   - the contract's balance in its currency equals its refund pool plus the credits it owes.
+//   - the contract's balance in its currency equals its refund pool plus the credits it owes;
+//   - card purchases (requestPurchase, then the OracleHub's k-of-n report) mint exactly when
+//     the rules allow at mint time, and fail with the rule's error otherwise; refunds and
+//     chargebacks burn a ticket still with its card buyer and mark the others.
 //
 // Every random operation is predicted by the model first, in the order the contract checks
 // its rules: a revert mustRead be exactly the custom error predicted, and an operation the model
@@ -27,10 +30,12 @@ package contracts_test
 //	go test ./contracts -run TestPropertyRandomOperations -args -property.seed=42 -property.steps=20000
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -145,6 +150,7 @@ type tokM struct {
 	checkedIn bool
 	listing   *big.Int
 	approved  common.Address
+	cardFresh bool // minted by card and never moved since: a reversal burns it
 }
 
 type tierM struct {
@@ -191,6 +197,25 @@ type evM struct {
 	pool      *big.Int
 	credits   map[common.Address]*big.Int
 	payees    []common.Address // every account ever paid: the ones that may hold credits
+	pending   []cardReqM       // card purchase requests awaiting the oracles' report
+	cardPaid  []cardPaidM      // card payments reported captured and not reversed
+}
+
+// cardPaidM is a captured card payment: minted (its tickets) or failed (refund owed).
+type cardPaidM struct {
+	pid    [32]byte
+	minted bool
+	first  uint64
+	qty    int
+}
+
+// cardReqM is a card purchase request (requestPurchase) the model waits to see fulfilled.
+type cardReqM struct {
+	p     events.CardPurchase
+	buyer *actor
+	tier  int
+	qty   int
+	unit  *big.Int
 }
 
 func (e *evM) floor(face *big.Int, now uint64) *big.Int {
@@ -360,6 +385,8 @@ type prop struct {
 	now         uint64      // timestamp the next block will have
 	rpc         *rpc.Client // for batched reads; nil falls back to one call at a time
 	curEvent    string
+	cardN       int  // payment ids used so far
+	reversing   bool // a card reversal may burn tickets of an event not cancelled
 }
 
 type opDef struct {
@@ -416,6 +443,12 @@ func (p *prop) weight(op string, e *evM) int {
 		return pick(6, 1, credits)
 	case "withdrawRefundSurplus":
 		return pick(3, 1, e.cancelled)
+	case "cardRequest":
+		return pick(8, 1, open && left)
+	case "cardFulfil":
+		return pick(10, 0, len(e.pending) > 0)
+	case "cardReverse":
+		return pick(3, 0, len(e.cardPaid)+len(e.pending) > 0)
 	}
 	panic("unknown operation " + op)
 }
@@ -450,6 +483,9 @@ func newProp(t *testing.T, seed uint64, steps int) *prop {
 		{"claimRefund", (*prop).opClaimRefund},
 		{"withdraw", (*prop).opWithdraw},
 		{"withdrawRefundSurplus", (*prop).opWithdrawSurplus},
+		{"cardRequest", (*prop).opCardRequest},
+		{"cardFulfil", (*prop).opCardFulfil},
+		{"cardReverse", (*prop).opCardReverse},
 	}
 	p.rpc = rpcClient(c)
 	p.setup()
@@ -852,7 +888,7 @@ func (p *prop) checkMoves(e *evM, r *types.Receipt, want []tokMove) {
 		if m.to != zeroAddr && e.cancelled {
 			p.failf("ticket %s moved after cancellation: %s", tokenName(m.id), m)
 		}
-		if m.to == zeroAddr && !e.cancelled {
+		if m.to == zeroAddr && !e.cancelled && !p.reversing {
 			p.failf("ticket %s burned although the event is not cancelled", tokenName(m.id))
 		}
 		got = append(got, m)
@@ -1661,6 +1697,7 @@ func (p *prop) moveToken(e *evM, tok *tokM, to common.Address) {
 	e.cnt[cat]++
 	e.acquired[to]++
 	tok.owner, tok.cat, tok.listing, tok.approved = to, cat, new(big.Int), zeroAddr
+	tok.cardFresh = false
 }
 
 func (p *prop) opGift(e *evM) {
@@ -2190,6 +2227,9 @@ func (p *prop) requireCoverage() {
 		"list TicketCheckedIn|gift TicketCheckedIn|buyListed TicketCheckedIn",
 		"buy SalesClosed|list SalesClosed|gift SalesClosed|buyListed SalesClosed",
 		"cancelEvent ok", "cancelEvent RefundsUnderfunded", "claimRefund ok", "withdraw ok",
+		"cardRequest ok", "cardRequest BuyerLimitReached", "cardFulfil item ok",
+		"cardFulfil item CategoryQuotaReached|cardFulfil item SoldOut|cardFulfil item BuyerLimitReached",
+		"cardReverse ticket burned", "cardReverse ticket marked",
 	} {
 		hit := false
 		for _, k := range strings.Split(group, "|") {
@@ -2213,4 +2253,214 @@ func bigSub(a, b *big.Int) *big.Int { return new(big.Int).Sub(a, b) }
 func mulDiv(a *big.Int, bps int64) *big.Int {
 	x := new(big.Int).Mul(a, big.NewInt(bps))
 	return x.Quo(x, big.NewInt(bpsDenom))
+}
+
+// ---------------------------------------------------------------- card purchase (OracleHub)
+
+// opCardRequest: a fan asks to buy by card (requestPurchase); the model predicts the early
+// checks in the contract's order and keeps the request until a report fulfils it.
+func (p *prop) opCardRequest(e *evM) {
+	r := p.rng
+	a := p.pickFan()
+	tier := r.IntN(len(e.tiers))
+	if r.IntN(25) == 0 {
+		tier = len(e.tiers)
+	}
+	qty := 1 + r.IntN(3)
+	if r.IntN(30) == 0 {
+		qty = 0
+	}
+	p.cardN++
+	pid := devchain.PaymentID(fmt.Sprintf("pi_property_%d", p.cardN))
+	p.describe("cardRequest", "%s asks to buy %d of tier %d by card", a.name, qty, tier)
+	want := ""
+	switch {
+	case tier >= len(e.tiers):
+		want = "UnknownTier"
+	case qty == 0:
+		want = "ZeroQuantity"
+	case qty > e.tiers[tier].supply-e.tiers[tier].sold:
+		want = "SoldOut"
+	case e.cancelled:
+		want = "EventIsCancelled"
+	case p.now >= e.close:
+		want = "SalesClosed"
+	case e.acquired[a.addr]+qty > e.maxPer:
+		want = "BuyerLimitReached"
+	}
+	rc, err := p.send(a, e.addr, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(int64(tier)), big.NewInt(int64(qty))), nil)
+	if !p.expect(want, err) {
+		return
+	}
+	p.checkMoves(e, rc, nil)
+	unit := e.floor(e.tiers[tier].face, p.now)
+	for _, l := range rc.Logs {
+		if ev, err := devchain.Ticket.UnpackPurchaseRequestedEvent(l); err == nil {
+			if ev.Buyer != a.addr || ev.PaymentId != pid || ev.Amount.Cmp(bigMul(unit, int64(qty))) != 0 {
+				p.failf("PurchaseRequested %+v, model buyer %s amount %s", ev, a.name, bigMul(unit, int64(qty)))
+			}
+			e.pending = append(e.pending, cardReqM{
+				p:     events.CardPurchase{RequestId: ev.RequestId, PaymentId: ev.PaymentId, Buyer: ev.Buyer, Tier: ev.Tier, Quantity: ev.Qty, Amount: ev.Amount},
+				buyer: a, tier: tier, qty: qty, unit: unit,
+			})
+			return
+		}
+	}
+	p.failf("no PurchaseRequested log")
+}
+
+// opCardFulfil: k oracles report up to three pending payments captured, in one report. Each
+// purchase mints or, if a rule refuses it now, fails refundable; the model predicts which,
+// in order, with the rules as they stand at mint time.
+func (p *prop) opCardFulfil(e *evM) {
+	n := min(len(e.pending), 1+p.rng.IntN(3))
+	batch := e.pending[:n]
+	p.describe("cardFulfil", "the oracles report %d card payments captured", n)
+	acq := maps.Clone(e.acquired)
+	cnt := e.cnt
+	sold := make([]int, len(e.tiers))
+	for i, t := range e.tiers {
+		sold[i] = t.sold
+	}
+	wants := make([]string, n)
+	var moves []tokMove
+	for i, q := range batch {
+		if q.qty > e.tiers[q.tier].supply-sold[q.tier] {
+			wants[i] = "SoldOut"
+			continue
+		}
+		a, c := acq[q.buyer.addr], cnt
+		for k := 0; k < q.qty && wants[i] == ""; k++ {
+			wants[i] = p.hookTo(e, zeroAddr, q.buyer.addr, false, &a, &c)
+		}
+		if wants[i] != "" {
+			continue
+		}
+		acq[q.buyer.addr], cnt = a, c
+		for k := 0; k < q.qty; k++ {
+			moves = append(moves, tokMove{zeroAddr, q.buyer.addr, uint64(q.tier)<<32 | uint64(sold[q.tier]+1+k)})
+		}
+		sold[q.tier] += q.qty
+	}
+	ps := make([]events.CardPurchase, n)
+	for i, q := range batch {
+		ps[i] = q.p
+	}
+	rc, err := p.c.Transact(p.c.Deployer, p.c.Hub, p.c.FulfilCall(e.addr, ps, p.c.Quorum()...), nil)
+	if !p.expect("", err) {
+		return
+	}
+	p.checkMoves(e, rc, moves)
+	got := make([]string, n)
+	for _, l := range rc.Logs {
+		for i, q := range batch {
+			if ev, err := devchain.Ticket.UnpackCardPurchasedEvent(l); err == nil && ev.PaymentId == q.p.PaymentId {
+				got[i] = "ok"
+			}
+			if ev, err := devchain.Ticket.UnpackCardPurchaseFailedEvent(l); err == nil && ev.PaymentId == q.p.PaymentId {
+				got[i] = "unknown " + hexutil.Encode(ev.Reason)
+				for name, er := range p.ticketABI.Errors {
+					if len(ev.Reason) >= 4 && bytes.Equal(ev.Reason[:4], er.ID[:4]) {
+						got[i] = name
+					}
+				}
+			}
+		}
+	}
+	e.pending = e.pending[n:]
+	for i, q := range batch {
+		want := wants[i]
+		if want == "" {
+			want = "ok"
+		}
+		p.stats["cardFulfil item "+got[i]]++
+		if got[i] != want {
+			p.failf("card purchase %d of %d (%s, %d of tier %d): model expected %s, contract %s", i+1, n, q.buyer.name, q.qty, q.tier, want, got[i])
+		}
+		if want != "ok" {
+			e.cardPaid = append(e.cardPaid, cardPaidM{pid: q.p.PaymentId})
+			continue
+		}
+		cat := p.catOf(e, q.buyer.addr)
+		t := &e.tiers[q.tier]
+		e.cardPaid = append(e.cardPaid, cardPaidM{pid: q.p.PaymentId, minted: true, first: uint64(q.tier)<<32 | uint64(t.sold+1), qty: q.qty})
+		for k := 0; k < q.qty; k++ {
+			tok := &tokM{id: uint64(q.tier)<<32 | uint64(t.sold+1), tier: q.tier, owner: q.buyer.addr, paid: new(big.Int).Set(q.unit), cat: cat, listing: new(big.Int), cardFresh: true}
+			e.tokens = append(e.tokens, tok)
+			e.byID[tok.id] = tok
+			e.acquired[q.buyer.addr]++
+			e.cnt[cat]++
+			t.sold++
+			e.owed = bigAdd(e.owed, q.unit)
+			p.checkTicket(e, tok)
+		}
+	}
+}
+
+func bigMul(a *big.Int, n int64) *big.Int { return new(big.Int).Mul(a, big.NewInt(n)) }
+
+// opCardReverse: k oracles report a card payment refunded or charged back. A minted one's
+// tickets still with the card buyer and not checked in burn; the others are marked. A failed
+// one is settled; a pending request is closed and can never mint.
+func (p *prop) opCardReverse(e *evM) {
+	kind := devchain.KindRefunded + uint8(p.rng.IntN(2))
+	var pid [32]byte
+	var paid *cardPaidM
+	if i := p.rng.IntN(len(e.cardPaid) + len(e.pending)); i < len(e.cardPaid) {
+		cp := e.cardPaid[i] // a copy: the slice shifts below
+		paid = &cp
+		pid = paid.pid
+		e.cardPaid = slices.Delete(e.cardPaid, i, i+1)
+	} else {
+		i -= len(e.cardPaid)
+		pid = e.pending[i].p.PaymentId
+		e.pending = slices.Delete(e.pending, i, i+1)
+	}
+	p.describe("cardReverse", "the oracles report payment %x reversed (kind %d)", pid[:4], kind)
+	var moves []tokMove
+	var burnt []*tokM
+	marked := 0
+	if paid != nil && paid.minted {
+		for k := 0; k < paid.qty; k++ {
+			tok := e.byID[paid.first+uint64(k)]
+			switch {
+			case tok == nil:
+				p.failf("minted ticket %s missing from the model", tokenName(paid.first+uint64(k)))
+			case tok.owner == zeroAddr:
+			case tok.checkedIn || !tok.cardFresh:
+				marked++
+			default:
+				moves = append(moves, tokMove{tok.owner, zeroAddr, tok.id})
+				burnt = append(burnt, tok)
+			}
+		}
+	}
+	p.reversing = true
+	defer func() { p.reversing = false }()
+	rc, err := p.c.Transact(p.c.Deployer, p.c.Hub, p.c.ReverseCall(kind, [][32]byte{pid}, p.c.Quorum()...), nil)
+	if !p.expect("", err) {
+		return
+	}
+	gotBurnt, gotMarked := 0, 0
+	for _, l := range rc.Logs {
+		if ev, err := devchain.Ticket.UnpackCardReversedEvent(l); err == nil {
+			if ev.Burned {
+				gotBurnt++
+			} else {
+				gotMarked++
+			}
+		}
+	}
+	if gotBurnt != len(burnt) || gotMarked != marked {
+		p.failf("reversal burned %d and marked %d, model %d and %d (minted %v)", gotBurnt, gotMarked, len(burnt), marked, paid)
+	}
+	p.stats["cardReverse ticket burned"] += gotBurnt
+	p.stats["cardReverse ticket marked"] += gotMarked
+	p.checkMoves(e, rc, moves)
+	for _, tok := range burnt {
+		e.cnt[tok.cat]--
+		e.owed = bigSub(e.owed, tok.paid)
+		tok.owner, tok.listing, tok.approved = zeroAddr, new(big.Int), zeroAddr
+		p.checkTicket(e, tok)
+	}
 }

@@ -66,6 +66,9 @@ type Options struct {
 	AllForks bool
 	// Keys, if set, are the accounts' keys instead of keys derived from Seed.
 	Keys []*ecdsa.PrivateKey
+	// Oracles is the size n of the OracleHub's first oracle set (default 3), and
+	// OracleThreshold its threshold k (default 2). The oracles' keys derive from Seed.
+	Oracles, OracleThreshold int
 }
 
 // Chain is a chain with the platform deployed.
@@ -80,6 +83,11 @@ type Chain struct {
 	Forwarder common.Address
 	Factory   common.Address
 	USD       common.Address
+	// Hub is the OracleHub; Oracles its first oracle set, in ascending address order (the
+	// order reports' signatures must come in), and OracleThreshold its k.
+	Hub             common.Address
+	Oracles         []*Account
+	OracleThreshold int
 
 	signer types.Signer
 	closer func()
@@ -153,6 +161,7 @@ func New(opts Options) (*Chain, error) {
 		Deployer: deployer,
 		signer:   types.LatestSigner(cfg),
 	}
+	c.setOracles(opts)
 	if err := c.deployPlatform(); err != nil {
 		backend.Close()
 		return nil, err
@@ -189,6 +198,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Chain, error) {
 	for i := range c.Accounts {
 		c.Accounts[i] = NewAccount(opts.Seed, i)
 	}
+	c.setOracles(opts)
 	var dev []common.Address
 	if err := rc.CallContext(ctx, &dev, "eth_accounts"); err != nil || len(dev) == 0 {
 		return nil, fmt.Errorf("the node at %s has no unlocked development account (eth_accounts: %v)", url, err)
@@ -227,11 +237,39 @@ func (c *Chain) deployPlatform() error {
 	if c.USD, err = c.Deploy(c.Deployer, &testusd.TestUSDMetaData, nil); err != nil {
 		return fmt.Errorf("deploy TestUSD: %w", err)
 	}
-	args := events.NewEventFactory().PackConstructor(c.Forwarder)
+	members := make([]common.Address, len(c.Oracles))
+	for i, o := range c.Oracles {
+		members[i] = o.Address
+	}
+	hubArgs := Hub.PackConstructor(members, big.NewInt(int64(c.OracleThreshold)))
+	if c.Hub, err = c.Deploy(c.Deployer, &events.OracleHubMetaData, hubArgs); err != nil {
+		return fmt.Errorf("deploy OracleHub: %w", err)
+	}
+	args := events.NewEventFactory().PackConstructor(c.Forwarder, c.Hub)
 	if c.Factory, err = c.Deploy(c.Deployer, &events.EventFactoryMetaData, args); err != nil {
 		return fmt.Errorf("deploy factory: %w", err)
 	}
+	if _, err = c.Transact(c.Deployer, c.Hub, Hub.PackSetFactory(c.Factory), nil); err != nil {
+		return fmt.Errorf("bind OracleHub to the factory: %w", err)
+	}
 	return nil
+}
+
+// setOracles derives the first oracle set's keys, sorted by address.
+func (c *Chain) setOracles(opts Options) {
+	n, k := opts.Oracles, opts.OracleThreshold
+	if n == 0 {
+		n = 3
+	}
+	if k == 0 {
+		k = n/2 + 1
+	}
+	c.Oracles = make([]*Account, n)
+	for i := range c.Oracles {
+		c.Oracles[i] = NewAccount(opts.Seed+"/oracle", i)
+	}
+	SortAccounts(c.Oracles)
+	c.OracleThreshold = k
 }
 
 // Deploy creates a contract from its binding's metadata and constructor arguments.

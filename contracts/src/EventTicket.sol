@@ -8,7 +8,13 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
-import {EventConfig, TierConfig, Rules, Discount, Split, Category, ICategoryRegistry} from "./EventTypes.sol";
+import {
+    EventConfig, TierConfig, Rules, Discount, Split, Category, ICategoryRegistry, CardPurchase, MAX_DISCOUNTS
+} from "./EventTypes.sol";
+
+interface IOracleHub {
+    function register(bytes32 paymentId, bytes32 requestId) external;
+}
 
 /// @title EventTicket
 /// @notice One live event: its tickets (ERC-721), its sale and resale rules, its revenue splits,
@@ -27,7 +33,6 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
 
     error NotFactory(address caller);
     error AlreadyInitialized();
-    error InvalidConfig(string reason);
     error NotIssuer(address caller);
     error NotGate(address caller);
     error NotTicketOwner(uint256 tokenId, address caller);
@@ -52,6 +57,10 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     error RefundsUnderfunded(uint256 owed, uint256 funded);
     error NothingToWithdraw();
     error PaymentFailed(address to, uint256 amount);
+    error NotHub(address caller);
+    /// A card mint reverted without a reason (out of gas): the whole report reverts so it can
+    /// be resubmitted with more gas, rather than turning a good payment into a refund.
+    error FulfilmentAborted(bytes32 requestId);
 
     // ---------------------------------------------------------------- events
 
@@ -70,6 +79,25 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     event Refunded(uint256 indexed tokenId, address indexed holder, uint256 amount);
     event Credited(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, address to, uint256 amount);
+    /// @notice A card purchase awaits the oracle network (claim 14 e): `amount` is what the
+    /// payment `paymentId` must have captured for `qty` tickets of `tier` for `buyer` (for a
+    /// card resale, `qty` is 0 and `tier` is the listed token's id).
+    event PurchaseRequested(
+        bytes32 indexed requestId, bytes32 indexed paymentId, address indexed buyer, uint256 tier, uint256 qty, uint256 amount
+    );
+    /// @notice A captured card payment minted its tickets (claim 14 g), or for a resale moved
+    /// token `firstTokenId`; a Purchased (or Resold) event with the details precedes it.
+    event CardPurchased(bytes32 indexed requestId, bytes32 indexed paymentId, uint256 firstTokenId);
+    /// @notice A captured card payment could not mint because a rule failed at mint time
+    /// (`reason` is the rule's custom error): the payment is owed a refund.
+    event CardPurchaseFailed(bytes32 indexed requestId, bytes32 indexed paymentId, address indexed buyer, bytes reason);
+    /// @notice A party's share of card revenue, paid off-chain on the processor's ledger
+    /// (claims 20-21); `currency` is "card". One per party per fulfilment report, plus one per
+    /// card resale for its seller.
+    event RevenueSplit(address indexed party, uint256 amount, bytes32 currency);
+    /// @notice A card payment behind the ticket was refunded or charged back: the ticket was
+    /// burned, or, if it was checked in or had moved on from the card buyer, marked.
+    event CardReversed(uint256 indexed tokenId, bool burned);
 
     // ---------------------------------------------------------------- layout
 
@@ -104,9 +132,6 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
         uint256 listingPrice;
     }
 
-    uint256 public constant MAX_TIERS = 8;
-    uint256 public constant MAX_SPLITS = 9; // the originator and up to 8 stakeholders
-    uint256 public constant MAX_DISCOUNTS = 4;
     uint256 internal constant BPS = 10_000;
     /// Gas given to a native-coin push; a recipient needing more is credited instead (pull).
     uint256 internal constant PUSH_GAS = 30_000;
@@ -117,6 +142,9 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     uint256 internal constant PAID_MASK = (1 << 88) - 1;
     uint256 internal constant CATEGORY_SHIFT = 88;
     uint256 internal constant EXISTS = 1 << 94;
+    /// Bit 92: minted by card and never moved since; bit 93: its card payment was reversed.
+    uint256 internal constant CARD_FRESH = 1 << 92;
+    uint256 internal constant REVERSED = 1 << 93;
     uint256 internal constant CHECKED_IN = 1 << 95;
 
     // Token ids are (tier << 32) | serial, serial counting from 1 within the tier, so the id
@@ -134,6 +162,8 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
 
     /// @notice The factory that deployed this implementation; only it may initialize clones.
     address public immutable FACTORY;
+    /// @notice The OracleHub that alone may fulfil and reverse card purchases.
+    address public immutable HUB;
 
     Settings internal _settings;
     address public issuer;
@@ -161,65 +191,45 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     bool transient _marketMove;
 
     /// @param trustedForwarder The ERC-2771 forwarder that relays users' signed requests.
-    constructor(address trustedForwarder) ERC2771Context(trustedForwarder) {
+    /// @param hub The OracleHub trusted for card fulfilments and reversals.
+    constructor(address trustedForwarder, address hub) ERC2771Context(trustedForwarder) {
         FACTORY = msg.sender;
+        HUB = hub;
     }
 
     // ---------------------------------------------------------------- set-up
 
     /// @notice Writes the event's configuration into a fresh clone.
-    /// @dev Only the factory, once. Reverts with InvalidConfig on any rule that does not hold.
+    /// @dev Only the factory, once. The factory has validated `cfg` (EventFactory._validate);
+    /// validating there keeps this contract under the code-size limit.
     function initialize(address issuer_, EventConfig calldata cfg) external {
         if (msg.sender != FACTORY) revert NotFactory(msg.sender);
         if (issuer != address(0)) revert AlreadyInitialized();
-        if (issuer_ == address(0)) revert InvalidConfig("issuer");
-        if (bytes(cfg.name).length == 0) revert InvalidConfig("name");
-        if (cfg.doorsOpenAt > cfg.startsAt) revert InvalidConfig("doors open after start");
         Rules calldata r = cfg.rules;
-        if (r.resaleClosesAt == 0 || r.resaleClosesAt > cfg.startsAt) revert InvalidConfig("resaleClosesAt");
-        if (r.maxPerBuyer == 0) revert InvalidConfig("maxPerBuyer");
-        if (r.sellerMarkupShareBps > BPS) revert InvalidConfig("sellerMarkupShareBps");
 
         uint256 nTiers = cfg.tiers.length;
-        if (nTiers == 0 || nTiers > MAX_TIERS) revert InvalidConfig("tiers");
         uint256 total;
         for (uint256 i; i < nTiers; ++i) {
             TierConfig calldata t = cfg.tiers[i];
-            if (t.supply == 0) revert InvalidConfig("tier supply");
             _tiers[i] = Tier({faceValue: t.faceValue, supply: t.supply, sold: 0});
             total += t.supply;
             emit TierConfigured(i, t.name, t.faceValue, t.supply);
         }
-        if (total > MAX_TOTAL_SUPPLY) revert InvalidConfig("total supply");
 
         uint256 nSplits = cfg.splits.length;
-        if (nSplits == 0 || nSplits > MAX_SPLITS) revert InvalidConfig("splits");
-        uint256 bpsSum;
         for (uint256 i; i < nSplits; ++i) {
-            Split calldata s = cfg.splits[i];
-            if (s.account == address(0)) revert InvalidConfig("split account");
-            bpsSum += s.bps;
-            _splits[i] = s;
+            _splits[i] = cfg.splits[i];
         }
-        if (bpsSum != BPS) revert InvalidConfig("split bps must sum to 10000");
 
-        uint256 nDiscounts = r.discounts.length;
-        if (nDiscounts > MAX_DISCOUNTS) revert InvalidConfig("discounts");
         uint256 packed;
-        uint256 lastFrom;
-        for (uint256 i; i < nDiscounts; ++i) {
+        for (uint256 i; i < r.discounts.length; ++i) {
             Discount calldata d = r.discounts[i];
-            if (d.maxDiscountBps > BPS) revert InvalidConfig("discount bps");
-            if (d.from == 0 && d.maxDiscountBps == 0) revert InvalidConfig("empty discount");
-            if (i > 0 && d.from <= lastFrom) revert InvalidConfig("discounts must ascend");
-            lastFrom = d.from;
             packed |= (uint256(d.from) | (uint256(d.maxDiscountBps) << 40)) << (56 * i);
         }
         if (packed != 0) _discounts = packed;
 
         uint256 quotas;
         for (uint256 c; c < Category.COUNT; ++c) {
-            if (r.categoryQuotaBps[c] > BPS) revert InvalidConfig("category quota");
             quotas |= uint256(r.categoryQuotaBps[c]) << (16 * c);
         }
 
@@ -277,29 +287,166 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     }
 
     function _buy(address buyer, uint256 tier, uint256 qty, uint256 maxUnitPrice) internal returns (uint256 firstId) {
-        Settings memory st = _settings;
-        if (tier >= st.tierCount) revert UnknownTier(tier);
-        if (qty == 0) revert ZeroQuantity();
-        Tier memory t = _tiers[tier];
-        if (qty > t.supply - t.sold) revert SoldOut(tier, t.supply - t.sold);
-        uint256 unitPrice = _floorPrice(t.faceValue);
+        (uint256 sold, uint256 unitPrice) = _quote(tier, qty);
         if (unitPrice > maxUnitPrice) revert PriceAboveMax(unitPrice, maxUnitPrice);
         uint256 total = unitPrice * qty;
 
         // Effects: the tier's count, then the tickets (each through the transfer hook).
-        _tiers[tier].sold = uint32(t.sold + qty);
-        firstId = (tier << SERIAL_BITS) | (uint256(t.sold) + 1);
-        for (uint256 i; i < qty; ++i) {
-            uint256 id = firstId + i;
-            _mint(buyer, id);
-            _setExtraData(id, uint96(_getExtraData(id) | unitPrice | EXISTS));
-        }
-        _ledger += total << OWED_SHIFT;
-        emit Purchased(buyer, tier, firstId, qty, unitPrice);
+        firstId = _mintTickets(buyer, tier, sold, qty, unitPrice, EXISTS);
 
         // Interactions: collect and split the payment.
         _takePayment(buyer, total);
         _payParties(buyer, total);
+    }
+
+    /// @dev Checks a tier and quantity can be sold now; returns the tier's count sold and the
+    /// primary price.
+    function _quote(uint256 tier, uint256 qty) internal view returns (uint256 sold, uint256 unitPrice) {
+        if (tier >= _settings.tierCount) revert UnknownTier(tier);
+        if (qty == 0) revert ZeroQuantity();
+        Tier memory t = _tiers[tier];
+        if (qty > t.supply - t.sold) revert SoldOut(tier, t.supply - t.sold);
+        return (t.sold, _floorPrice(t.faceValue));
+    }
+
+    /// @dev Mints `qty` tickets of `tier` after the `sold` already sold, each through the
+    /// transfer hook (sales window, maxPerBuyer, quota), recording `unitPrice` and `flags`.
+    function _mintTickets(address buyer, uint256 tier, uint256 sold, uint256 qty, uint256 unitPrice, uint256 flags)
+        internal
+        returns (uint256 firstId)
+    {
+        _tiers[tier].sold = uint32(sold + qty);
+        firstId = (tier << SERIAL_BITS) | (sold + 1);
+        for (uint256 i; i < qty; ++i) {
+            uint256 id = firstId + i;
+            _mint(buyer, id);
+            _setExtraData(id, uint96(_getExtraData(id) | unitPrice | flags));
+        }
+        _ledger += (unitPrice * qty) << OWED_SHIFT;
+        emit Purchased(buyer, tier, firstId, qty, unitPrice);
+    }
+
+    // ---------------------------------------------------------------- card purchase (claim 14)
+
+    /// @notice Asks to buy `qty` tickets of `tier` with the card payment `paymentId` (claim 14
+    /// d-e): records the request at the current primary price and emits PurchaseRequested, the
+    /// message the oracle network verifies against the payment processor. Tickets are minted
+    /// when the OracleHub delivers k oracles' report that the payment was captured.
+    /// @dev Anyone; gasless through the trusted forwarder. The rules are checked again at mint
+    /// time; these early checks only spare a doomed request. Reverts with UnknownTier,
+    /// ZeroQuantity, EventIsCancelled, SalesClosed, SoldOut, BuyerLimitReached, or the hub's
+    /// PaymentAlreadyUsed (another request already claimed `paymentId`).
+    /// @return requestId keccak256(abi.encode(this, paymentId, buyer, tier, qty, amount)).
+    function requestPurchase(bytes32 paymentId, uint256 tier, uint256 qty) external nonReentrant returns (bytes32 requestId) {
+        (, uint256 unitPrice) = _quote(tier, qty);
+        _requireOpen();
+        return _request(paymentId, tier, qty, unitPrice * qty);
+    }
+
+    /// @notice Asks to buy listed ticket `tokenId` at its listing price with the card payment
+    /// `paymentId`: the card path of `buyListed`. Emits PurchaseRequested with quantity 0 and
+    /// the token id in place of the tier. When k oracles report the payment captured, the
+    /// ticket moves if it is still listed at that price and every rule holds; the seller's part
+    /// and the parties' split are emitted as RevenueSplit events (paid by card, off-chain).
+    /// @dev Anyone but the owner; gasless through the trusted forwarder. Reverts with
+    /// NotListed, PriceOutOfRange, SelfTransfer, EventIsCancelled, SalesClosed,
+    /// BuyerLimitReached, or the hub's PaymentAlreadyUsed.
+    function requestResale(bytes32 paymentId, uint256 tokenId) external nonReentrant returns (bytes32 requestId) {
+        uint256 price = listingPrice[tokenId];
+        if (price == 0) revert NotListed(tokenId);
+        _checkResalePrice(tokenId, price);
+        if (_ownerOf(tokenId) == _msgSender()) revert SelfTransfer();
+        _requireOpen();
+        return _request(paymentId, tokenId, 0, price);
+    }
+
+    /// @dev Records a card request (primary: `qty` of tier `what`; resale: qty 0, token `what`)
+    /// with the hub, which lets one request claim `paymentId`, ever.
+    function _request(bytes32 paymentId, uint256 what, uint256 qty, uint256 amount) internal returns (bytes32 requestId) {
+        address buyer = _msgSender();
+        uint256 limit = _settings.maxPerBuyer;
+        uint224 aux = _getAux(buyer);
+        if (uint32(aux) + (qty == 0 ? 1 : qty) > limit) revert BuyerLimitReached(buyer, limit);
+        // Count the buyer's card requests (bits 32..63 of the account word): this also pays for
+        // that storage word now, so the mint the oracles' report brings costs less.
+        _setAux(buyer, aux + (1 << 32));
+        requestId = keccak256(abi.encode(address(this), paymentId, buyer, what, qty, amount));
+        emit PurchaseRequested(requestId, paymentId, buyer, what, qty, amount);
+        IOracleHub(HUB).register(paymentId, requestId);
+    }
+
+    /// @notice Mints the tickets of card purchases (and moves the tickets of card resales)
+    /// whose payments k oracles reported captured (claim 14 f-g). A purchase that breaks a rule at mint time (sold out, maxPerBuyer, quota,
+    /// sales closed, cancelled) mints nothing and emits CardPurchaseFailed, so its payment is
+    /// refunded; the others go ahead. The revenue of the minted ones is split among the parties
+    /// by basis points and emitted as RevenueSplit events, one per party (no tokens move).
+    /// @dev The OracleHub only, after verifying the report and that each purchase is the request
+    /// registered for its payment id. Reverts with NotHub or FulfilmentAborted.
+    /// @return firstIds Per purchase, the first token id minted, or 0 if it failed.
+    function fulfilCard(CardPurchase[] calldata purchases) external nonReentrant returns (uint256[] memory firstIds) {
+        if (msg.sender != HUB) revert NotHub(msg.sender);
+        firstIds = new uint256[](purchases.length);
+        uint256 revenue;
+        for (uint256 i; i < purchases.length; ++i) {
+            CardPurchase calldata p = purchases[i];
+            bytes32 rid = p.requestId;
+            try this.mintCard(p.buyer, p.tier, p.quantity, p.amount) returns (uint256 first, uint256 toParties) {
+                firstIds[i] = first;
+                revenue += toParties;
+                emit CardPurchased(rid, p.paymentId, first);
+            } catch (bytes memory reason) {
+                if (reason.length == 0) revert FulfilmentAborted(rid);
+                emit CardPurchaseFailed(rid, p.paymentId, p.buyer, reason);
+            }
+        }
+        if (revenue != 0) {
+            uint256[] memory parts = splitAmounts(revenue);
+            for (uint256 i; i < parts.length; ++i) {
+                emit RevenueSplit(_splits[i].account, parts[i], "card");
+            }
+        }
+    }
+
+    /// @dev This contract only (fulfilCard's try): mints one card purchase (or, with `qty` 0,
+    /// resells listed token `what`), or reverts with the rule it breaks. Returns the first
+    /// token id and what goes to the split parties; a resale's seller part is emitted here.
+    function mintCard(address buyer, uint256 what, uint256 qty, uint256 amount)
+        external
+        returns (uint256 first, uint256 toParties)
+    {
+        if (msg.sender != address(this)) revert NotHub(msg.sender);
+        if (qty == 0) {
+            // The listing must still be at the price the buyer paid.
+            if (listingPrice[what] != amount) revert NotListed(what);
+            (address seller, uint256 sellerAmount) = _resell(buyer, what, amount, CARD_FRESH);
+            emit RevenueSplit(seller, sellerAmount, "card");
+            return (what, amount - sellerAmount);
+        }
+        Tier memory t = _tiers[what];
+        if (qty > t.supply - t.sold) revert SoldOut(what, t.supply - t.sold);
+        return (_mintTickets(buyer, what, t.sold, qty, amount / qty, EXISTS | CARD_FRESH), amount);
+    }
+
+    /// @notice Reverses a card purchase whose payment was refunded or charged back: each of
+    /// its tickets still held by the card buyer and not checked in is burned; one checked in,
+    /// or resold or gifted since, is marked instead (CardReversed with burned = false).
+    /// @dev The OracleHub only, after verifying the report. Tickets already burned are skipped.
+    function reverseCard(uint256 firstId, uint256 qty) external nonReentrant {
+        if (msg.sender != HUB) revert NotHub(msg.sender);
+        uint256 released;
+        for (uint256 id = firstId; id < firstId + qty; ++id) {
+            uint256 extra = _getExtraData(id);
+            if (extra & EXISTS == 0) continue;
+            if (extra & CHECKED_IN != 0 || extra & CARD_FRESH == 0) {
+                _setExtraData(id, uint96(extra | REVERSED));
+                emit CardReversed(id, false);
+            } else {
+                _burn(id);
+                released += extra & PAID_MASK;
+                emit CardReversed(id, true);
+            }
+        }
+        _ledger -= released << OWED_SHIFT;
     }
 
     // ---------------------------------------------------------------- resale market
@@ -340,23 +487,32 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
         uint256 price = listingPrice[tokenId];
         if (price == 0) revert NotListed(tokenId);
         if (price > maxPrice) revert PriceAboveMax(price, maxPrice);
+        (address seller, uint256 sellerAmount) = _resell(buyer, tokenId, price, 0);
+
+        _takePayment(buyer, price);
+        _pay(buyer, seller, sellerAmount);
+        _payParties(buyer, price - sellerAmount);
+    }
+
+    /// @dev Moves listed `tokenId` from its owner to `buyer` at `price` (checked against the
+    /// allowed range now), recording the price and `flags`; returns the seller and their part.
+    function _resell(address buyer, uint256 tokenId, uint256 price, uint256 flags)
+        internal
+        returns (address seller, uint256 sellerAmount)
+    {
         uint256 face = _checkResalePrice(tokenId, price);
-        address seller = _ownerOf(tokenId);
+        seller = _ownerOf(tokenId);
 
         _marketMove = true;
         _transfer(seller, buyer, tokenId);
         _marketMove = false;
         uint256 extra = _getExtraData(tokenId);
-        _setExtraData(tokenId, uint96((extra & ~PAID_MASK) | price));
+        _setExtraData(tokenId, uint96((extra & ~PAID_MASK) | price | flags));
         _ledger = _ledger + (price << OWED_SHIFT) - ((extra & PAID_MASK) << OWED_SHIFT);
 
         uint256 markup = price > face ? price - face : 0;
-        uint256 sellerAmount = price - markup + (markup * _settings.sellerMarkupShareBps) / BPS;
+        sellerAmount = price - markup + (markup * _settings.sellerMarkupShareBps) / BPS;
         emit Resold(tokenId, seller, buyer, price, sellerAmount);
-
-        _takePayment(buyer, price);
-        _pay(buyer, seller, sellerAmount);
-        _payParties(buyer, price - sellerAmount);
     }
 
     // ---------------------------------------------------------------- gifts (ERC-721 transfers)
@@ -673,7 +829,7 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
             if (((ledger >> (COUNT_BITS * cat)) & COUNT_MASK) >= quota) revert CategoryQuotaReached(cat, quota);
             ledger += 1 << (COUNT_BITS * cat);
             uint256 extra = _getExtraData(id);
-            _setExtraData(id, uint96((extra & ~(uint256(7) << CATEGORY_SHIFT)) | (uint256(cat) << CATEGORY_SHIFT)));
+            _setExtraData(id, uint96((extra & ~((uint256(7) << CATEGORY_SHIFT) | CARD_FRESH)) | (uint256(cat) << CATEGORY_SHIFT)));
         }
         _ledger = ledger;
     }

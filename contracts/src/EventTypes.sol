@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+// Most ticket tiers an event may have.
+uint256 constant MAX_TIERS = 8;
+// Most revenue-split parties: the originator and up to 8 stakeholders.
+uint256 constant MAX_SPLITS = 9;
+// Most steps in a discount schedule.
+uint256 constant MAX_DISCOUNTS = 4;
+
 /// @notice Configuration an issuer gives when creating an event (claims 7, 15, 16, 20).
 /// Everything here is fixed once the event exists: fans can rely on the rules they saw.
 struct EventConfig {
@@ -78,4 +85,18 @@ library Role {
 interface ICategoryRegistry {
     /// @notice The category of `buyer` for the calling event contract (msg.sender).
     function categoryOf(address buyer) external view returns (uint8);
+}
+
+/// @notice One card purchase as the oracle network reports it captured: the fields of the
+/// buyer's `EventTicket.requestPurchase` (or `requestResale`), whose request id commits to them.
+struct CardPurchase {
+    bytes32 requestId;
+    bytes32 paymentId;
+    address buyer;
+    /// The tier of a primary purchase, or the token id of a resale.
+    uint256 tier;
+    /// Tickets bought; 0 marks a resale of the one listed token `tier`.
+    uint256 quantity;
+    /// Total price: unit price × quantity as quoted by requestPurchase, or the listing price.
+    uint256 amount;
 }

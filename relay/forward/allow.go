@@ -30,7 +30,8 @@ var (
 		"buy", "buyWithPermit", "list", "cancelListing", "buyListed",
 		"transferFrom", "safeTransferFrom", "safeTransferFrom0", "approve", "setApprovalForAll",
 		"checkIn", "checkInBatch", "claimRefund", "withdraw",
-		"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus")
+		"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus",
+		"requestPurchase", "requestResale")
 )
 
 // selectors maps the 4-byte selectors of the named methods to their signatures. A name

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,33 @@ func TestGaslessPurchaseThroughTheRelay(t *testing.T) {
 	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: hexSig}}, &dup)
 	if dup.ID != st.ID {
 		t.Fatalf("resubmission got a new id %s (first %s)", dup.ID, st.ID)
+	}
+}
+
+// TestGaslessCardPurchaseRequest: the first step of a card purchase — the fan's signed
+// requestPurchase(paymentId, tier, qty) — goes through the relay, which pays the gas, and the
+// oracle hub records the payment id as requested.
+func TestGaslessCardPurchaseRequest(t *testing.T) {
+	e := newEnv(t)
+	fan := devchain.NewAccount("card fan without coin", 0)
+	pid := devchain.PaymentID("pi_relaytest")
+	now := e.chain.Now()
+	req, sig := e.chain.SignForward(fan, e.chain.Demo, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(0), big.NewInt(2)), 400_000, now+3600)
+	var st protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}}, &st)
+	waitFor(t, "the card request to be mined", func() bool {
+		var now protocol.RequestStatus
+		e.result(protocol.MethodRequestStatus, []any{st.ID}, &now)
+		if now.State == protocol.RequestFailed {
+			t.Fatalf("request failed: %s", now.Reason)
+		}
+		return now.State == protocol.RequestMined
+	})
+	p, err := e.chain.HubPayment(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != devchain.PaymentRequested || p.TicketEvent != e.chain.Demo {
+		t.Fatalf("hub payment %+v", p)
 	}
 }

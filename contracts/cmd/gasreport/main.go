@@ -6,7 +6,9 @@
 // already holds a balance of the currency, and the buyer is buying their first ticket of
 // the event. Events have 3 revenue splits (originator, artist, venue), resales pay 4 parties
 // (the seller too), the price is in TestUSD, and buyers are classified by a category registry,
-// so the quota rule runs.
+// so the quota rule runs. Card purchases: the OracleHub has n = 3 oracles and threshold
+// k = 2, so every report carries 2 signatures; each purchase is one ticket for a new buyer,
+// and the report's payment ids are new.
 //
 //	go run ./contracts/cmd/gasreport            # the report
 //	go run ./contracts/cmd/gasreport -check     # also fail when a budget is exceeded
@@ -21,6 +23,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/bindings/testing"
 	"github.com/stagepass/stagepass/contracts/devchain"
 )
@@ -32,6 +36,8 @@ var budgets = map[string]uint64{
 	"buy_resale":                 190_000,
 	"checkin_1":                  60_000,
 	"checkin_batch50_per_ticket": 8_000,
+	"fulfil_1":                   150_000,
+	"fulfil_batch20_per_ticket":  60_000,
 }
 
 type line struct {
@@ -66,7 +72,7 @@ func main() {
 }
 
 func measure() ([]line, string, error) {
-	c, err := devchain.New(devchain.Options{Accounts: 80, Seed: "gasreport"})
+	c, err := devchain.New(devchain.Options{Accounts: 110, Seed: "gasreport", Oracles: 3, OracleThreshold: 2})
 	if err != nil {
 		return nil, "", err
 	}
@@ -169,6 +175,92 @@ func measure() ([]line, string, error) {
 		return nil, "", fmt.Errorf("gift: %w", err)
 	}
 	record("gift", r.GasUsed)
+
+	// Card purchases (claim 14): a request, then k = 2 of 3 oracles' report that mints it; a
+	// warm-up report first, so the figures are the steady state of an event already selling.
+	pid := 0
+	request := func(f *devchain.Account) (events.CardPurchase, uint64, error) {
+		pid++
+		return c.RequestPurchase(f, ev, devchain.PaymentID(fmt.Sprintf("pi_gasreport_%d", pid)), 0, 1)
+	}
+	fulfil := func(ps ...events.CardPurchase) (uint64, error) {
+		r, err := c.Transact(c.Deployer, c.Hub, c.FulfilCall(ev, ps, c.Quorum()...), nil)
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range r.Logs {
+			if f, err := devchain.Ticket.UnpackCardPurchaseFailedEvent(l); err == nil {
+				return 0, fmt.Errorf("purchase %x failed: %x", f.RequestId, f.Reason)
+			}
+		}
+		return r.GasUsed, nil
+	}
+	warm, _, err := request(fan())
+	if err != nil {
+		return nil, "", fmt.Errorf("request_purchase: %w", err)
+	}
+	if _, err := fulfil(warm); err != nil {
+		return nil, "", fmt.Errorf("fulfil warm-up: %w", err)
+	}
+	one, gas, err := request(fan())
+	if err != nil {
+		return nil, "", fmt.Errorf("request_purchase: %w", err)
+	}
+	record("request_purchase", gas)
+	// The same request signed by the fan and sent by the relay through the forwarder (the
+	// relay pays this; the fan holds no native coin).
+	pid++
+	ff := fan()
+	call := devchain.Ticket.PackRequestPurchase(devchain.PaymentID(fmt.Sprintf("pi_gasreport_%d", pid)), big.NewInt(0), big.NewInt(1))
+	req, sig := c.SignForward(ff, ev, call, 300_000, c.Now()+600)
+	r, err = c.Transact(c.Deployer, c.Forwarder, forwarder.NewStagepassForwarder().PackExecute(forwarder.ERC2771ForwarderForwardRequestData{
+		From: ff.Address, To: ev, Value: req.Value, Gas: req.Gas,
+		Deadline: new(big.Int).SetUint64(req.Deadline), Data: req.Data, Signature: sig,
+	}), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("request_purchase_forwarded: %w", err)
+	}
+	record("request_purchase_forwarded", r.GasUsed)
+	if gas, err = fulfil(one); err != nil {
+		return nil, "", fmt.Errorf("fulfil_1: %w", err)
+	}
+	record("fulfil_1", gas)
+	var batch []events.CardPurchase
+	for range 20 {
+		p, _, err := request(fan())
+		if err != nil {
+			return nil, "", fmt.Errorf("request_purchase: %w", err)
+		}
+		batch = append(batch, p)
+	}
+	if gas, err = fulfil(batch...); err != nil {
+		return nil, "", fmt.Errorf("fulfil_batch20: %w", err)
+	}
+	record("fulfil_batch20_per_ticket", gas/20)
+
+	// Card resale: a listed ticket bought by card through the same request → report path.
+	rseller := fan()
+	rid, err := firstToken(c, rseller, ev)
+	if err != nil {
+		return nil, "", err
+	}
+	c.MustTransact(rseller, ev, devchain.Ticket.PackList(rid, devchain.USDC(55)), nil)
+	pid++
+	r, err = c.Transact(fan(), ev, devchain.Ticket.PackRequestResale(devchain.PaymentID(fmt.Sprintf("pi_gasreport_%d", pid)), rid), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("request_resale: %w", err)
+	}
+	record("request_resale", r.GasUsed)
+	var resale events.CardPurchase
+	for _, l := range r.Logs {
+		if e, err := devchain.Ticket.UnpackPurchaseRequestedEvent(l); err == nil {
+			resale = events.CardPurchase{RequestId: e.RequestId, PaymentId: e.PaymentId, Buyer: e.Buyer, Tier: e.Tier, Quantity: e.Qty, Amount: e.Amount}
+		}
+	}
+	if gas, err = fulfil(resale); err != nil {
+		return nil, "", fmt.Errorf("fulfil_resale: %w", err)
+	}
+	record("fulfil_resale", gas)
 
 	// Check-in: 50 more fans buy one ticket each; doors open; one single, then a batch of 50.
 	var ids []*big.Int
