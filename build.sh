@@ -46,7 +46,26 @@ stripe_mock_dep() {
   export STAGEPASS_STRIPE_MOCK=$bin
 }
 
+# Chromium for the site's browser tests (site/browsertest, chromedp), from Debian.
+chromium_dep() {
+  if [ -x /usr/bin/chromium ]; then return; fi
+  log "apt-get install chromium"
+  # A failed install is not fatal here: the browser tests then fail under CI=true saying why.
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; then
+    echo "chromium could not be installed; the browser tests will say so" >&2
+  fi
+}
+
+# The wallet the site serves (site/static/wallet/, not committed): wallet.wasm built with
+# GOOS=js GOARCH=wasm -trimpath -ldflags="-s -w", wasm_exec.js of the same Go release and
+# the worker glue; go:embed puts them into bin/stagepass.
+site_wallet() {
+  log "go generate ./site (wallet.wasm)"
+  go generate ./site
+}
+
 build() {
+  site_wallet
   log "go build"
   mkdir -p bin
   go build ./...
@@ -59,6 +78,8 @@ test_all() {
   npm_deps
   geth_dep
   stripe_mock_dep
+  chromium_dep
+  site_wallet
   log "gofmt"
   local unformatted
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './contracts/node_modules/*'))

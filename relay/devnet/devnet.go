@@ -18,12 +18,17 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/keys"
 )
 
 // DevMnemonic is the well-known development mnemonic (Hardhat's and Anvil's default).
 // Its keys are public knowledge: development chains only.
 const DevMnemonic = keys.DevMnemonic
+
+// ReporterAccount is the development mnemonic's account index of Devnet.Reporter.
+const ReporterAccount = 10
 
 // Config configures the development chain.
 type Config struct {
@@ -39,6 +44,10 @@ type Devnet struct {
 	*devchain.Chain
 	// Relayer is the key that pays gas for forwarded requests (development account 0).
 	Relayer *ecdsa.PrivateKey
+	// Reporter is the hot wallet that submits the oracles' reports to the OracleHub
+	// (development mnemonic account 10, funded with 100 ETH at start): a wallet apart from
+	// Relayer, so the report aggregator and the forwarding outbox never race for nonces.
+	Reporter *ecdsa.PrivateKey
 	// Demo is the demo event's contract.
 	Demo common.Address
 
@@ -74,11 +83,25 @@ func Start(cfg Config) (*Devnet, error) {
 		}
 		k.Zero()
 	}
+	rk, err := master.Account(ReporterAccount)
+	if err != nil {
+		return nil, fmt.Errorf("dev account %d: %w", ReporterAccount, err)
+	}
+	reporter, err := crypto.ToECDSA(rk.Bytes())
+	rk.Zero()
+	if err != nil {
+		return nil, fmt.Errorf("dev account %d: %w", ReporterAccount, err)
+	}
 	c, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet"})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated chain: %w", err)
 	}
-	d := &Devnet{Chain: c, Relayer: devKeys[0], done: make(chan struct{})}
+	d := &Devnet{Chain: c, Relayer: devKeys[0], Reporter: reporter, done: make(chan struct{})}
+	eth := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
+	if _, err := c.Transact(c.Deployer, crypto.PubkeyToAddress(reporter.PublicKey), nil, new(big.Int).Mul(eth, big.NewInt(100))); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("fund the report submitter: %w", err)
+	}
 	if err := d.createDemo(); err != nil {
 		c.Close()
 		return nil, err
@@ -157,4 +180,33 @@ func (d *Devnet) Close() {
 	d.cancel()
 	<-d.done
 	d.Chain.Close()
+}
+
+// StartOracles runs the OracleHub's oracle nodes in-process until ctx ends, each with its own key
+// (the chain's Oracles), the relay connection `relay(i)` and the processor `processor(i)`
+// give node i; `down` lists nodes not to start (tests: one oracle down).
+func (d *Devnet) StartOracles(ctx context.Context, relay func(i int) oracle.Relay, processor func(i int) payments.Processor, logger *slog.Logger, down ...int) ([]*oracle.Node, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	skip := map[int]bool{}
+	for _, i := range down {
+		skip[i] = true
+	}
+	var nodes []*oracle.Node
+	for i, acc := range d.Chain.Oracles {
+		if skip[i] {
+			continue
+		}
+		n, err := oracle.NewNode(oracle.NodeConfig{
+			Key: acc.Key, Chain: d.Client, ChainID: d.ChainID, Hub: d.Hub, Processor: processor(i), Relay: relay(i),
+			Poll: 100 * time.Millisecond, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+		go func() { _ = n.Run(ctx) }()
+	}
+	return nodes, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
@@ -64,6 +65,10 @@ type Config struct {
 	Payments    *payments.Sandbox
 	PaymentsKey string
 
+	// Cards, if set, turns on card purchases: sp_createPayment, the oracle report
+	// aggregator (sp_submitReport) and the "payment" topic.
+	Cards *CardConfig
+
 	// Site is served at /; nil serves nothing there.
 	Site   fs.FS
 	Logger *slog.Logger
@@ -79,6 +84,8 @@ type Relay struct {
 	rpc     *rpcserver.Server
 	fwd     *forward.Forwarder
 	metrics *prometheus.Registry
+	cards   *CardConfig
+	agg     *oracle.Aggregator
 
 	headBlock prometheus.Gauge
 	started   time.Time
@@ -119,7 +126,16 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("start forwarding: %w", err)
 	}
 	r.fwd = fwd
+	if cfg.Cards != nil {
+		if err := r.startCards(ctx); err != nil {
+			_ = fwd.Close()
+			return nil, fmt.Errorf("start card purchases: %w", err)
+		}
+	}
 	r.registerAPI(r.rpc)
+	if r.agg != nil {
+		r.registerCardAPI(r.rpc)
+	}
 	r.registerMetrics()
 
 	mux := http.NewServeMux()
@@ -160,6 +176,15 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			r.fail(fmt.Errorf("http: %w", err))
 		}
 	}()
+	if r.agg != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.agg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				r.fail(fmt.Errorf("oracle aggregator: %w", err))
+			}
+		}()
+	}
 	go func() {
 		<-r.done
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/site"
@@ -51,10 +52,24 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: chain.Client, ChainID: chain.ChainID, Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD,
 		Relayer: chain.Relayer, Site: site.FS(), Logger: log,
+		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter},
 	})
 	if err != nil {
 		return err
 	}
+	// The hub's n oracle nodes, in-process: each its own key (the development chain's
+	// oracle set), its own client of the sandbox's HTTP API, reports straight to the
+	// aggregator.
+	oracleCtx, stopOracles := context.WithCancel(ctx)
+	defer stopOracles()
+	sandboxURL := "http://" + relay.Addr() + "/sandbox"
+	nodes, err := chain.StartOracles(oracleCtx, func(int) oracle.Relay { return relay.Aggregator() }, func(int) payments.Processor {
+		return &payments.Client{BaseURL: sandboxURL, APIKey: devPaymentsKey}
+	}, log)
+	if err != nil {
+		return err
+	}
+	log.Info("oracle nodes running", "nodes", len(nodes), "threshold", chain.OracleThreshold, "hub", chain.Hub)
 	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)
 	return waitAndShutdown(ctx, relay)
 }

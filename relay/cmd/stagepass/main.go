@@ -36,6 +36,7 @@ const usage = `stagepass: the Stagepass relay.
 Usage:
   stagepass dev   [flags]   run the platform on an embedded development chain
   stagepass serve [flags]   run the relay against an EVM JSON-RPC endpoint
+  stagepass oracle [flags]  run one independent oracle node
 
 Run 'stagepass COMMAND --help' for a command's flags.
 `
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, args[1:], stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "oracle":
+		return runOracle(ctx, args[1:], stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

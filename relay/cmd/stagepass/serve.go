@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/site"
 )
@@ -28,6 +30,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	forwarder := fs.String("forwarder", "", "address of the StagepassForwarder (required)")
 	factory := fs.String("factory", "", "address of the EventFactory (required)")
 	startBlock := fs.Uint64("start-block", 0, "block the factory was deployed in (where indexing starts)")
+	hub := fs.String("hub", "", "address of the OracleHub: turns on card purchases (sp_createPayment, the oracle report aggregator)")
+	reporterFile := fs.String("reporter-keystore", "", "keystore v3 file of the wallet that submits oracle reports (same password; required with --hub)")
+	sandboxKey := fs.String("sandbox-key", "", "with --hub: run the embedded sandbox card processor under /sandbox/ with this API key (development and tests)")
+	procURL := fs.String("processor-url", "", "with --hub and no --sandbox-key: base URL of the Stripe-shaped payment API")
+	procKey := fs.String("processor-key", "", "the payment API's secret key (better as $STAGEPASS_PROCESSOR_KEY)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -81,11 +88,39 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("chain id from %s: %w", *rpcURL, err)
 	}
-	relay, err := server.Start(ctx, server.Config{
+	cfg := server.Config{
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: client, ChainID: chainID, Forwarder: common.HexToAddress(*forwarder), Factory: common.HexToAddress(*factory),
 		StartBlock: *startBlock, Relayer: key.PrivateKey, Site: site.FS(), Logger: log,
-	})
+	}
+	if *hub != "" {
+		if !common.IsHexAddress(*hub) {
+			return fmt.Errorf("--hub %q is not an address", *hub)
+		}
+		if *reporterFile == "" {
+			return errors.New("--hub needs --reporter-keystore")
+		}
+		reporter, err := readKeystore(*reporterFile, *passFile)
+		if err != nil {
+			return err
+		}
+		cfg.Cards = &server.CardConfig{Hub: common.HexToAddress(*hub), Reporter: reporter}
+		switch {
+		case *sandboxKey != "":
+			sandbox, err := payments.OpenSandbox(filepath.Join(c.data, "sandbox.db"))
+			if err != nil {
+				return err
+			}
+			defer sandbox.Close()
+			cfg.Payments, cfg.PaymentsKey = sandbox, *sandboxKey
+		case *procURL != "" && *procKey != "":
+			cfg.Cards.Processor = &payments.Client{BaseURL: *procURL, APIKey: *procKey}
+			cfg.Cards.CheckoutURL = strings.TrimRight(*procURL, "/") + "/checkout/"
+		default:
+			return errors.New("--hub needs a card processor: --sandbox-key, or --processor-url and --processor-key")
+		}
+	}
+	relay, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,93 @@
+package oracle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// RPCRelay is a Relay reached over the relay's JSON-RPC API (HTTP POST /rpc): what an
+// independent oracle node (`stagepass oracle`) uses.
+type RPCRelay struct {
+	// URL is the relay's JSON-RPC endpoint, e.g. http://127.0.0.1:8080/rpc.
+	URL  string
+	HTTP *http.Client
+}
+
+var _ Relay = (*RPCRelay)(nil)
+
+// rpcError is a JSON-RPC error the relay answered with.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *rpcError) Error() string { return fmt.Sprintf("relay: %s (%d)", e.Message, e.Code) }
+
+func (c *RPCRelay) call(ctx context.Context, method string, out any, params ...any) error {
+	if params == nil {
+		params = []any{}
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 15 * time.Second}
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("relay %s: %w", method, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("relay %s: %w", method, err)
+	}
+	var reply struct {
+		Result json.RawMessage `json:"result"`
+		Error  *rpcError       `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &reply); err != nil {
+		return fmt.Errorf("relay %s: HTTP %d: %s", method, res.StatusCode, bytes.TrimSpace(raw))
+	}
+	if reply.Error != nil {
+		return reply.Error
+	}
+	return json.Unmarshal(reply.Result, out)
+}
+
+// PaymentRef implements Relay with sp_paymentRef.
+func (c *RPCRelay) PaymentRef(ctx context.Context, pid [32]byte) (string, error) {
+	var ref string
+	return ref, c.call(ctx, protocol.MethodPaymentRef, &ref, protocol.Hex32(pid))
+}
+
+// Submit implements Relay with sp_submitReport; a refusal wraps ErrRefused.
+func (c *RPCRelay) Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error) {
+	var rc protocol.ReportReceipt
+	err := c.call(ctx, protocol.MethodSubmitReport, &rc, r)
+	if e, ok := err.(*rpcError); ok && e.Code == -32602 && strings.Contains(e.Message, ErrRefused.Error()) {
+		return rc, fmt.Errorf("%w: %s", ErrRefused, e.Message)
+	}
+	return rc, err
+}
+
+// Proposals implements Relay with sp_batchProposals.
+func (c *RPCRelay) Proposals(ctx context.Context) ([]protocol.BatchProposal, error) {
+	var out []protocol.BatchProposal
+	return out, c.call(ctx, protocol.MethodBatchProposals, &out)
+}

@@ -1,0 +1,399 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/relay/payments"
+	"github.com/stagepass/stagepass/relay/server"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+const cardKey = "sk_test_card_e2e"
+
+type cardEnv struct {
+	*env
+	nodes []*oracle.Node
+	api   *payments.Client // the sandbox's Stripe-shaped API, as a fan's checkout uses it
+}
+
+// newCardEnv runs a chain, the relay with the sandbox processor and the aggregator, and the
+// hub's three oracle nodes in-process (except those in `down`), each reading the chain and
+// the sandbox's HTTP API on its own client; node 0 reaches the relay over JSON-RPC.
+func newCardEnv(t *testing.T, down ...int) *cardEnv {
+	t.Helper()
+	chain, err := devnet.Start(devnet.Config{BlockTime: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chain.Close)
+	sandbox, err := payments.OpenSandbox(filepath.Join(t.TempDir(), "sandbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sandbox.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := server.Start(context.Background(), server.Config{
+		Listener: ln, DataDir: t.TempDir(), Client: chain.Client, ChainID: chain.ChainID,
+		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer,
+		Payments: sandbox, PaymentsKey: cardKey, Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		sctx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c2()
+		_ = relay.Shutdown(sctx)
+	})
+	base := "http://" + relay.Addr()
+	// Node 0 talks to the relay over its JSON-RPC API, the others in-process.
+	nodes, err := chain.StartOracles(ctx, func(i int) oracle.Relay {
+		if i == 0 {
+			return &oracle.RPCRelay{URL: base + "/rpc"}
+		}
+		return relay.Aggregator()
+	}, func(int) payments.Processor {
+		return &payments.Client{BaseURL: base + "/sandbox", APIKey: cardKey}
+	}, nil, down...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cardEnv{
+		env:   &env{t: t, chain: chain, relay: relay, base: base},
+		nodes: nodes, api: &payments.Client{BaseURL: base + "/sandbox", APIKey: cardKey},
+	}
+}
+
+// intent asks the relay for a payment intent and pays it with `card` on the sandbox.
+func (e *cardEnv) intent(buyer *devchain.Account, tier, qty uint64, card string) protocol.PaymentIntent {
+	e.t.Helper()
+	var in protocol.PaymentIntent
+	e.result(protocol.MethodCreatePayment, []any{e.chain.Demo.Hex(), tier, qty, buyer.Address.Hex()}, &in)
+	_, err := e.api.Confirm(context.Background(), in.ID, payments.Card{Number: card, ExpMonth: 12, ExpYear: time.Now().Year() + 2, CVC: "123"})
+	if card == "4242424242424242" && err != nil {
+		e.t.Fatalf("pay %s: %v", in.ID, err)
+	}
+	return in
+}
+
+// request sends `fan`'s gasless requestPurchase(paymentId, tier, qty) and waits until mined.
+func (e *cardEnv) request(fan *devchain.Account, in protocol.PaymentIntent, tier, qty int64) {
+	e.t.Helper()
+	pid, err := protocol.ParseHash32("paymentId", in.PaymentID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, sig := e.chain.SignForward(fan, e.chain.Demo, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(tier), big.NewInt(qty)), 400_000, e.chain.Now()+3600)
+	var st protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}}, &st)
+	waitFor(e.t, "the card request to be mined", func() bool {
+		var now protocol.RequestStatus
+		e.result(protocol.MethodRequestStatus, []any{st.ID}, &now)
+		if now.State == protocol.RequestFailed {
+			e.t.Fatalf("request failed: %s", now.Reason)
+		}
+		return now.State == protocol.RequestMined
+	})
+}
+
+func (e *cardEnv) progress(id string) protocol.PaymentProgress {
+	e.t.Helper()
+	var p protocol.PaymentProgress
+	e.result(protocol.MethodPaymentStatus, []any{id}, &p)
+	return p
+}
+
+func (e *cardEnv) waitState(id, state string) protocol.PaymentProgress {
+	e.t.Helper()
+	var p protocol.PaymentProgress
+	waitFor(e.t, "payment "+id+" to be "+state, func() bool {
+		p = e.progress(id)
+		return p.State == state
+	})
+	return p
+}
+
+func (e *cardEnv) tickets(owner *devchain.Account) int {
+	e.t.Helper()
+	var mine []protocol.TicketInfo
+	e.result(protocol.MethodTicketsByOwner, []any{owner.Address.Hex()}, &mine)
+	return len(mine)
+}
+
+// TestCardPurchaseEndToEnd (claim 14): intent bound to the purchase → fan pays 4242… on the
+// sandbox → gasless requestPurchase → three oracle nodes verify with the processor and sign
+// → the relay aggregates 2 of 3 and fulfils → tickets minted; the progress is pushed on the
+// payment topic. The same payment id cannot mint twice; forged and unknown reports are
+// refused.
+func TestCardPurchaseEndToEnd(t *testing.T) {
+	e := newCardEnv(t)
+	fan := devchain.NewAccount("card e2e fan", 0)
+	in := e.intent(fan, 0, 2, "4242424242424242")
+	if in.Amount != 9000 || in.Currency != "usd" || in.Price != devchain.USDC(90).String() || !strings.Contains(in.CheckoutURL, in.ID+"?client_secret=") {
+		t.Fatalf("intent %+v", in)
+	}
+	if p := e.progress(in.ID); p.State != protocol.PaymentCreated || p.Threshold != 2 || p.Members != 3 {
+		t.Fatalf("progress before the request %+v", p)
+	}
+
+	c := e.dial()
+	var mu sync.Mutex
+	var seen []protocol.PaymentProgress
+	c.id++
+	if err := c.conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": c.id, "method": protocol.MethodSubscribe, "params": []any{protocol.TopicPayment, map[string]any{"id": in.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		for {
+			_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var m wsMessageOf[protocol.PaymentProgress]
+			if err := c.conn.ReadJSON(&m); err != nil {
+				return
+			}
+			if m.Method == protocol.MethodSubscription {
+				mu.Lock()
+				seen = append(seen, m.Params.Result)
+				done := m.Params.Result.State == protocol.PaymentMinted
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}
+	}()
+
+	e.request(fan, in, 0, 2)
+	p := e.waitState(in.ID, protocol.PaymentMinted)
+	if p.Quantity != 2 || p.Signatures < 2 || p.TxHash == "" || p.Buyer != strings.ToLower(fan.Address.Hex()) {
+		t.Fatalf("minted progress %+v", p)
+	}
+	waitFor(t, "the card tickets to be indexed", func() bool { return e.tickets(fan) == 2 })
+	if b := e.chain.Balance(fan.Address); b.Sign() != 0 {
+		t.Fatalf("the fan paid gas: %s", b)
+	}
+	select {
+	case <-pushed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no minted push")
+	}
+	mu.Lock()
+	var states []string
+	for _, s := range seen {
+		states = append(states, fmt.Sprintf("%s %d/%d", s.State, s.Signatures, s.Members))
+	}
+	mu.Unlock()
+	joined := strings.Join(states, ", ")
+	if !strings.Contains(joined, "verifying 1/3") || !strings.Contains(joined, "minted") {
+		t.Fatalf("pushes: %s", joined)
+	}
+	t.Logf("payment pushes: %s", joined)
+
+	// The same payment id cannot be requested again: the relay refuses before paying gas.
+	pid, _ := protocol.ParseHash32("paymentId", in.PaymentID)
+	other := devchain.NewAccount("card e2e second claimant", 0)
+	req, sig := e.chain.SignForward(other, e.chain.Demo, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(0), big.NewInt(2)), 400_000, e.chain.Now()+3600)
+	r := e.call(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}})
+	if r.Error == nil || !strings.Contains(r.Error.Message, "would revert") {
+		t.Fatalf("second request of a used payment id: %+v", r.Error)
+	}
+
+	// Reports: a third, late, honest one changes nothing; a forged one (a key outside the
+	// set) and one about a request the chain does not hold are refused.
+	rec, err := e.chain.HubPayment(pid)
+	if err != nil || rec.Status != devchain.PaymentMinted {
+		t.Fatalf("hub payment %+v %v", rec, err)
+	}
+	purchase := protocol.CardPurchase{PaymentID: pid, Buyer: ethcrypto.Address(fan.Address), Tier: big.NewInt(0), Quantity: big.NewInt(2), Amount: devchain.USDC(90)}
+	requestID, _ := protocol.ParseHash32("requestId", p.RequestID)
+	purchase.RequestID = requestID
+	signReport := func(key *devchain.Account, pu protocol.CardPurchase) protocol.OracleReport {
+		d, err := protocol.CaptureDigest(protocol.HubDomain(e.chain.ChainID.Uint64(), ethcrypto.Address(e.chain.Hub)), ethcrypto.Address(e.chain.Demo), []protocol.CardPurchase{pu})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := crypto.Sign(d[:], key.Key)
+		pj := pu.JSON()
+		return protocol.OracleReport{Kind: protocol.ReportKindCaptured, Event: e.chain.Demo.Hex(), Purchase: &pj, Signature: fmt.Sprintf("0x%x", s)}
+	}
+	forger := devchain.NewAccount("not an oracle", 0)
+	r = e.call(protocol.MethodSubmitReport, []any{signReport(forger, purchase)})
+	if r.Error == nil || r.Error.Code != -32602 || !strings.Contains(r.Error.Message, "not a member") {
+		t.Fatalf("forged report: %+v", r.Error)
+	}
+	unknown := purchase
+	unknown.PaymentID = protocol.PaymentIDOf("pi_never_requested")
+	r = e.call(protocol.MethodSubmitReport, []any{signReport(e.chain.Oracles[0], unknown)})
+	if r.Error == nil || !strings.Contains(r.Error.Message, "no such request") {
+		t.Fatalf("report on an unknown request: %+v", r.Error)
+	}
+	var rc protocol.ReportReceipt
+	e.result(protocol.MethodSubmitReport, []any{signReport(e.chain.Oracles[2], purchase)}, &rc)
+	time.Sleep(500 * time.Millisecond)
+	if e.tickets(fan) != 2 {
+		t.Fatal("a late report minted again")
+	}
+}
+
+// TestCardPurchaseRefusals: a declined card never mints, even with one lying oracle
+// (k−1) reporting it captured; a payment bound to another buyer
+// is refused by every node; a purchase that a rule refuses at mint time (the event was
+// cancelled between request and payment) is refunded by the processor and reported refunded on chain by the oracles.
+func TestCardPurchaseRefusals(t *testing.T) {
+	e := newCardEnv(t)
+	declinedFan := devchain.NewAccount("declined fan", 0)
+	declined := e.intent(declinedFan, 0, 1, "4000000000000002")
+	e.request(declinedFan, declined, 0, 1)
+
+	// One lying oracle (k−1 = 1) signs the declined payment as captured: its report is
+	// counted, and nothing is minted without a second member.
+	declinedPid, _ := protocol.ParseHash32("paymentId", declined.PaymentID)
+	word := func(b []byte) []byte { return common.LeftPadBytes(b, 32) }
+	lie := protocol.CardPurchase{
+		PaymentID: declinedPid, Buyer: ethcrypto.Address(declinedFan.Address), Tier: big.NewInt(0), Quantity: big.NewInt(1), Amount: devchain.USDC(45),
+	}
+	lie.RequestID = crypto.Keccak256Hash(word(e.chain.Demo[:]), declinedPid[:], word(declinedFan.Address[:]), word(nil), word([]byte{1}), word(lie.Amount.Bytes()))
+	d, err := protocol.CaptureDigest(protocol.HubDomain(e.chain.ChainID.Uint64(), ethcrypto.Address(e.chain.Hub)), ethcrypto.Address(e.chain.Demo), []protocol.CardPurchase{lie})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lieSig, _ := crypto.Sign(d[:], e.chain.Oracles[1].Key)
+	lj := lie.JSON()
+	var rc protocol.ReportReceipt
+	e.result(protocol.MethodSubmitReport, []any{protocol.OracleReport{Kind: protocol.ReportKindCaptured, Event: e.chain.Demo.Hex(), Purchase: &lj, Signature: fmt.Sprintf("0x%x", lieSig)}}, &rc)
+	if rc.Signatures != 1 || rc.State != protocol.PaymentVerifying {
+		t.Fatalf("the lying report: %+v", rc)
+	}
+
+	owner, thief := devchain.NewAccount("card owner", 0), devchain.NewAccount("card thief", 0)
+	stolen := e.intent(owner, 0, 1, "4242424242424242")
+	e.request(thief, stolen, 0, 1)
+	stolenPid, _ := protocol.ParseHash32("paymentId", stolen.PaymentID)
+	waitFor(t, "every node to refuse the stolen payment", func() bool {
+		for _, n := range e.nodes {
+			if why, ok := n.Refused(stolenPid); !ok || !strings.Contains(why, "buyer") {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A rule that fails at mint time: the fan requests, the issuer cancels the event, then
+	// the fan pays. The oracles report the capture, the event refuses to mint (Failed), the
+	// relay refunds the payment on the processor, and the oracles report the refund on chain.
+	late := devchain.NewAccount("late fan", 0)
+	var in protocol.PaymentIntent
+	e.result(protocol.MethodCreatePayment, []any{e.chain.Demo.Hex(), 0, 1, late.Address.Hex()}, &in)
+	e.request(late, in, 0, 1)
+	e.chain.MustTransact(e.chain.Accounts[1], e.chain.Demo, devchain.Ticket.PackCancelEvent(big.NewInt(0)), nil)
+	if _, err := e.api.Confirm(context.Background(), in.ID, payments.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: time.Now().Year() + 2, CVC: "123"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(in.ID, protocol.PaymentRefunded)
+	paid, err := e.api.Retrieve(context.Background(), in.ID)
+	if err != nil || paid.AmountRefunded != paid.Amount {
+		t.Fatalf("refund on the processor: %+v %v", paid, err)
+	}
+	rec, err := e.chain.HubPayment(protocol.PaymentIDOf(in.ID))
+	if err != nil || rec.Status != devchain.PaymentRefunded {
+		t.Fatalf("hub payment of the failed purchase %+v %v", rec, err)
+	}
+	if n := e.tickets(late); n != 0 {
+		t.Fatalf("the failed purchase minted %d tickets", n)
+	}
+
+	// Nothing for the declined card or the stolen payment.
+	for _, x := range []struct {
+		who *devchain.Account
+		in  protocol.PaymentIntent
+	}{{declinedFan, declined}, {thief, stolen}, {owner, stolen}} {
+		if n := e.tickets(x.who); n != 0 {
+			t.Fatalf("%s has %d tickets", x.who.Address, n)
+		}
+		rec, err := e.chain.HubPayment(protocol.PaymentIDOf(x.in.ID))
+		if err != nil || rec.Status != devchain.PaymentRequested {
+			t.Fatalf("hub payment %+v %v", rec, err)
+		}
+		if p := e.progress(x.in.ID); p.State != protocol.PaymentCreated && (x.in.ID != declined.ID || p.State != protocol.PaymentVerifying || p.Signatures != 1) {
+			t.Fatalf("progress of a refused payment %+v", p)
+		}
+	}
+}
+
+// TestCardPurchaseOneOracleDown: with one of three nodes down, the other two still reach k=2.
+func TestCardPurchaseOneOracleDown(t *testing.T) {
+	e := newCardEnv(t, 1)
+	if len(e.nodes) != 2 {
+		t.Fatalf("%d nodes running", len(e.nodes))
+	}
+	fan := devchain.NewAccount("card fan, oracle down", 0)
+	in := e.intent(fan, 1, 1, "4242424242424242")
+	e.request(fan, in, 1, 1)
+	p := e.waitState(in.ID, protocol.PaymentMinted)
+	if p.Signatures != 2 || p.Quantity != 1 {
+		t.Fatalf("progress %+v", p)
+	}
+	waitFor(t, "the ticket", func() bool { return e.tickets(fan) == 1 })
+}
+
+// TestCardPurchaseBatch: purchases that become ready together are proposed to the oracles
+// as one batch report and minted by one fulfil; each payment still mints exactly once.
+func TestCardPurchaseBatch(t *testing.T) {
+	e := newCardEnv(t)
+	const n = 5
+	fans := make([]*devchain.Account, n)
+	intents := make([]protocol.PaymentIntent, n)
+	subs := make([]protocol.ForwardSubmission, n)
+	for i := range fans {
+		fans[i] = devchain.NewAccount("batch fan", i)
+		intents[i] = e.intent(fans[i], 0, 1, "4242424242424242")
+		pid, _ := protocol.ParseHash32("paymentId", intents[i].PaymentID)
+		req, sig := e.chain.SignForward(fans[i], e.chain.Demo, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(0), big.NewInt(1)), 400_000, e.chain.Now()+3600)
+		subs[i] = protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}
+	}
+	for _, sub := range subs { // all at once: they land in one block or two
+		var st protocol.RequestStatus
+		e.result(protocol.MethodSendForward, []any{sub}, &st)
+	}
+	txs := map[string]int{}
+	for i := range intents {
+		p := e.waitState(intents[i].ID, protocol.PaymentMinted)
+		txs[p.TxHash]++
+		rec, err := e.chain.HubPayment(protocol.PaymentIDOf(intents[i].ID))
+		if err != nil || rec.Status != devchain.PaymentMinted || rec.Quantity.Uint64() != 1 {
+			t.Fatalf("hub payment %d: %+v %v", i, rec, err)
+		}
+	}
+	most := 0
+	for _, c := range txs {
+		most = max(most, c)
+	}
+	if most < 2 {
+		t.Fatalf("no batch: %d purchases in %d transactions %v", n, len(txs), txs)
+	}
+	t.Logf("%d purchases minted in %d transactions", n, len(txs))
+	for _, f := range fans {
+		waitFor(t, "each fan's ticket", func() bool { return e.tickets(f) == 1 })
+	}
+}

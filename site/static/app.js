@@ -1,0 +1,500 @@
+// Stagepass fan app: onboarding, events with their rules, gasless purchase with TestUSD,
+// my tickets (live), the rotating door pass, and resale within the event's range.
+// The wallet (Go → wasm) runs in a Web Worker; this page only talks to it by messages.
+import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, isNative, roleName } from './format.js';
+import { drawQR } from './qr.js';
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k);
+  return e;
+};
+
+const state = {
+  wallet: null, account: null, chain: null, events: [], tokens: {}, view: null,
+  requests: new Map(), // request id → progress callback
+};
+
+const VIEWS = ['loading', 'onboard', 'unlock', 'app'];
+function show(name) {
+  for (const v of VIEWS) $('view-' + v).hidden = v !== name;
+  document.body.dataset.view = name;
+}
+
+function showError(err, where = $('error')) {
+  if (!err) { where.hidden = true; where.textContent = ''; return; }
+  where.textContent = humanError(err);
+  where.hidden = false;
+}
+
+function humanError(err) {
+  const code = err && err.code;
+  const msg = (err && err.message) || String(err);
+  switch (code) {
+    case 'WRONG_PASSWORD': return 'That password is not right. Try again.';
+    case 'WEAK_PASSWORD': return 'Choose a longer password (at least 8 characters).';
+    case 'INVALID_MNEMONIC': return 'That recovery phrase is not valid. Check each word and the order.';
+    case 'OFFLINE': return 'No connection to Stagepass right now. Check your network and try again.';
+    case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
+    case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
+    default: return msg;
+  }
+}
+
+async function busy(button, f) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try { return await f(); } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    button.textContent = label;
+  }
+}
+
+// ---- start ----
+
+async function boot() {
+  show('loading');
+  let startWallet;
+  try {
+    ({ startWallet } = await import('./wallet/wallet-client.js'));
+  } catch (e) {
+    $('loading-title').textContent = 'The wallet is not built into this server';
+    $('loading-detail').textContent = 'Run `go generate ./site` (or ./build.sh) and restart the relay.';
+    return;
+  }
+  state.wallet = await startWallet({
+    workerURL: 'wallet/wallet-worker.js', wasmURL: 'wallet/wallet.wasm', wasmExecURL: 'wallet/wasm_exec.js',
+  });
+  const w = state.wallet;
+  w.on('connection', ({ connected }) => {
+    const c = $('conn');
+    c.hidden = false;
+    c.textContent = connected ? 'Online' : 'Offline';
+    c.classList.toggle('up', connected);
+  });
+  w.on('tickets', (view) => renderTickets(view));
+  w.on('request', (st) => { const f = state.requests.get(st.id); if (f) f(st); });
+  try {
+    await w.accounts({});
+    show('unlock');
+    $('unlock-password').focus();
+  } catch (e) {
+    if (e.code !== 'NO_WALLET') throw e;
+    show('onboard');
+  }
+  document.body.dataset.ready = 'true';
+}
+
+$('form-create').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  showError(null);
+  const password = $('create-password').value;
+  if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
+  busy($('btn-create'), async () => {
+    $('btn-create').textContent = 'Creating…';
+    try {
+      const r = await state.wallet.create({ password });
+      localStorage.setItem('stagepass.backupPending', '1');
+      await enter(r.accounts[0]);
+    } catch (e) { showError(e); }
+  });
+});
+
+$('form-restore').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  showError(null);
+  const mnemonic = $('restore-phrase').value.trim().toLowerCase().split(/\s+/).join(' ');
+  const password = $('restore-password').value;
+  if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
+  busy($('btn-restore'), async () => {
+    $('btn-restore').textContent = 'Restoring…';
+    try {
+      const r = await state.wallet.restore({ mnemonic, password });
+      localStorage.removeItem('stagepass.backupPending');
+      await enter(r.accounts[0]);
+    } catch (e) { showError(e); }
+  });
+});
+
+$('form-unlock').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  showError(null);
+  busy($('btn-unlock'), async () => {
+    $('btn-unlock').textContent = 'Unlocking…';
+    try {
+      const r = await state.wallet.unlock({ password: $('unlock-password').value });
+      await enter(r.accounts[0]);
+    } catch (e) { showError(e); }
+  });
+});
+
+async function enter(account) {
+  state.account = account;
+  // The chain's id for door passes, known offline from the last visit.
+  try { state.chain = JSON.parse(localStorage.getItem('stagepass.chain') || 'null'); } catch { state.chain = null; }
+  $('account').textContent = account;
+  $('backup-reminder').hidden = !localStorage.getItem('stagepass.backupPending');
+  show('app');
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  await state.wallet.connect({ url: `${proto}//${location.host}/ws` });
+  const view = await state.wallet.tickets({ account });
+  renderTickets(view);
+  try {
+    state.chain = await state.wallet.chainInfo({});
+    localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
+    await loadEvents();
+  } catch (e) {
+    if (e.code !== 'OFFLINE' && e.code !== 'NOT_CONNECTED') showError(e);
+  }
+}
+
+// ---- events ----
+
+async function tokenInfo(addr) {
+  const key = addr.toLowerCase();
+  if (state.tokens[key]) return state.tokens[key];
+  let tok = { symbol: 'ETH', decimals: 18 };
+  if (!/^0x0+$/.test(key)) {
+    const res = await fetch('rpc', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sp_permitInfo', params: [addr, state.account] }),
+    });
+    const body = await res.json();
+    tok = body.result ? { symbol: body.result.symbol, decimals: body.result.decimals } : { symbol: 'tokens', decimals: 18 };
+  }
+  state.tokens[key] = tok;
+  return tok;
+}
+
+async function loadEvents() {
+  const events = (await state.wallet.events({})) || [];
+  state.events = events;
+  const list = $('events');
+  list.replaceChildren();
+  if (!events.length) list.append(el('li', { class: 'muted' }, 'No events on sale yet.'));
+  for (const ev of events) {
+    const tok = await tokenInfo(ev.currency);
+    list.append(renderEvent(ev, tok));
+  }
+}
+
+function renderEvent(ev, tok) {
+  const now = Date.now() / 1000;
+  const closed = ev.cancelled || (ev.resaleClosesAt && now > ev.resaleClosesAt);
+  const tiers = ev.tiers.map((t, i) => {
+    const left = t.supply - t.sold;
+    const max = Math.max(1, Math.min(ev.maxPerBuyer || 10, left, 10));
+    const qtyId = `qty-${ev.address}-${i}`;
+    const qty = el('select', { id: qtyId }, ...Array.from({ length: max }, (_, k) => el('option', { value: k + 1 }, String(k + 1))));
+    const canBuy = !closed && left > 0 && !isNative(ev);
+    return el('div', { class: 'tier' },
+      el('div', {}, el('strong', {}, t.name), el('div', { class: 'muted' }, `${left} of ${t.supply} left`)),
+      el('div', { class: 'price' }, formatAmount(t.faceValue, tok)),
+      el('div', { class: 'buy-row' },
+        el('label', { for: qtyId }, `Quantity of ${t.name}`), qty,
+        el('button', {
+          type: 'button', class: 'primary buy', disabled: !canBuy, dataset: { event: ev.address, tier: String(i) },
+          onclick: (e) => buy(ev, i, Number(qty.value), tok, e.currentTarget),
+        }, left > 0 ? `Buy ${t.name}` : 'Sold out')));
+  });
+  return el('li', { class: 'card event', dataset: { event: ev.address } },
+    el('h3', {}, ev.name),
+    el('div', { class: 'muted' }, `${ev.venue} · ${formatDate(ev.startsAt)}`),
+    ev.cancelled ? el('p', { class: 'error' }, 'This event is cancelled.') : null,
+    el('details', {}, el('summary', {}, 'The rules of this event'),
+      el('ul', { class: 'rules' }, ...rules(ev, tok).map((r) => el('li', {}, r)))),
+    ...tiers);
+}
+
+// ---- sheet: summary → approve → progress ----
+
+function openSheet(title) {
+  $('sheet-title').textContent = title;
+  $('sheet-content').replaceChildren();
+  $('sheet-actions').replaceChildren();
+  $('progress').hidden = true;
+  $('progress').replaceChildren();
+  showError(null, $('sheet-error'));
+  $('sheet').hidden = false;
+}
+function closeSheet() { $('sheet').hidden = true; }
+
+function summaryList(summary) {
+  return el('div', {},
+    el('dl', { class: 'summary' }, ...summary.lines.map((l) => el('div', {}, el('dt', {}, l.label), el('dd', {}, l.value)))),
+    ...(summary.warnings || []).map((w) => el('p', { class: 'warn' }, w)));
+}
+
+const STEPS = [['accepted', 'Signed and accepted by Stagepass'], ['sent', 'Sent to the chain (gas paid by Stagepass)'], ['mined', 'Confirmed on the chain']];
+
+// approveFlow shows a summary with Approve / Cancel and then the request's live progress.
+function approveFlow(title, prepared, doneText, onDone) {
+  openSheet(title);
+  $('sheet-content').append(summaryList(prepared.summary));
+  const approve = el('button', { type: 'button', class: 'primary', id: 'btn-approve' }, 'Approve and sign');
+  const cancel = el('button', { type: 'button', class: 'secondary', id: 'btn-cancel' }, 'Cancel');
+  cancel.onclick = async () => { closeSheet(); try { await state.wallet.reject({ id: prepared.id }); } catch { /* gone */ } };
+  approve.onclick = () => busy(approve, async () => {
+    approve.textContent = 'Signing…';
+    cancel.disabled = true;
+    const prog = $('progress');
+    prog.hidden = false;
+    prog.replaceChildren(...STEPS.map(([k, t]) => el('li', { dataset: { step: k } }, t)));
+    prog.scrollIntoView({ block: 'end' });
+    const mark = (st) => {
+      const idx = STEPS.findIndex(([k]) => k === st.state);
+      prog.querySelectorAll('li').forEach((li, i) => li.classList.toggle('done', i <= idx));
+      if (st.state === 'failed') {
+        prog.append(el('li', { class: 'fail' }, 'Failed: ' + (st.reason || 'unknown reason')));
+        finish(false);
+      } else if (st.state === 'mined') finish(true);
+    };
+    let finished = false;
+    const finish = (ok) => {
+      if (finished) return;
+      finished = true;
+      $('sheet-actions').replaceChildren(el('button', {
+        type: 'button', class: 'primary', id: 'btn-done', onclick: () => { closeSheet(); if (ok && onDone) onDone(); },
+      }, ok ? doneText : 'Close'));
+      document.body.dataset.lastRequest = ok ? 'mined' : 'failed';
+      $('sheet-actions').scrollIntoView({ block: 'end' });
+      $('btn-done').focus();
+    };
+    try {
+      const { request } = await state.wallet.approve({ id: prepared.id });
+      state.requests.set(request.id, mark);
+      mark(request);
+      // A push may have come before we knew the id: ask once.
+      const st = await state.wallet.requestStatus({ id: request.id }).catch(() => null);
+      if (st) mark(st);
+    } catch (e) {
+      showError(e, $('sheet-error'));
+      cancel.disabled = false;
+    }
+  });
+  $('sheet-actions').append(cancel, approve);
+  approve.focus();
+}
+
+async function buy(ev, tier, quantity, tok, button) {
+  showError(null);
+  await busy(button, async () => {
+    button.textContent = 'Preparing…';
+    try {
+      const prepared = await state.wallet.prepareBuy({ account: state.account, event: ev.address, tier, quantity });
+      approveFlow(`Buy ${quantity} × ${ev.tiers[tier].name}`, prepared, 'See my tickets', () => selectTab('tickets'));
+    } catch (e) { showError(e); }
+  });
+  void tok;
+}
+
+// ---- tickets ----
+
+function selectTab(name) {
+  for (const t of ['events', 'tickets']) {
+    $('tab-' + t).setAttribute('aria-selected', String(t === name));
+    $('panel-' + t).hidden = t !== name;
+  }
+}
+$('tab-events').onclick = () => selectTab('events');
+$('tab-tickets').onclick = () => selectTab('tickets');
+
+const STATE_WORDS = { valid: 'Valid', listed: 'For resale', checkedIn: 'Checked in' };
+
+function renderTickets(view) {
+  if (!view || (state.account && view.owner && view.owner.toLowerCase() !== state.account.toLowerCase())) return;
+  state.view = view;
+  const list = $('tickets');
+  const tickets = view.tickets || [];
+  $('ticket-count').textContent = tickets.length ? `(${tickets.length})` : '';
+  $('tickets-empty').hidden = tickets.length > 0;
+  list.replaceChildren(...tickets.map((t) => {
+    const ev = (view.events || {})[t.event] || (view.events || {})[t.event.toLowerCase()] || { name: short(t.event), tiers: [] };
+    const tierName = (ev.tiers[t.tier] || {}).name || `Tier ${t.tier}`;
+    const row = el('div', { class: 'row' });
+    if (t.state !== 'checkedIn') {
+      row.append(el('button', { type: 'button', class: 'primary pass-btn', onclick: () => openPass(t, ev) }, 'Door pass'));
+    }
+    if (t.state === 'valid' && ev.tiers.length) {
+      row.append(el('button', { type: 'button', class: 'secondary resell-btn', onclick: () => resell(t, ev) }, 'Resell'));
+    }
+    if (t.state === 'valid' && ev.giftsAllowed) {
+      row.append(el('button', { type: 'button', class: 'secondary gift-btn', onclick: () => gift(t, ev) }, 'Gift'));
+    }
+    if (t.state === 'listed') {
+      row.append(el('button', { type: 'button', class: 'secondary unlist-btn', onclick: () => cancelListing(t, ev) }, 'Stop selling'));
+    }
+    return el('li', { class: 'card ticket', dataset: { event: t.event, token: t.tokenId, state: t.state } },
+      el('h3', {}, ev.name),
+      el('div', {}, `${tierName} · ticket #${t.tokenId} `, el('span', { class: 'badge ' + t.state }, STATE_WORDS[t.state] || t.state)),
+      ev.startsAt ? el('div', { class: 'muted' }, `${ev.venue || ''} · ${formatDate(ev.startsAt)}`) : null,
+      row);
+  }));
+}
+
+// ---- door pass ----
+
+let passTimer = null;
+let wakeLock = null;
+
+async function openPass(t, ev) {
+  const dlg = $('pass');
+  $('pass-title').textContent = ev.name;
+  $('pass-sub').textContent = `Ticket #${t.tokenId} · show this at the door`;
+  dlg.hidden = false;
+  try { wakeLock = navigator.wakeLock ? await navigator.wakeLock.request('screen') : null; } catch { wakeLock = null; }
+  const refresh = async () => {
+    try {
+      const chainId = state.chain ? state.chain.chainId : 1337;
+      const p = await state.wallet.makePass({ account: state.account, chainId, event: t.event, tokenId: t.tokenId });
+      drawQR($('pass-qr'), p.payload);
+      dlg.dataset.window = String(p.window);
+      const wait = Math.max(500, p.refreshAt - Date.now());
+      passTimer = setTimeout(refresh, wait);
+      tick(p.refreshAt);
+    } catch (e) {
+      $('pass-timer').textContent = humanError(e);
+    }
+  };
+  await refresh();
+  $('btn-pass-close').focus();
+}
+
+let tickTimer = null;
+function tick(refreshAt) {
+  clearInterval(tickTimer);
+  const upd = () => { $('pass-timer').textContent = `New code in ${Math.max(0, Math.ceil((refreshAt - Date.now()) / 1000))} s`; };
+  upd();
+  tickTimer = setInterval(upd, 1000);
+}
+
+$('btn-pass-close').onclick = () => {
+  clearTimeout(passTimer);
+  clearInterval(tickTimer);
+  if (wakeLock) wakeLock.release().catch(() => {});
+  $('pass').hidden = true;
+};
+
+// ---- resale ----
+
+async function resell(t, ev) {
+  const tok = await tokenInfo(ev.currency);
+  const face = BigInt(ev.tiers[t.tier].faceValue);
+  const cap = resaleCap(ev, t.tier);
+  openSheet('Resell ticket #' + t.tokenId);
+  const input = el('input', { id: 'resell-price', inputmode: 'decimal', autocomplete: 'off', value: formatAmount(cap.toString(), tok).split(' ')[0] });
+  const preview = el('div', { id: 'resell-preview', 'aria-live': 'polite' });
+  const update = () => {
+    preview.replaceChildren();
+    let price;
+    try { price = parseAmount(input.value, tok); } catch (e) { preview.append(el('p', { class: 'error' }, e.message)); return null; }
+    if (price > cap) {
+      preview.append(el('p', { class: 'error' }, `Too high: this event allows at most ${formatAmount(cap.toString(), tok)}.`));
+      return null;
+    }
+    // The split as EventTicket computes it: above face value the seller keeps their share of
+    // the markup, the rest of the markup is split between the parties.
+    const markup = price > face ? price - face : 0n;
+    const toParties = markup - (markup * BigInt(ev.sellerMarkupShareBps)) / 10000n;
+    const seller = price - toParties;
+    const lines = [['You receive', formatAmount(seller.toString(), tok)]];
+    let rest = toParties;
+    ev.splits.forEach((s, i) => {
+      const amt = i === ev.splits.length - 1 ? rest : (toParties * BigInt(s.bps)) / 10000n;
+      rest -= amt;
+      lines.push([roleName(s.role), formatAmount(amt.toString(), tok)]);
+    });
+    preview.append(el('dl', { class: 'summary' }, ...lines.map(([a, b]) => el('div', {}, el('dt', {}, a), el('dd', {}, b)))));
+    return price;
+  };
+  input.addEventListener('input', update);
+  $('sheet-content').append(
+    el('p', {}, `Allowed price: up to ${formatAmount(cap.toString(), tok)} (face value ${formatAmount(face.toString(), tok)}).`),
+    el('label', { for: 'resell-price' }, `Your price in ${tok.symbol}`), input, preview);
+  update();
+  const next = el('button', { type: 'button', class: 'primary', id: 'btn-resell-next' }, 'Review and sign');
+  const cancel = el('button', { type: 'button', class: 'secondary', onclick: closeSheet }, 'Cancel');
+  next.onclick = () => busy(next, async () => {
+    const price = update();
+    if (price === null) return;
+    try {
+      const prepared = await state.wallet.prepareList({ account: state.account, event: t.event, tokenId: t.tokenId, price: price.toString() });
+      approveFlow('Put ticket #' + t.tokenId + ' up for resale', prepared, 'Done');
+    } catch (e) { showError(e, $('sheet-error')); }
+  });
+  $('sheet-actions').append(cancel, next);
+}
+
+async function cancelListing(t, ev) {
+  try {
+    const prepared = await state.wallet.prepareCancelListing({ account: state.account, event: t.event, tokenId: t.tokenId });
+    approveFlow('Stop selling ticket #' + t.tokenId, prepared, 'Done');
+  } catch (e) { showError(e); }
+  void ev;
+}
+
+// ---- gift ----
+
+function gift(t, ev) {
+  openSheet('Gift ticket #' + t.tokenId);
+  const to = el('input', { id: 'gift-to', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: '0x…' });
+  $('sheet-content').append(
+    el('p', {}, `Send this ${ev.name} ticket to a friend's Stagepass account. It is free for both of you; it cannot be undone.`),
+    el('label', { for: 'gift-to' }, "Friend's account address"), to);
+  const next = el('button', { type: 'button', class: 'primary', id: 'btn-gift-next' }, 'Review and sign');
+  next.onclick = () => busy(next, async () => {
+    showError(null, $('sheet-error'));
+    const addr = to.value.trim();
+    if (!/^0x[0-9a-fA-F]{40}$/.test(addr)) { showError(new Error('Enter an account address: 0x followed by 40 characters 0–9 and a–f.'), $('sheet-error')); return; }
+    try {
+      const prepared = await state.wallet.prepareGift({ account: state.account, event: t.event, tokenId: t.tokenId, to: addr });
+      approveFlow('Gift ticket #' + t.tokenId, prepared, 'Done');
+    } catch (e) { showError(e, $('sheet-error')); }
+  });
+  $('sheet-actions').append(el('button', { type: 'button', class: 'secondary', onclick: closeSheet }, 'Cancel'), next);
+}
+
+// ---- backup ----
+
+$('btn-backup').onclick = () => {
+  openSheet('Your recovery phrase');
+  const pw = el('input', { id: 'backup-password', type: 'password', autocomplete: 'current-password' });
+  const out = el('div');
+  $('sheet-content').append(el('p', {}, 'Write these words on paper, in order, and keep them safe. Anyone with them can take your tickets.'),
+    el('label', { for: 'backup-password' }, 'Your password'), pw, out);
+  const reveal = el('button', { type: 'button', class: 'primary', id: 'btn-reveal' }, 'Show');
+  reveal.onclick = () => busy(reveal, async () => {
+    try {
+      const { mnemonic } = await state.wallet.exportMnemonic({ password: pw.value });
+      out.replaceChildren(el('p', { class: 'phrase', id: 'phrase' }, mnemonic));
+      localStorage.removeItem('stagepass.backupPending');
+      $('backup-reminder').hidden = true;
+    } catch (e) { showError(e, $('sheet-error')); }
+  });
+  $('sheet-actions').append(el('button', { type: 'button', class: 'secondary', onclick: closeSheet }, 'Close'), reveal);
+};
+
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  if (!$('pass').hidden) $('btn-pass-close').click();
+  else if (!$('sheet').hidden && !$('btn-cancel')?.disabled) closeSheet();
+});
+
+// Keep the app and the wallet on the device (sw.js) so the tickets and the door pass open
+// with no network.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js').then(
+    () => navigator.serviceWorker.ready.then(() => { document.body.dataset.offlineReady = 'true'; }),
+    () => {});
+}
+
+boot().catch((e) => { show('loading'); $('loading-title').textContent = 'Something went wrong'; $('loading-detail').textContent = humanError(e); });

@@ -1,0 +1,77 @@
+// Formatting helpers: token amounts, dates, and an event's rules in plain words.
+
+const ZERO = '0x0000000000000000000000000000000000000000';
+
+// formatAmount turns a base-unit decimal string into "12.50 tUSD".
+export function formatAmount(units, token) {
+  const d = token.decimals;
+  let v = BigInt(units || '0');
+  const neg = v < 0n;
+  if (neg) v = -v;
+  const base = 10n ** BigInt(d);
+  const whole = v / base;
+  let frac = (v % base).toString().padStart(d, '0').replace(/0+$/, '');
+  if (frac.length < 2 && d >= 2) frac = frac.padEnd(2, '0');
+  return (neg ? '-' : '') + whole.toString() + (frac ? '.' + frac : '') + ' ' + token.symbol;
+}
+
+// parseAmount turns "12.5" into base units (a BigInt); throws on anything else.
+export function parseAmount(text, token) {
+  const s = String(text).trim();
+  if (!/^\d+(\.\d+)?$/.test(s)) throw new Error('Enter an amount like 55 or 55.50');
+  const [w, f = ''] = s.split('.');
+  if (f.length > token.decimals) throw new Error(`At most ${token.decimals} decimals`);
+  return BigInt(w) * 10n ** BigInt(token.decimals) + BigInt(f.padEnd(token.decimals, '0') || '0');
+}
+
+export function formatDate(unix) {
+  if (!unix) return '';
+  return new Date(unix * 1000).toLocaleString(undefined, {
+    weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
+export function short(addr) {
+  return addr ? addr.slice(0, 6) + '…' + addr.slice(-4) : '';
+}
+
+const ROLES = ['Originator', 'Artist', 'Promoter', 'Venue', 'Other'];
+
+export function roleName(role) { return ROLES[role] || 'Other'; }
+
+function pct(bps) {
+  const p = bps / 100;
+  return (Number.isInteger(p) ? p.toString() : p.toFixed(2)) + '%';
+}
+
+// resaleCap is the most a ticket of this tier may be resold for (base units, BigInt).
+export function resaleCap(ev, tier) {
+  const face = BigInt(ev.tiers[tier].faceValue);
+  return face + (face * BigInt(ev.maxResaleMarkupBps)) / 10000n;
+}
+
+// rules lists an event's rules as sentences a fan understands.
+export function rules(ev, token) {
+  const out = [];
+  const face = ev.tiers.map((t) => formatAmount(t.faceValue, token));
+  if (ev.maxResaleMarkupBps > 0) {
+    out.push(`Resale allowed up to ${pct(ev.maxResaleMarkupBps)} above face value` +
+      (ev.tiers.length ? ` (at most ${formatAmount(resaleCap(ev, 0).toString(), token)} for ${ev.tiers[0].name})` : '') + '.');
+  } else {
+    out.push('Resale only at face value or less.');
+  }
+  if (ev.sellerMarkupShareBps < 10000) {
+    out.push(`On a resale above face value the seller keeps ${pct(ev.sellerMarkupShareBps)} of the markup; the rest goes to the people below.`);
+  }
+  if (ev.resaleClosesAt) out.push(`Resale closes ${formatDate(ev.resaleClosesAt)}.`);
+  out.push(ev.maxPerBuyer > 0 ? `At most ${ev.maxPerBuyer} ticket${ev.maxPerBuyer === 1 ? '' : 's'} per buyer.` : 'No limit per buyer.');
+  out.push(ev.giftsAllowed ? 'You may gift your ticket to a friend.' : 'Tickets cannot be gifted.');
+  if (ev.splits && ev.splits.length) {
+    out.push('Who gets paid: ' + ev.splits.map((s) => `${roleName(s.role)} ${pct(s.bps)}`).join(', ') + '.');
+  }
+  if (ev.discounts && ev.discounts.length) out.push('Prices may drop closer to the show (discount schedule).');
+  void face;
+  return out;
+}
+
+export function isNative(ev) { return !ev.currency || ev.currency.toLowerCase() === ZERO; }
