@@ -29,6 +29,7 @@ import (
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
+	"github.com/stagepass/stagepass/site"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -149,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics, promhttp.HandlerOpts{}))
 	if cfg.Site != nil {
-		mux.Handle("GET /", http.FileServerFS(cfg.Site))
+		mux.Handle("GET /", site.Handler(cfg.Site))
 	}
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	r.ln = cfg.Listener
