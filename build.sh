@@ -27,7 +27,11 @@ geth_dep() {
   local version bin
   version=$(go list -m -f '{{.Version}}' github.com/ethereum/go-ethereum)
   bin="$(go env GOPATH)/bin/geth"
-  if ! "$bin" version 2>/dev/null | grep -q "^Version: ${version#v}"; then
+  # Read the whole output first: with pipefail, grep -q closing the pipe early could make
+  # a good geth look missing.
+  local have
+  have=$("$bin" version 2>/dev/null || true)
+  if ! grep -q "^Version: ${version#v}" <<<"$have"; then
     log "go install geth@$version"
     go install "github.com/ethereum/go-ethereum/cmd/geth@$version"
   fi
