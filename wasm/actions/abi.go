@@ -31,7 +31,7 @@ func selector(sig string) [4]byte { return [4]byte(ethcrypto.Keccak256([]byte(si
 
 var selectors = func() map[[4]byte]string {
 	m := map[[4]byte]string{}
-	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch} {
+	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch, SigRequestPurchase, SigBuyListed} {
 		m[selector(s)] = s
 	}
 	return m
@@ -74,15 +74,16 @@ type Permit struct {
 
 // Call is a decoded Stagepass call.
 type Call struct {
-	Sig      string
-	Tier     *big.Int // buyWithPermit
-	Qty      *big.Int
-	MaxUnit  *big.Int
-	Permit   Permit
-	TokenID  *big.Int // list, cancelListing, transferFrom, checkIn
-	Price    *big.Int // list
-	From, To ethcrypto.Address
-	TokenIDs []*big.Int // checkInBatch
+	Sig       string
+	PaymentID [32]byte // requestPurchase
+	Tier      *big.Int // buyWithPermit, requestPurchase
+	Qty       *big.Int
+	MaxUnit   *big.Int
+	Permit    Permit
+	TokenID   *big.Int // list, cancelListing, transferFrom, checkIn, buyListed
+	Price     *big.Int // list; buyListed's maxPrice
+	From, To  ethcrypto.Address
+	TokenIDs  []*big.Int // checkInBatch
 }
 
 // Encode returns the calldata of c.
@@ -99,11 +100,16 @@ func (c *Call) Encode() ([]byte, error) {
 		}
 		return encode(SigBuyWithPermit, word(c.Tier), word(c.Qty), word(c.MaxUnit), word(c.Permit.Deadline),
 			word(big.NewInt(int64(c.Permit.V))), c.Permit.R[:], c.Permit.S[:]), nil
-	case SigList:
+	case SigList, SigBuyListed:
 		if err := errors.Join(checkUint("token id", c.TokenID, 256), checkUint("price", c.Price, 256)); err != nil {
 			return nil, err
 		}
-		return encode(SigList, word(c.TokenID), word(c.Price)), nil
+		return encode(c.Sig, word(c.TokenID), word(c.Price)), nil
+	case SigRequestPurchase:
+		if err := errors.Join(checkUint("tier", c.Tier, 256), checkUint("quantity", c.Qty, 256)); err != nil {
+			return nil, err
+		}
+		return encode(SigRequestPurchase, c.PaymentID[:], word(c.Tier), word(c.Qty)), nil
 	case SigCancelListing, SigCheckIn:
 		if err := checkUint("token id", c.TokenID, 256); err != nil {
 			return nil, err
@@ -152,7 +158,8 @@ func Decode(data []byte) (*Call, error) {
 		copy(a[:], args[32*i+12:32*i+32])
 		return a, nil
 	}
-	want := map[string]int{SigBuyWithPermit: 7, SigList: 2, SigCancelListing: 1, SigCheckIn: 1, SigTransferFrom: 3}
+	want := map[string]int{SigBuyWithPermit: 7, SigList: 2, SigCancelListing: 1, SigCheckIn: 1, SigTransferFrom: 3,
+		SigRequestPurchase: 3, SigBuyListed: 2}
 	c := &Call{Sig: sig}
 	if k, fixed := want[sig]; fixed && n != k {
 		return nil, fmt.Errorf("%w: %s takes %d words, got %d", ErrCalldata, sig, k, n)
@@ -167,8 +174,11 @@ func Decode(data []byte) (*Call, error) {
 		c.Permit.V = uint8(w(4).Uint64())
 		copy(c.Permit.R[:], args[160:192])
 		copy(c.Permit.S[:], args[192:224])
-	case SigList:
+	case SigList, SigBuyListed:
 		c.TokenID, c.Price = w(0), w(1)
+	case SigRequestPurchase:
+		copy(c.PaymentID[:], args[:32])
+		c.Tier, c.Qty = w(1), w(2)
 	case SigCancelListing, SigCheckIn:
 		c.TokenID = w(0)
 	case SigTransferFrom:

@@ -251,8 +251,9 @@ func open(ev *protocol.EventInfo, now time.Time) error {
 
 func when(unix uint64) string { return time.Unix(int64(unix), 0).UTC().Format("2006-01-02 15:04 UTC") }
 
-// newAction decodes req's calldata and builds the summary from the decoded call.
-func newAction(account ethcrypto.Address, env *Env, req *protocol.ForwardRequest, ev *protocol.EventInfo, m Money, p *Prices) (*Action, error) {
+// newAction decodes req's calldata and builds the summary from the decoded call; extra
+// lines (what the calldata cannot say, e.g. a card payment's amount) follow its own.
+func newAction(account ethcrypto.Address, env *Env, req *protocol.ForwardRequest, ev *protocol.EventInfo, m Money, p *Prices, extra ...signing.Line) (*Action, error) {
 	c, err := Decode(req.Data)
 	if err != nil {
 		return nil, err
@@ -308,7 +309,10 @@ func newAction(account ethcrypto.Address, env *Env, req *protocol.ForwardRequest
 			strs[i] = "#" + id.String()
 		}
 		add("Tickets", strings.Join(strs, ", "))
+	case SigRequestPurchase, SigBuyListed:
+		describeMarket(&s, c, ev, m, p)
 	}
+	s.Lines = append(s.Lines, extra...)
 	add("Contract", req.To.Hex())
 	add("Function", c.Sig)
 	add("Gas", "paid by Stagepass")
