@@ -1,235 +1,40 @@
 package forward
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"math/big"
-	"strings"
 
-	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
-	"github.com/stagepass/stagepass/contracts/bindings/testusd"
+	"github.com/stagepass/stagepass/relay/forward/rules"
 )
 
-// The user actions the relay pays for, by the binding's method names (abigen names the
-// second safeTransferFrom overload safeTransferFrom0). Views cost nothing to call directly,
-// and initialize is the factory's alone, so neither is here.
-var (
-	factorySelectors = selectors(&events.EventFactoryMetaData, "createEvent")
-	eventSelectors   = selectors(&events.EventTicketMetaData,
-		"buy", "buyWithPermit", "list", "cancelListing", "buyListed",
-		"transferFrom", "safeTransferFrom", "safeTransferFrom0", "approve", "setApprovalForAll",
-		"checkIn", "checkInBatch", "claimRefund", "withdraw",
-		"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus",
-		"requestPurchase", "requestResale")
-)
-
-// selectors maps the 4-byte selectors of the named methods to their signatures. A name
-// missing from the ABI is a binding that drifted from this list: fail at start-up.
-func selectors(meta *bind.MetaData, names ...string) map[[4]byte]string {
-	parsed, err := meta.ParseABI()
-	if err != nil {
-		panic(fmt.Sprintf("forward: parse %s ABI: %v", meta.ID, err))
-	}
-	out := make(map[[4]byte]string, len(names))
-	for _, name := range names {
-		m, ok := parsed.Methods[name]
-		if !ok {
-			panic(fmt.Sprintf("forward: %s has no method %s", meta.ID, name))
-		}
-		out[[4]byte(m.ID)] = m.Sig
-	}
-	return out
-}
-
-func (f *Forwarder) checkSelector(to common.Address, data []byte) error {
-	sel := [4]byte(data[:4])
-	allowed := eventSelectors
-	if to == f.cfg.Factory {
-		allowed = factorySelectors
-	}
-	if _, ok := allowed[sel]; !ok {
-		return fmt.Errorf("%w: selector %s on %s", ErrSelector, hexutil.Encode(sel[:]), to)
-	}
-	return nil
-}
-
-func selectorName(factory bool, data []byte) string {
-	m := eventSelectors
-	if factory {
-		m = factorySelectors
-	}
-	if len(data) >= 4 {
-		if s, ok := m[[4]byte(data[:4])]; ok {
-			return s
-		}
-	}
-	return "?"
-}
-
-// knownErrors are the custom errors a forwarded call can revert with: the events', the
-// factory's, the forwarder's, and OpenZeppelin's ERC-20 errors (as TestUSD, like most
-// stablecoins built on OpenZeppelin, raises them through the events' SafeERC20 calls).
-var knownErrors = func() map[[4]byte]abi.Error {
-	out := make(map[[4]byte]abi.Error)
-	for _, meta := range []*bind.MetaData{
-		&events.EventTicketMetaData, &events.EventFactoryMetaData,
-		&forwarder.StagepassForwarderMetaData, &testusd.TestUSDMetaData,
-	} {
-		parsed, err := meta.ParseABI()
-		if err != nil {
-			panic(fmt.Sprintf("forward: parse %s ABI: %v", meta.ID, err))
-		}
-		for _, e := range parsed.Errors {
-			out[[4]byte(e.ID[:4])] = e
-		}
-	}
-	return out
-}()
+// What a request must pass — the selector allowlist, revert decoding, the dry run — is in
+// package rules, shared with the Cloudflare Workers build (relay/worker).
 
 // RevertError is a forward request that would revert (or did), with the target's decoded
 // custom error when it is one the platform knows.
-type RevertError struct {
-	Name    string // the custom error, e.g. "PriceOutOfRange"; "" if not decoded
-	Args    []any  // its arguments
-	Data    []byte // the raw revert data
-	Message string // the node's message when the revert carries no data (out of gas…)
-	names   []string
+type RevertError = rules.RevertError
+
+func (f *Forwarder) checkSelector(to common.Address, data []byte) error {
+	return rules.CheckSelector(f.cfg.Factory, to, data)
 }
 
-func (e *RevertError) Error() string { return ErrWouldRevert.Error() + ": " + e.Reason() }
+func selectorName(factory bool, data []byte) string { return rules.SelectorName(factory, data) }
 
-func (e *RevertError) Unwrap() error { return ErrWouldRevert }
-
-// Reason renders the error for people: "PriceOutOfRange(price=1, floor=2, cap=3)".
-func (e *RevertError) Reason() string {
-	if e.Name == "" {
-		if len(e.Data) > 0 {
-			return "unknown error " + hexutil.Encode(e.Data)
-		}
-		if e.Message != "" {
-			return e.Message
-		}
-		return "reverted without a reason"
-	}
-	var b strings.Builder
-	b.WriteString(e.Name)
-	b.WriteByte('(')
-	for i, a := range e.Args {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if i < len(e.names) && e.names[i] != "" {
-			b.WriteString(e.names[i])
-			b.WriteByte('=')
-		}
-		switch v := a.(type) {
-		case []byte:
-			b.WriteString(hexutil.Encode(v))
-		case [32]byte:
-			b.WriteString(hexutil.Encode(v[:]))
-		case string:
-			fmt.Fprintf(&b, "%q", v)
-		default:
-			fmt.Fprint(&b, v)
-		}
-	}
-	b.WriteByte(')')
-	return b.String()
-}
-
-func decodeRevert(data []byte, message string) *RevertError {
-	re := &RevertError{Data: data, Message: message}
-	if len(data) < 4 {
-		return re
-	}
-	if e, ok := knownErrors[[4]byte(data[:4])]; ok {
-		if args, err := e.Inputs.Unpack(data[4:]); err == nil {
-			re.Name, re.Args = e.Name, args
-			for _, in := range e.Inputs {
-				re.names = append(re.names, in.Name)
-			}
-		}
-		return re
-	}
-	// Error(string) from require and Panic(uint256) from assert and arithmetic.
-	if reason, err := abi.UnpackRevert(data); err == nil {
-		if bytes.Equal(data[:4], panicSelector) {
-			re.Name = "Panic"
-		} else {
-			re.Name = "Error"
-		}
-		re.Args = []any{reason}
-	}
-	return re
-}
-
-var panicSelector = crypto.Keccak256([]byte("Panic(uint256)"))[:4]
-
-// callFailure separates a call the EVM refused (a revert, out of gas: the node answers with
-// a JSON-RPC error) from a failure to ask at all (the node unreachable, a timeout).
-func callFailure(err error) (*RevertError, bool) {
-	var rpcErr rpc.Error
-	if !errors.As(err, &rpcErr) {
-		return nil, false
-	}
-	var data []byte
-	var de rpc.DataError
-	if errors.As(err, &de) {
-		if s, ok := de.ErrorData().(string); ok {
-			data = common.FromHex(s)
-		}
-	}
-	return decodeRevert(data, rpcErr.Error()), true
-}
+func decodeRevert(data []byte, message string) *RevertError { return rules.DecodeRevert(data, message) }
 
 // simulate runs the request as the sender would send it, from the hot wallet through
-// forwarder.execute, at block (nil: latest), and explains a revert. The forwarder does not
-// pass the target's revert data on (it reverts with FailedCall), so when the target is what
-// failed, the call is repeated the way the forwarder makes it — from the forwarder, with the
-// signer appended to the calldata — to learn the target's own error.
+// forwarder.execute, at block (nil: latest), and explains a revert (rules.Simulate).
 func (f *Forwarder) simulate(ctx context.Context, r *record, block *big.Int) error {
-	_, err := f.client.CallContract(ctx, ethereum.CallMsg{
-		From: f.hot, To: &f.cfg.Forwarder, Data: fwdABI.PackExecute(r.requestData()),
-	}, block)
-	if err == nil {
-		return nil
-	}
-	re, ok := callFailure(err)
-	if !ok {
-		return fmt.Errorf("forward: simulate request %s: %w", r.ID, err)
-	}
-	if re.Name != "FailedCall" {
-		return re
-	}
-	inner := append(bytes.Clone(r.Data), r.From.Bytes()...)
-	_, err = f.client.CallContract(ctx, ethereum.CallMsg{
-		From: f.cfg.Forwarder, To: &r.To, Gas: r.Gas, Data: inner,
-	}, block)
-	if err == nil {
-		// The target succeeds on its own: what failed is the forwarder's gas accounting.
-		return &RevertError{Message: "call failed inside the forwarder (request gas too low?)"}
-	}
-	inside, ok := callFailure(err)
-	if !ok {
-		return fmt.Errorf("forward: simulate request %s on its target: %w", r.ID, err)
-	}
-	return inside
+	return rules.Simulate(ctx, f.client, f.cfg.Forwarder, f.hot, r.execution(), block)
+}
+
+func (r *record) execution() rules.Execution {
+	return rules.Execution{ID: r.ID, From: r.From, To: r.To, Gas: r.Gas, Deadline: r.Deadline, Data: r.Data, Signature: r.Signature}
 }
 
 func (r *record) requestData() forwarder.ERC2771ForwarderForwardRequestData {
-	return forwarder.ERC2771ForwarderForwardRequestData{
-		From: r.From, To: r.To, Value: new(big.Int), Gas: new(big.Int).SetUint64(r.Gas),
-		Deadline: new(big.Int).SetUint64(r.Deadline), Data: r.Data, Signature: r.Signature,
-	}
+	return r.execution().RequestData()
 }

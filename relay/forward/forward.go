@@ -26,6 +26,7 @@ import (
 	"go.etcd.io/bbolt"
 	"golang.org/x/time/rate"
 
+	"github.com/stagepass/stagepass/relay/forward/rules"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -159,33 +160,26 @@ type Status struct {
 	Time   time.Time   // when the state was recorded
 }
 
-// Sentinel errors the relay turns into JSON-RPC errors.
+// Sentinel errors the relay turns into JSON-RPC errors (defined in package rules, which the
+// Workers build shares).
 var (
 	ErrClosed         = errors.New("forward: relay is shutting down")
-	ErrInvalidRequest = errors.New("forward: malformed forward request")
-	ErrTarget         = errors.New("forward: target is not a Stagepass contract")
-	ErrSelector       = errors.New("forward: function is not one the relay pays for")
-	ErrValue          = errors.New("forward: value must be 0 (the relay never fronts coin)")
-	ErrDeadline       = errors.New("forward: deadline too soon")
-	ErrSignature      = errors.New("forward: signature is not from the request's signer")
-	ErrGasLimit       = errors.New("forward: request gas above the relay's cap")
-	ErrNonce          = errors.New("forward: wrong forwarder nonce")
-	ErrRateLimited    = errors.New("forward: too many requests from this signer")
-	ErrTooManyPending = errors.New("forward: too many requests from this signer still pending")
-	ErrWouldRevert    = errors.New("forward: call would revert")
-	ErrUnknownRequest = errors.New("forward: unknown request")
+	ErrInvalidRequest = rules.ErrInvalidRequest
+	ErrTarget         = rules.ErrTarget
+	ErrSelector       = rules.ErrSelector
+	ErrValue          = rules.ErrValue
+	ErrDeadline       = rules.ErrDeadline
+	ErrSignature      = rules.ErrSignature
+	ErrGasLimit       = rules.ErrGasLimit
+	ErrNonce          = rules.ErrNonce
+	ErrRateLimited    = rules.ErrRateLimited
+	ErrTooManyPending = rules.ErrTooManyPending
+	ErrWouldRevert    = rules.ErrWouldRevert
+	ErrUnknownRequest = rules.ErrUnknownRequest
 )
 
 // NonceError is a request signed with a nonce other than the one it would execute with.
-type NonceError struct {
-	Got, Want *big.Int
-}
-
-func (e *NonceError) Error() string {
-	return fmt.Sprintf("%v: request has nonce %s, the next for this signer is %s", ErrNonce, e.Got, e.Want)
-}
-
-func (e *NonceError) Unwrap() error { return ErrNonce }
+type NonceError = rules.NonceError
 
 // Forwarder accepts forward requests and executes them from the hot wallet.
 type Forwarder struct {

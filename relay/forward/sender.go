@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/stagepass/stagepass/relay/forward/rules"
 )
 
 // sendLoop runs the sender until the queue is empty after Close began, or until Close's
@@ -121,13 +122,7 @@ func (f *Forwarder) bump(old *attempt, now fees) (fees, bool) {
 	return fees{tip: tip, feeCap: feeCap}, true
 }
 
-// executeGas is the transaction gas for a request: the forwarder must be able to pass on
-// req.gas after EIP-150 keeps 1/64 back (it checks, and burns everything if not), plus its
-// own work (signature recovery, nonce, event) and the calldata at the EIP-7623 floor price.
-// Only the gas used is paid for.
-func executeGas(reqGas uint64, calldata int) uint64 {
-	return 21_000 + 40*uint64(calldata) + reqGas + reqGas/63 + 100_000
-}
+func executeGas(reqGas uint64, calldata int) uint64 { return rules.ExecuteGas(reqGas, calldata) }
 
 func (f *Forwarder) signExecute(r *record, nonce uint64, fe fees) (*types.Transaction, error) {
 	data := fwdABI.PackExecute(r.requestData())
@@ -149,38 +144,18 @@ func newAttempt(tx *types.Transaction, fe fees, at time.Time) (attempt, error) {
 	return attempt{Hash: tx.Hash(), Raw: raw, Tip: fe.tip, FeeCap: fe.feeCap, SentAt: at}, nil
 }
 
-// outcome is what a node made of a broadcast.
-type outcome int
+// outcome is what a node made of a broadcast (rules.Classify).
+type outcome = rules.Outcome
 
 const (
-	delivered   outcome = iota // in the pool (or already there)
-	nonceUsed                  // the nonce is taken: mined, by ours or another transaction
-	underpriced                // the pool holds a pricier transaction with this nonce
-	retry                      // the node or the wallet is in trouble; try again later
-	rejected                   // the node will never take this transaction
+	delivered   = rules.Delivered
+	nonceUsed   = rules.NonceUsed
+	underpriced = rules.Underpriced
+	retry       = rules.Retry
+	rejected    = rules.Rejected
 )
 
-func classify(err error) outcome {
-	if err == nil {
-		return delivered
-	}
-	msg := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(msg, "already known"), strings.Contains(msg, "known transaction"),
-		strings.Contains(msg, "already imported"):
-		return delivered
-	case strings.Contains(msg, "nonce too low"):
-		return nonceUsed
-	case strings.Contains(msg, "replacement transaction underpriced"):
-		return underpriced
-	case strings.Contains(msg, "intrinsic gas too low"), strings.Contains(msg, "exceeds block gas limit"),
-		strings.Contains(msg, "gas limit too high"), strings.Contains(msg, "oversized data"),
-		strings.Contains(msg, "invalid sender"):
-		return rejected
-	default:
-		return retry
-	}
-}
+func classify(err error) outcome { return rules.Classify(err) }
 
 // errStop is a test hook's way of making the sender stop as if the process had died.
 var errStop = errors.New("forward: sender stopped")

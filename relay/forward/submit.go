@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/time/rate"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
+	"github.com/stagepass/stagepass/relay/forward/rules"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -32,39 +32,12 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 	}
 	defer f.intake.Done()
 
-	// Checks that need neither the chain nor the signature come first: they are free.
-	if err := req.Validate(); err != nil {
-		return Receipt{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	if req.Value.Sign() != 0 {
-		return Receipt{}, fmt.Errorf("%w: value is %s wei", ErrValue, req.Value)
-	}
-	if len(req.Data) < 4 {
-		return Receipt{}, fmt.Errorf("%w: calldata has no function selector", ErrInvalidRequest)
-	}
-	if len(req.Data) > f.cfg.Limits.MaxData {
-		return Receipt{}, fmt.Errorf("%w: calldata is %d bytes, at most %d", ErrInvalidRequest, len(req.Data), f.cfg.Limits.MaxData)
-	}
-	if !req.Gas.IsUint64() || req.Gas.Uint64() > f.cfg.Limits.MaxGas {
-		return Receipt{}, fmt.Errorf("%w: %s > %d", ErrGasLimit, req.Gas, f.cfg.Limits.MaxGas)
-	}
+	// Checks that need neither the chain nor stored state come first (rules.Check).
 	to := common.Address(req.To)
-	if err := f.checkSelector(to, req.Data); err != nil {
-		return Receipt{}, err
-	}
-
-	sig, err := normalizeSignature(sig)
+	id, sig, err := rules.Check(&req, sig, f.domain, f.cfg.Factory, f.cfg.Limits.MaxData, f.cfg.Limits.MaxGas)
 	if err != nil {
 		return Receipt{}, err
 	}
-	if err := protocol.VerifyForwardRequest(&req, f.domain, sig); err != nil {
-		return Receipt{}, fmt.Errorf("%w: %v", ErrSignature, err)
-	}
-	digest, err := req.Digest(f.domain)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	id := common.Hash(digest)
 	from := common.Address(req.From)
 
 	stripe := &f.stripes[from[19]]
@@ -80,9 +53,8 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 	}
 
 	now := f.now()
-	if minDeadline := now.Add(f.cfg.Limits.DeadlineMargin); time.Unix(int64(req.Deadline), 0).Before(minDeadline) {
-		return Receipt{}, fmt.Errorf("%w: deadline %s, must be at least %s away", ErrDeadline,
-			time.Unix(int64(req.Deadline), 0).UTC().Format(time.RFC3339), f.cfg.Limits.DeadlineMargin)
+	if err := rules.CheckDeadline(req.Deadline, now, f.cfg.Limits.DeadlineMargin); err != nil {
+		return Receipt{}, err
 	}
 	if !f.allow(from, now) {
 		return Receipt{}, fmt.Errorf("%w: at most %g per second", ErrRateLimited, f.cfg.Limits.Rate)
@@ -145,19 +117,6 @@ func (f *Forwarder) Status(id common.Hash) (Status, error) {
 	return rec.status(), nil
 }
 
-// normalizeSignature returns a copy of sig with v as 27 or 28: the forwarder's ECDSA
-// accepts only those, while wallets also produce 0 and 1 for the same signature.
-func normalizeSignature(sig []byte) ([]byte, error) {
-	if len(sig) != 65 {
-		return nil, fmt.Errorf("%w: signature is %d bytes, want 65", ErrSignature, len(sig))
-	}
-	out := bytes.Clone(sig)
-	if out[64] < 27 {
-		out[64] += 27
-	}
-	return out, nil
-}
-
 func (f *Forwarder) allow(from common.Address, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -206,18 +165,7 @@ func (f *Forwarder) pendingNonces(from common.Address) []uint64 {
 
 // forwarderNonce reads the forwarder's nonces(from) at block (nil: latest).
 func (f *Forwarder) forwarderNonce(ctx context.Context, from common.Address, block *big.Int) (uint64, error) {
-	out, err := f.client.CallContract(ctx, ethereum.CallMsg{To: &f.cfg.Forwarder, Data: fwdABI.PackNonces(from)}, block)
-	if err != nil {
-		return 0, fmt.Errorf("forward: read forwarder nonce of %s: %w", from, err)
-	}
-	n, err := fwdABI.UnpackNonces(out)
-	if err != nil {
-		return 0, fmt.Errorf("forward: decode forwarder nonce of %s: %w", from, err)
-	}
-	if !n.IsUint64() {
-		return 0, fmt.Errorf("forward: forwarder nonce of %s is %s", from, n)
-	}
-	return n.Uint64(), nil
+	return rules.ForwarderNonce(ctx, f.client, f.cfg.Forwarder, from, block)
 }
 
 // eventCache remembers which addresses are the factory's events. An address, once an event,
@@ -250,13 +198,9 @@ func (f *Forwarder) isEvent(ctx context.Context, addr common.Address) (bool, err
 	}
 	c.mu.Unlock()
 
-	out, err := f.client.CallContract(ctx, ethereum.CallMsg{To: &f.cfg.Factory, Data: factoryABI.PackIsEvent(addr)}, nil)
+	ok, err := rules.IsEvent(ctx, f.client, f.cfg.Factory, addr)
 	if err != nil {
-		return false, fmt.Errorf("forward: ask the factory whether %s is an event: %w", addr, err)
-	}
-	ok, err := factoryABI.UnpackIsEvent(out)
-	if err != nil {
-		return false, fmt.Errorf("forward: decode isEvent(%s): %w", addr, err)
+		return false, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
