@@ -83,6 +83,10 @@ type State struct {
 	Admitted map[string]int64  `json:"admitted"` // token id → when this device admitted it (unix ms)
 	Queue    []string          `json:"queue"`    // admitted, check-in not yet sent
 	Sent     map[string]string `json:"sent"`     // token id → request id of its check-in
+	// Doubles are double entries: tickets this device admitted offline that the chain then
+	// showed checked in at another door before this device's check-in was sent (token id →
+	// when it was found, unix ms).
+	Doubles map[string]int64 `json:"doubles,omitempty"`
 }
 
 // Scanner is one door of one event.
@@ -147,6 +151,11 @@ func (s *Scanner) LoadSnapshot(snap protocol.EventTickets, now time.Time) error 
 	}
 	s.mu.Lock()
 	s.st.Tickets, s.st.Cursor, s.st.Taken = t, snap.Cursor, now.UnixMilli()
+	for _, id := range append([]string(nil), s.st.Queue...) {
+		if t[id].CheckedIn {
+			s.double(id)
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -191,8 +200,9 @@ func (s *Scanner) Apply(a protocol.Activity) bool {
 			s.st.Tickets[a.TokenID] = t
 		}
 		if !a.Removed {
-			// Our own queued check-in landed (or another door's did): nothing to send.
-			s.dequeue(a.TokenID)
+			// Checked in while still in this device's queue (not sent yet): another door
+			// let the same ticket in.
+			s.double(a.TokenID)
 		}
 	default:
 		changed = false
@@ -206,6 +216,21 @@ func (s *Scanner) Apply(a protocol.Activity) bool {
 		s.st.Cursor = a.Cursor
 	}
 	return changed
+}
+
+// double records a double entry if id is in the queue (admitted here offline, check-in
+// not sent) and takes it out: the chain has it checked in already.
+func (s *Scanner) double(id string) {
+	for _, q := range s.st.Queue {
+		if q == id {
+			if s.st.Doubles == nil {
+				s.st.Doubles = map[string]int64{}
+			}
+			s.st.Doubles[id] = time.Now().UnixMilli()
+			s.dequeue(id)
+			return
+		}
+	}
 }
 
 func (s *Scanner) dequeue(id string) {
@@ -336,11 +361,20 @@ type Stats struct {
 	Queued   int             `json:"queued"`
 	Cursor   protocol.Cursor `json:"cursor"`
 	Taken    int64           `json:"snapshotAt"`
+	// DoubleEntries are the tickets this device admitted offline that another door had
+	// checked in first (sorted).
+	DoubleEntries []string `json:"doubleEntries"`
 }
 
 // Stats counts tickets, admissions and the offline queue.
 func (s *Scanner) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Event: s.st.Event, Tickets: len(s.st.Tickets), Admitted: len(s.st.Admitted), Queued: len(s.st.Queue), Cursor: s.st.Cursor, Taken: s.st.Taken}
+	doubles := make([]string, 0, len(s.st.Doubles))
+	for id := range s.st.Doubles {
+		doubles = append(doubles, id)
+	}
+	sort.Strings(doubles)
+	return Stats{Event: s.st.Event, Tickets: len(s.st.Tickets), Admitted: len(s.st.Admitted), Queued: len(s.st.Queue), Cursor: s.st.Cursor, Taken: s.st.Taken,
+		DoubleEntries: doubles}
 }

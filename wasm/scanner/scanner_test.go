@@ -116,7 +116,7 @@ func TestVerdicts(t *testing.T) {
 
 // TestFreshDataAndOfflineQueue: pushes move ownership (a resale after the snapshot makes the
 // old holder's pass invalid and the buyer's valid), the offline queue survives a restart,
-// and a check-in push clears it.
+// and a check-in push clears it — as a double entry when the ticket was still queued here.
 func TestFreshDataAndOfflineQueue(t *testing.T) {
 	holder, buyer := accounts(t)
 	s := New(1337, event)
@@ -169,6 +169,32 @@ func TestFreshDataAndOfflineQueue(t *testing.T) {
 	restarted.Apply(protocol.Activity{Kind: protocol.KindCheckedIn, Event: lower(event), TokenID: "1", Cursor: protocol.Cursor{Block: 12}})
 	if q := restarted.Queue(); len(q) != 1 || q[0] != "4294967297" {
 		t.Fatalf("queue after check-in push %v", q)
+	}
+	// Checked in on the chain while still queued here: another door let it in first.
+	if d := restarted.Stats().DoubleEntries; len(d) != 1 || d[0] != "1" {
+		t.Fatalf("double entries after the push %v", d)
+	}
+	// The same found in a fresh snapshot (what a sync loads first).
+	snap := snapshot(holder.Address(), buyer.Address())
+	for i := range snap.Tickets {
+		if snap.Tickets[i].TokenID == "4294967297" {
+			snap.Tickets[i].CheckedIn = true
+		}
+	}
+	again := New(1337, event)
+	again.Restore(restarted.Save())
+	again.LoadSnapshot(snap, now)
+	if q, d := again.Queue(), again.Stats().DoubleEntries; len(q) != 0 || len(d) != 2 {
+		t.Fatalf("after a snapshot showing the queued ticket checked in: queue %v, double entries %v", q, d)
+	}
+	// A ticket sent from here and then checked in is no double entry.
+	mine := New(1337, event)
+	mine.LoadSnapshot(snapshot(holder.Address(), buyer.Address()), now)
+	mine.Admit("1", now, "")
+	mine.Sent([]string{"1"}, "0xreq")
+	mine.Apply(protocol.Activity{Kind: protocol.KindCheckedIn, Event: lower(event), TokenID: "1", Cursor: protocol.Cursor{Block: 12}})
+	if d := mine.Stats().DoubleEntries; len(d) != 0 {
+		t.Fatalf("own check-in counted as a double entry: %v", d)
 	}
 	if err := New(1337, other).Restore(s.Save()); err == nil {
 		t.Fatal("state of another event restored")

@@ -235,11 +235,29 @@ func (s *Service) checkIn(ctx context.Context, gate ethcrypto.Address, ev *proto
 }
 
 // scannerSync sends the offline queue as one batch check-in; a failed batch goes back to
-// the queue.
+// the queue. It reloads the owners first: a queued ticket another door checked in while
+// this one was offline is a double entry (Stats.DoubleEntries), not sent.
 func (s *Service) scannerSync(ctx context.Context) (any, error) {
 	sc, gate, err := s.scanner()
 	if err != nil {
 		return nil, err
+	}
+	if len(sc.Queue()) > 0 {
+		var snap protocol.EventTickets
+		s.on.mu.Lock()
+		info := s.on.scanInfo
+		s.on.mu.Unlock()
+		err := s.rpc(ctx, protocol.MethodEventTickets, []any{info.Address}, &snap)
+		if err == nil {
+			err = sc.LoadSnapshot(snap, s.Now())
+		}
+		var we *Error
+		if err != nil && !(errors.As(err, &we) && we.Code == "RELAY_REFUSED") {
+			return nil, err
+		}
+		if ev, perr := ethcrypto.ParseAddress(info.Address); perr == nil {
+			s.saveScanner(ctx, sc, ev)
+		}
 	}
 	q := sc.Queue()
 	if len(q) == 0 {
