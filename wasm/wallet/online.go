@@ -46,6 +46,7 @@ type online struct {
 	gate     ethcrypto.Address
 	scanInfo protocol.EventInfo
 	scanSub  func()
+	payments map[string]*relayclient.Client // card payments followed (card.go), on which client
 }
 
 func (s *Service) cache() tickets.Store {
@@ -296,7 +297,7 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 		}
 		return sc.Stats(), nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownMethod, method)
+	return s.callCard(ctx, method, params)
 }
 
 func (s *Service) notifyTickets(owner string) {
