@@ -144,6 +144,7 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 		}
 		return r.feed(index.EventKey(p.Event), p.From), nil
 	})
+	r.registerIssuerAPI(s)
 }
 
 // feed follows `key`, replaying what came after `from` when the client resumes.
