@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ type online struct {
 	scanInfo protocol.EventInfo
 	scanSub  func()
 	payments map[string]*relayclient.Client // card payments followed (card.go), on which client
+	watchSub func()                         // the issuer console's event topic (issuer.go)
 }
 
 func (s *Service) cache() tickets.Store {
@@ -296,6 +298,9 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 			return nil, err
 		}
 		return sc.Stats(), nil
+	}
+	if slices.Contains(issuerMethods, method) {
+		return s.callIssuer(ctx, method, params)
 	}
 	return s.callCard(ctx, method, params)
 }
