@@ -66,7 +66,15 @@ type AggregatorConfig struct {
 	BatchWait, BatchGather time.Duration
 	// OnProgress, if set, is called on every change of a payment's progress. It must not block.
 	OnProgress func(protocol.PaymentProgress)
-	Logger     *slog.Logger
+	// Path, if set, is the aggregator's ledger (bbolt): the processor id of every payment
+	// the relay created and which are still open, so a restarted relay finishes what was
+	// in flight exactly once. Without it that is kept in memory only.
+	Path string
+	// ReconcileEvery is how often open payments are checked against the chain (default
+	// 5 s); Expire is how long a paid intent may wait for its on-chain request before it is
+	// refunded (default 1 hour).
+	ReconcileEvery, Expire time.Duration
+	Logger                 *slog.Logger
 }
 
 // Aggregator collects oracle reports and submits each once k distinct members signed it.
@@ -84,6 +92,7 @@ type Aggregator struct {
 	done      map[[32]byte]bool                      // payment ids whose capture (or reversal, by key) was submitted
 	nonce     *uint64
 	wake      chan struct{}
+	store     *store
 }
 
 // group is one report (one digest) and its signatures so far.
@@ -129,6 +138,12 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	if cfg.BatchGather == 0 {
 		cfg.BatchGather = 300 * time.Millisecond
 	}
+	if cfg.ReconcileEvery == 0 {
+		cfg.ReconcileEvery = 5 * time.Second
+	}
+	if cfg.Expire == 0 {
+		cfg.Expire = time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -140,7 +155,22 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	if err := a.refreshMembers(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Path != "" {
+		st, err := openStore(cfg.Path)
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+	}
 	return a, nil
+}
+
+// Close closes the aggregator's ledger.
+func (a *Aggregator) Close() error {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.db.Close()
 }
 
 func (a *Aggregator) refreshMembers(ctx context.Context) error {
@@ -171,19 +201,36 @@ func (a *Aggregator) Threshold() (k, n int) {
 
 // RememberPayment records the processor id a payment id is the hash of (sp_createPayment
 // does, when it creates the intent), so nodes can look it up and progress can name it.
-func (a *Aggregator) RememberPayment(ref string) [32]byte {
+func (a *Aggregator) RememberPayment(ref string) ([32]byte, error) {
 	pid := protocol.PaymentIDOf(ref)
+	if a.store != nil {
+		if err := a.store.put(pid, ref); err != nil {
+			return pid, fmt.Errorf("record payment %s: %w", ref, err)
+		}
+	}
 	a.mu.Lock()
 	a.refs[pid] = ref
 	a.mu.Unlock()
-	return pid
+	return pid, nil
 }
 
 // PaymentRef is the processor id of payment id `pid`, if the relay created it.
 func (a *Aggregator) PaymentRef(_ context.Context, pid [32]byte) (string, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	ref, ok := a.refs[pid]
+	a.mu.Unlock()
+	if !ok && a.store != nil {
+		rec, found, err := a.store.get(pid)
+		if err != nil {
+			return "", err
+		}
+		if ok = found; ok {
+			ref = rec.Ref
+			a.mu.Lock()
+			a.refs[pid] = ref
+			a.mu.Unlock()
+		}
+	}
 	if !ok {
 		return "", fmt.Errorf("oracle: payment %s was not created through this relay", protocol.Hex32(pid))
 	}
@@ -422,7 +469,14 @@ func (a *Aggregator) checkRequest(ctx context.Context, g *group) error {
 func (a *Aggregator) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Poll)
 	defer t.Stop()
+	var reconciled time.Time
 	for {
+		if time.Since(reconciled) >= a.cfg.ReconcileEvery {
+			reconciled = time.Now()
+			if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.cfg.Logger.Warn("reconciling open card payments failed; retrying", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -651,15 +705,12 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 		return nil
 	}
 	for _, ref := range refunds {
-		if in, err := a.cfg.Processor.Retrieve(ctx, ref); err == nil && in.AmountRefunded > 0 {
-			continue // refunded already (an earlier attempt, or the issuer by hand)
-		}
-		if _, err := a.cfg.Processor.Refund(ctx, ref); err != nil && !errors.Is(err, payments.ErrNotRefundable) {
+		if err := a.refund(ctx, ref); err != nil {
 			// Settle again next step: the refund is retried until the processor takes it.
 			a.mu.Lock()
 			g.settled = false
 			a.mu.Unlock()
-			return fmt.Errorf("refund %s: %w", ref, err)
+			return err
 		}
 	}
 	return nil

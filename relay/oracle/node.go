@@ -52,7 +52,17 @@ type NodeConfig struct {
 	// Patience is how long a request whose payment is not captured yet is retried before
 	// the node gives up on it (default 15 minutes).
 	Patience time.Duration
-	Logger   *slog.Logger
+	// Resend is how long a report the relay accepted may stay without effect on chain before
+	// the node sends it again (default 5 s): a relay that restarted has forgotten it.
+	Resend time.Duration
+	// WatchEvery is how often the payments this node saw minted are checked with the
+	// processor for a refund or a chargeback (default 2 s), and WatchFor how long after the
+	// mint (default 120 days, the card networks' dispute window).
+	WatchEvery, WatchFor time.Duration
+	// ProposalsEvery is how often the relay's batch proposals are read while this node has
+	// signed purchases not yet settled on chain (default 500 ms).
+	ProposalsEvery time.Duration
+	Logger         *slog.Logger
 }
 
 // Node is one oracle: it follows PurchaseRequested and CardPurchaseFailed logs on its own
@@ -71,6 +81,12 @@ type Node struct {
 	// event — a batch proposal is signed only if every purchase in it is here.
 	captured map[[32]byte]common.Address
 	batches  map[[32]byte]bool // batch digests signed
+	// watched: minted card payments, checked with the processor until WatchFor passes, so
+	// a refund or a chargeback after the mint reverses the tickets.
+	watched   map[[32]byte]*watch
+	watchedAt time.Time
+	// proposalsAt: when the relay's batch proposals were last read.
+	proposalsAt time.Time
 }
 
 type task struct {
@@ -78,7 +94,14 @@ type task struct {
 	event    common.Address
 	purchase events.CardPurchase
 	since    time.Time
-	report   *protocol.OracleReport // signed, not yet accepted by the relay
+	report   *protocol.OracleReport // signed
+	sentAt   time.Time              // when the relay last accepted the report
+}
+
+type watch struct {
+	event common.Address
+	ref   string // the processor's id, once known
+	since time.Time
 }
 
 // NewNode returns a node; Run starts it.
@@ -92,13 +115,25 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Patience == 0 {
 		cfg.Patience = 15 * time.Minute
 	}
+	if cfg.Resend == 0 {
+		cfg.Resend = 5 * time.Second
+	}
+	if cfg.ProposalsEvery == 0 {
+		cfg.ProposalsEvery = 500 * time.Millisecond
+	}
+	if cfg.WatchEvery == 0 {
+		cfg.WatchEvery = 2 * time.Second
+	}
+	if cfg.WatchFor == 0 {
+		cfg.WatchFor = 120 * 24 * time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{
 		cfg: cfg, addr: crypto.PubkeyToAddress(cfg.Key.PublicKey), next: cfg.Start,
 		tasks: map[[32]byte]*task{}, refused: map[[32]byte]string{}, signed: map[[32]byte]bool{},
-		captured: map[[32]byte]common.Address{}, batches: map[[32]byte]bool{},
+		captured: map[[32]byte]common.Address{}, batches: map[[32]byte]bool{}, watched: map[[32]byte]*watch{},
 	}
 	n.cfg.Logger = cfg.Logger.With("oracle", n.addr)
 	return n, nil
@@ -151,6 +186,9 @@ func (n *Node) Step(ctx context.Context) error {
 	if err := n.signBatches(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := n.checkWatched(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -158,7 +196,10 @@ func (n *Node) Step(ctx context.Context) error {
 // and signed itself, in the order proposed.
 func (n *Node) signBatches(ctx context.Context) error {
 	n.mu.Lock()
-	have := len(n.captured) > 0
+	have := len(n.captured) > 0 && time.Since(n.proposalsAt) >= n.cfg.ProposalsEvery
+	if have {
+		n.proposalsAt = time.Now()
+	}
 	n.mu.Unlock()
 	if !have {
 		return nil
@@ -264,8 +305,12 @@ func (n *Node) follow(ctx context.Context) error {
 	return nil
 }
 
-// errWait means the payment is not ready to be reported yet: try again later.
-var errWait = errors.New("not yet")
+// errWait means the payment is not ready to be reported yet: try again later; errMinted
+// that its request was fulfilled already.
+var (
+	errWait   = errors.New("not yet")
+	errMinted = errors.New("minted already")
+)
 
 func (n *Node) work(ctx context.Context, key [32]byte) error {
 	n.mu.Lock()
@@ -283,6 +328,10 @@ func (n *Node) work(ctx context.Context, key [32]byte) error {
 				n.drop(key, pid, "gave up waiting: "+err.Error())
 			}
 			return nil
+		case errors.Is(err, errMinted):
+			// Minted before this node (re)started: nothing to sign, only to watch.
+			n.finish(key, t, statusMinted)
+			return nil
 		case err != nil:
 			n.drop(key, pid, err.Error())
 			return nil
@@ -295,20 +344,172 @@ func (n *Node) work(ctx context.Context, key [32]byte) error {
 		}
 		n.mu.Unlock()
 	}
+	if !t.sentAt.IsZero() {
+		// The relay has the report. Keep it until the chain shows its effect, and send it
+		// again if that takes too long: a relay that restarted has forgotten it.
+		if time.Since(t.sentAt) < n.cfg.Resend {
+			return nil
+		}
+		status, err := n.hubStatus(ctx, pid)
+		if err != nil {
+			return err
+		}
+		if n.settledBy(t.kind, status) {
+			n.finish(key, t, status)
+			return nil
+		}
+	}
 	if _, err := n.cfg.Relay.Submit(ctx, *t.report); err != nil {
 		if errors.Is(err, ErrRefused) {
 			n.cfg.Logger.Info("the relay refused the report", "payment", protocol.Hex32(pid), "err", err)
-			n.mu.Lock()
-			delete(n.tasks, key)
-			n.mu.Unlock()
+			status, _ := n.hubStatus(ctx, pid)
+			n.finish(key, t, status)
 			return nil
 		}
 		return fmt.Errorf("send the report for %s: %w", protocol.Hex32(pid), err)
 	}
+	t.sentAt = time.Now()
+	return nil
+}
+
+func (n *Node) hubStatus(ctx context.Context, pid [32]byte) (uint8, error) {
+	rec, err := hubRecord(ctx, n.cfg.Chain, n.cfg.Hub, pid)
+	if err != nil {
+		return 0, err
+	}
+	return rec.Status, nil
+}
+
+// settledBy says whether a payment's status on the hub is the effect of a report of `kind`.
+func (n *Node) settledBy(kind, status uint8) bool {
+	if kind == protocol.ReportCaptured {
+		return status != statusRequested && status != statusCapturing
+	}
+	return status >= statusRefunded
+}
+
+// finish ends a task; a capture that minted is watched for a refund or chargeback.
+func (n *Node) finish(key [32]byte, t *task, status uint8) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	delete(n.tasks, key)
+	if t.kind == protocol.ReportCaptured {
+		delete(n.captured, t.purchase.RequestId) // settled: no batch will carry it now
+	}
+	if t.kind == protocol.ReportCaptured && status == statusMinted && n.watched[t.purchase.PaymentId] == nil {
+		n.watched[t.purchase.PaymentId] = &watch{event: t.event, since: time.Now()}
+	}
+}
+
+// checkWatched asks the processor about each minted payment; a refunded or charged-back one
+// gets this node's reversal report (PaymentsReversed), which burns its tickets once k agree.
+// It polls each payment: a processor's event feed or webhooks would scale further.
+func (n *Node) checkWatched(ctx context.Context) error {
+	n.mu.Lock()
+	if time.Since(n.watchedAt) < n.cfg.WatchEvery || len(n.watched) == 0 {
+		n.mu.Unlock()
+		return nil
+	}
+	n.watchedAt = time.Now()
+	pids := make([][32]byte, 0, len(n.watched))
+	for pid, w := range n.watched {
+		if time.Since(w.since) > n.cfg.WatchFor {
+			delete(n.watched, pid)
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	n.mu.Unlock()
+	var errs []error
+	for _, pid := range pids {
+		if err := n.checkOne(ctx, pid); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) checkOne(ctx context.Context, pid [32]byte) error {
+	n.mu.Lock()
+	w := n.watched[pid]
+	n.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	if w.ref == "" {
+		ref, err := n.cfg.Relay.PaymentRef(ctx, pid)
+		if err != nil {
+			return nil // the relay may be restarting: next time
+		}
+		if protocol.PaymentIDOf(ref) != pid {
+			n.unwatch(pid)
+			return fmt.Errorf("the relay named %q for payment %s, whose hash differs", ref, protocol.Hex32(pid))
+		}
+		w.ref = ref
+	}
+	in, err := n.cfg.Processor.Retrieve(ctx, w.ref)
+	if err != nil {
+		return fmt.Errorf("check payment %s: %w", w.ref, err)
+	}
+	kind := uint8(0)
+	switch {
+	case in.Disputed:
+		kind = protocol.ReportChargedBack
+	case in.AmountRefunded > 0:
+		kind = protocol.ReportRefunded
+	default:
+		return nil
+	}
+	n.unwatch(pid)
+	status, err := n.hubStatus(ctx, pid)
+	if err != nil {
+		n.mu.Lock()
+		n.watched[pid] = w // look again next time
+		n.mu.Unlock()
+		return err
+	}
+	if status != statusMinted {
+		return nil // reversed already
+	}
+	key := doneKey(kind, pid)
+	n.mu.Lock()
+	already := n.signed[key] || n.tasks[key] != nil
+	n.mu.Unlock()
+	if already {
+		return nil
+	}
+	digest, err := reversalDigest(n.cfg.ChainID, n.cfg.Hub, kind, pid)
+	if err != nil {
+		return err
+	}
+	sig, err := n.sign(digest)
+	if err != nil {
+		return err
+	}
+	name := protocol.ReportKindRefunded
+	if kind == protocol.ReportChargedBack {
+		name = protocol.ReportKindChargedBack
+	}
+	n.cfg.Logger.Info("oracle reports a reversal after the mint", "payment", w.ref, "kind", name)
+	n.mu.Lock()
+	n.signed[key] = true
+	n.tasks[key] = &task{kind: kind, event: w.event, since: time.Now(), purchase: events.CardPurchase{PaymentId: pid},
+		report: &protocol.OracleReport{Kind: name, Event: strings.ToLower(w.event.Hex()), PaymentID: protocol.Hex32(pid), Signature: sig}}
 	n.mu.Unlock()
 	return nil
+}
+
+func (n *Node) unwatch(pid [32]byte) {
+	n.mu.Lock()
+	delete(n.watched, pid)
+	n.mu.Unlock()
+}
+
+// Watching says whether the node is watching minted payment `pid` for a reversal.
+func (n *Node) Watching(pid [32]byte) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.watched[pid] != nil
 }
 
 func (n *Node) drop(key, pid [32]byte, why string) {
@@ -363,6 +564,9 @@ func (n *Node) verify(ctx context.Context, t *task) (*protocol.OracleReport, err
 		return &protocol.OracleReport{Kind: protocol.ReportKindRefunded, Event: strings.ToLower(t.event.Hex()), PaymentID: protocol.Hex32(pid), Signature: sig}, nil
 	}
 
+	if rec.Status == statusMinted {
+		return nil, errMinted
+	}
 	if rec.Status != statusRequested || rec.Data.Cmp(low88(t.purchase.RequestId)) != 0 {
 		return nil, fmt.Errorf("payment %s is not awaiting this request (status %d)", ref, rec.Status)
 	}

@@ -338,3 +338,9 @@ func (c *Client) Refund(ctx context.Context, id string) (Intent, error) {
 	}
 	return c.Retrieve(ctx, id)
 }
+
+// Chargeback raises a chargeback on a succeeded payment through the sandbox's test helper
+// (Stripe's test mode raises disputes with test cards instead).
+func (c *Client) Chargeback(ctx context.Context, id string) (Intent, error) {
+	return c.do(ctx, http.MethodPost, "/v1/test_helpers/payment_intents/"+url.PathEscape(id)+"/dispute", nil)
+}

@@ -27,14 +27,30 @@ const cardKey = "sk_test_card_e2e"
 
 type cardEnv struct {
 	*env
-	nodes []*oracle.Node
-	api   *payments.Client // the sandbox's Stripe-shaped API, as a fan's checkout uses it
+	nodes   []*oracle.Node
+	api     *payments.Client // the sandbox's Stripe-shaped API, as a fan's checkout uses it
+	sandbox *payments.Sandbox
+	opts    cardOptions
+	dataDir string
+	ctx     context.Context
+}
+
+// cardOptions: nodes not started (`down`), every node on JSON-RPC (`rpcOnly`, so the relay
+// can restart under them), and the relay's refund delay for unrequested payments.
+type cardOptions struct {
+	down    []int
+	rpcOnly bool
+	expire  time.Duration
 }
 
 // newCardEnv runs a chain, the relay with the sandbox processor and the aggregator, and the
 // hub's three oracle nodes in-process (except those in `down`), each reading the chain and
 // the sandbox's HTTP API on its own client; node 0 reaches the relay over JSON-RPC.
 func newCardEnv(t *testing.T, down ...int) *cardEnv {
+	return newCardEnvWith(t, cardOptions{down: down})
+}
+
+func newCardEnvWith(t *testing.T, o cardOptions) *cardEnv {
 	t.Helper()
 	chain, err := devnet.Start(devnet.Config{BlockTime: 50 * time.Millisecond})
 	if err != nil {
@@ -46,42 +62,75 @@ func newCardEnv(t *testing.T, down ...int) *cardEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sandbox.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay, err := server.Start(context.Background(), server.Config{
-		Listener: ln, DataDir: t.TempDir(), Client: chain.Client, ChainID: chain.ChainID,
-		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer,
-		Payments: sandbox, PaymentsKey: cardKey, Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		sctx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c2()
-		_ = relay.Shutdown(sctx)
+	t.Cleanup(cancel)
+	e := &cardEnv{env: &env{t: t, chain: chain}, sandbox: sandbox, opts: o, dataDir: t.TempDir(), ctx: ctx}
+	e.startRelay("127.0.0.1:0")
+	e.api = &payments.Client{BaseURL: e.base + "/sandbox", APIKey: cardKey}
+	e.nodes = e.startNodes(o.down...)
+	return e
+}
+
+// startRelay starts the relay on addr with the env's data directory.
+func (e *cardEnv) startRelay(addr string) {
+	t := e.t
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for try := 0; ; try++ { // a restart may find the port in TIME_WAIT for a moment
+		if ln, err = net.Listen("tcp", addr); err == nil || try == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := e.chain
+	relay, err := server.Start(context.Background(), server.Config{
+		Listener: ln, DataDir: e.dataDir, Client: chain.Client, ChainID: chain.ChainID,
+		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer,
+		Payments: e.sandbox, PaymentsKey: cardKey,
+		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter, Expire: e.opts.expire},
 	})
-	base := "http://" + relay.Addr()
-	// Node 0 talks to the relay over its JSON-RPC API, the others in-process.
-	nodes, err := chain.StartOracles(ctx, func(i int) oracle.Relay {
-		if i == 0 {
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.stopRelay(relay) })
+	e.relay, e.base = relay, "http://"+relay.Addr()
+}
+
+func (e *cardEnv) stopRelay(r *server.Relay) {
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = r.Shutdown(sctx)
+}
+
+// restart stops the relay and starts it again on the same address and data directory.
+func (e *cardEnv) restart() {
+	e.t.Helper()
+	addr := e.relay.Addr()
+	e.stopRelay(e.relay)
+	e.startRelay(addr)
+}
+
+// startNodes starts the oracle nodes not in `down`. Node 0 (every node with rpcOnly) talks
+// to the relay over its JSON-RPC API, the others in-process.
+func (e *cardEnv) startNodes(down ...int) []*oracle.Node {
+	e.t.Helper()
+	base := e.base
+	nodes, err := e.chain.StartOracles(e.ctx, func(i int) oracle.Relay {
+		if i == 0 || e.opts.rpcOnly {
 			return &oracle.RPCRelay{URL: base + "/rpc"}
 		}
-		return relay.Aggregator()
+		return e.relay.Aggregator()
 	}, func(int) payments.Processor {
 		return &payments.Client{BaseURL: base + "/sandbox", APIKey: cardKey}
 	}, nil, down...)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	return &cardEnv{
-		env:   &env{t: t, chain: chain, relay: relay, base: base},
-		nodes: nodes, api: &payments.Client{BaseURL: base + "/sandbox", APIKey: cardKey},
-	}
+	return nodes
 }
 
 // intent asks the relay for a payment intent and pays it with `card` on the sandbox.
@@ -335,7 +384,12 @@ func TestCardPurchaseRefusals(t *testing.T) {
 		if err != nil || rec.Status != devchain.PaymentRequested {
 			t.Fatalf("hub payment %+v %v", rec, err)
 		}
-		if p := e.progress(x.in.ID); p.State != protocol.PaymentCreated && (x.in.ID != declined.ID || p.State != protocol.PaymentVerifying || p.Signatures != 1) {
+		// Requested on chain, never signed by k: still verifying (0 signatures, or the one lie).
+		want := 0
+		if x.in.ID == declined.ID {
+			want = 1
+		}
+		if p := e.progress(x.in.ID); p.State != protocol.PaymentVerifying || p.Signatures != want {
 			t.Fatalf("progress of a refused payment %+v", p)
 		}
 	}
@@ -395,5 +449,81 @@ func TestCardPurchaseBatch(t *testing.T) {
 	t.Logf("%d purchases minted in %d transactions", n, len(txs))
 	for _, f := range fans {
 		waitFor(t, "each fan's ticket", func() bool { return e.tickets(f) == 1 })
+	}
+}
+
+// TestCardPurchaseChargeback: a minted card purchase whose payment is charged back by the
+// cardholder's bank, or refunded by hand on the processor afterwards, is reported by the
+// oracles (each checks its own processor) and its tickets are burned.
+func TestCardPurchaseChargeback(t *testing.T) {
+	e := newCardEnv(t)
+	ctx := context.Background()
+	fan, other := devchain.NewAccount("charged-back fan", 0), devchain.NewAccount("refunded fan", 0)
+	cb := e.intent(fan, 0, 2, "4242424242424242")
+	e.request(fan, cb, 0, 2)
+	rf := e.intent(other, 0, 1, "4242424242424242")
+	e.request(other, rf, 0, 1)
+	e.waitState(cb.ID, protocol.PaymentMinted)
+	e.waitState(rf.ID, protocol.PaymentMinted)
+	waitFor(t, "the card tickets", func() bool { return e.tickets(fan) == 2 && e.tickets(other) == 1 })
+
+	if _, err := e.api.Chargeback(ctx, cb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Refund(ctx, rf.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		in     protocol.PaymentIntent
+		status uint8
+		who    *devchain.Account
+	}{{cb, devchain.PaymentChargedBack, fan}, {rf, devchain.PaymentRefunded, other}} {
+		waitFor(t, "the reversal on chain", func() bool {
+			rec, err := e.chain.HubPayment(protocol.PaymentIDOf(x.in.ID))
+			return err == nil && rec.Status == x.status
+		})
+		waitFor(t, "the tickets to be burned", func() bool { return e.tickets(x.who) == 0 })
+		e.waitState(x.in.ID, protocol.PaymentRefunded)
+	}
+}
+
+// TestCardPurchaseRelayRestart: the relay restarts while a purchase is half signed (one of
+// the k = 2 signatures in its memory). The node that signed sends its report again, a
+// second node signs, and the purchase mints exactly once; the relay still knows every
+// payment it created. A payment that is paid but never requested on chain is refunded.
+func TestCardPurchaseRelayRestart(t *testing.T) {
+	e := newCardEnvWith(t, cardOptions{down: []int{1, 2}, rpcOnly: true, expire: 2 * time.Second})
+	fan := devchain.NewAccount("restart fan", 0)
+	in := e.intent(fan, 0, 2, "4242424242424242")
+	e.request(fan, in, 0, 2)
+	p := e.waitState(in.ID, protocol.PaymentVerifying)
+	if p.Signatures != 1 {
+		t.Fatalf("before the restart %+v", p)
+	}
+	// Paid, never requested: refunded once it expires, also across the restart.
+	idle := devchain.NewAccount("fan who never requests", 0)
+	unrequested := e.intent(idle, 0, 1, "4242424242424242")
+
+	e.restart()
+	if p := e.progress(in.ID); p.State != protocol.PaymentVerifying && p.State != protocol.PaymentCreated {
+		t.Fatalf("after the restart %+v", p)
+	}
+	e.nodes = append(e.nodes, e.startNodes(0, 2)...) // node 1 comes up: k = 2 with node 0's resent report
+	p = e.waitState(in.ID, protocol.PaymentMinted)
+	if p.Quantity != 2 {
+		t.Fatalf("minted %+v", p)
+	}
+	waitFor(t, "the tickets", func() bool { return e.tickets(fan) == 2 })
+	rec, err := e.chain.HubPayment(protocol.PaymentIDOf(in.ID))
+	if err != nil || rec.Status != devchain.PaymentMinted || rec.Quantity.Uint64() != 2 {
+		t.Fatalf("hub payment %+v %v", rec, err)
+	}
+	waitFor(t, "the unrequested payment to be refunded", func() bool {
+		got, err := e.api.Retrieve(context.Background(), unrequested.ID)
+		return err == nil && got.AmountRefunded == got.Amount
+	})
+	time.Sleep(time.Second)
+	if n := e.tickets(fan); n != 2 {
+		t.Fatalf("%d tickets after the restart, want exactly 2", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type CardConfig struct {
 	// CheckoutURL is the processor's hosted checkout page, to which the intent id and
 	// ?client_secret=… are appended (default "/sandbox/checkout/", the embedded sandbox's).
 	CheckoutURL string
+	// Expire is how long a paid intent may wait for its on-chain request before the relay
+	// refunds it (default 1 hour).
+	Expire time.Duration
 }
 
 var ticketABI = events.NewEventTicket()
@@ -51,7 +55,7 @@ func (r *Relay) startCards(ctx context.Context) error {
 	}
 	agg, err := oracle.NewAggregator(ctx, oracle.AggregatorConfig{
 		Client: r.cfg.Client, ChainID: r.cfg.ChainID, Hub: c.Hub, Key: c.Reporter, Processor: c.Processor,
-		Logger: r.cfg.Logger, OnProgress: r.publishProgress,
+		Logger: r.cfg.Logger, OnProgress: r.publishProgress, Path: filepath.Join(r.cfg.DataDir, "payments.db"), Expire: c.Expire,
 	})
 	if err != nil {
 		return err
@@ -151,18 +155,13 @@ func paymentParam(id string) ([32]byte, error) {
 	return protocol.PaymentIDOf(id), nil
 }
 
-// paymentProgress is what the aggregator knows of a payment, or "created" for an intent
-// this relay made that no oracle has reported on yet.
+// paymentProgress is what the aggregator knows of a payment (or the hub, after a restart).
 func (r *Relay) paymentProgress(pid [32]byte) (protocol.PaymentProgress, error) {
-	if p, ok := r.agg.Progress(pid); ok {
-		return p, nil
-	}
-	ref, err := r.agg.PaymentRef(context.Background(), pid)
+	p, err := r.agg.ProgressOf(context.Background(), pid)
 	if err != nil {
-		return protocol.PaymentProgress{}, rpcserver.InvalidParams("no card payment %s is known to this relay", protocol.Hex32(pid))
+		return p, rpcserver.InvalidParams("no card payment %s is known to this relay", protocol.Hex32(pid))
 	}
-	k, n := r.agg.Threshold()
-	return protocol.PaymentProgress{ID: ref, PaymentID: protocol.Hex32(pid), State: protocol.PaymentCreated, Threshold: k, Members: n, Time: time.Now().UnixMilli()}, nil
+	return p, nil
 }
 
 // createPayment makes a card payment intent for (event, tier, quantity, buyer) at the
@@ -200,7 +199,10 @@ func (r *Relay) createPayment(ctx context.Context, req *rpcserver.Request) (any,
 	if err != nil {
 		return nil, fmt.Errorf("create the payment: %w", err)
 	}
-	pid := r.agg.RememberPayment(in.ID)
+	pid, err := r.agg.RememberPayment(in.ID)
+	if err != nil {
+		return nil, err
+	}
 	return protocol.PaymentIntent{
 		ID: in.ID, PaymentID: protocol.Hex32(pid), ClientSecret: in.ClientSecret,
 		CheckoutURL: r.cards.CheckoutURL + url.PathEscape(in.ID) + "?client_secret=" + url.QueryEscape(in.ClientSecret),

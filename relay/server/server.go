@@ -93,7 +93,9 @@ type Relay struct {
 
 	mu   sync.Mutex
 	done chan struct{}
-	err  error
+	// stopped is closed once the relay's loops have returned.
+	stopped chan struct{}
+	err     error
 }
 
 // Start builds the relay and starts serving; Shutdown stops it.
@@ -101,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Relay{cfg: cfg, metrics: prometheus.NewRegistry(), done: make(chan struct{}), started: time.Now()}
+	r := &Relay{cfg: cfg, metrics: prometheus.NewRegistry(), done: make(chan struct{}), stopped: make(chan struct{}), started: time.Now()}
 	r.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.headBlock = prometheus.NewGauge(prometheus.GaugeOpts{Name: "stagepass_chain_head_block", Help: "Last block the relay has indexed."})
 	r.metrics.MustRegister(r.headBlock)
@@ -181,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.agg.Close()
 			if err := r.agg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("oracle aggregator: %w", err))
 			}
@@ -190,6 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		<-r.done
 		cancel()
 		wg.Wait()
+		close(r.stopped)
 	}()
 	cfg.Logger.Info("relay serving", "addr", r.ln.Addr().String(), "chainId", cfg.ChainID, "factory", cfg.Factory)
 	return r, nil
@@ -237,6 +241,11 @@ func (r *Relay) stop() {
 func (r *Relay) Shutdown(ctx context.Context) error {
 	err := errors.Join(r.rpc.Shutdown(ctx), r.http.Shutdown(ctx), r.fwd.Close())
 	r.stop()
+	select { // the loops end, and the aggregator's ledger is closed, before Shutdown returns
+	case <-r.stopped:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
 	return err
 }
 
