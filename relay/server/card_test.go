@@ -527,3 +527,49 @@ func TestCardPurchaseRelayRestart(t *testing.T) {
 		t.Fatalf("%d tickets after the restart, want exactly 2", n)
 	}
 }
+
+// TestCardPurchaseResale: a fan buys a listed ticket by card. The intent is bound to (event,
+// token, buyer) at the listing price; the gasless requestResale claims the payment; the
+// oracles verify it like a primary purchase and the ticket moves to the fan.
+func TestCardPurchaseResale(t *testing.T) {
+	e := newCardEnv(t)
+	seller := e.chain.Accounts[6]
+	e.buy(seller, 1)
+	var mine []protocol.TicketInfo
+	waitFor(t, "the seller's ticket", func() bool {
+		e.result(protocol.MethodTicketsByOwner, []any{seller.Address.Hex()}, &mine)
+		return len(mine) == 1
+	})
+	id, _ := new(big.Int).SetString(mine[0].TokenID, 10)
+	price := devchain.USDC(48)
+	e.chain.MustTransact(seller, e.chain.Demo, devchain.Ticket.PackList(id, price), nil)
+
+	fan := devchain.NewAccount("card resale fan", 0)
+	// Refused: a ticket not for resale, and a buyer who already owns it.
+	if r := e.call(protocol.MethodCreateResalePayment, []any{e.chain.Demo.Hex(), id.Uint64() + 1000, fan.Address.Hex()}); r.Error == nil || !strings.Contains(r.Error.Message, "not for resale") {
+		t.Fatalf("unlisted ticket: %+v", r.Error)
+	}
+	if r := e.call(protocol.MethodCreateResalePayment, []any{e.chain.Demo.Hex(), id.Uint64(), seller.Address.Hex()}); r.Error == nil || !strings.Contains(r.Error.Message, "already") {
+		t.Fatalf("own ticket: %+v", r.Error)
+	}
+	var in protocol.PaymentIntent
+	e.result(protocol.MethodCreateResalePayment, []any{e.chain.Demo.Hex(), id.Uint64(), fan.Address.Hex()}, &in)
+	if in.Amount != 4800 || in.Price != price.String() || in.Tier != id.Uint64() || in.Quantity != 0 {
+		t.Fatalf("resale intent %+v", in)
+	}
+	if _, err := e.api.Confirm(context.Background(), in.ID, payments.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: time.Now().Year() + 2, CVC: "123"}); err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := protocol.ParseHash32("paymentId", in.PaymentID)
+	req, sig := e.chain.SignForward(fan, e.chain.Demo, devchain.Ticket.PackRequestResale(pid, id), 400_000, e.chain.Now()+3600)
+	var st protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}}, &st)
+	p := e.waitState(in.ID, protocol.PaymentMinted)
+	if p.FirstTokenID != id.String() {
+		t.Fatalf("resale progress %+v", p)
+	}
+	waitFor(t, "the ticket to move", func() bool { return e.tickets(fan) == 1 && e.tickets(seller) == 0 })
+	if b := e.chain.Balance(fan.Address); b.Sign() != 0 {
+		t.Fatalf("the fan paid gas: %s", b)
+	}
+}

@@ -76,6 +76,7 @@ func (r *Relay) publishProgress(p protocol.PaymentProgress) {
 
 func (r *Relay) registerCardAPI(s *rpcserver.Server) {
 	s.Register(protocol.MethodCreatePayment, r.createPayment)
+	s.Register(protocol.MethodCreateResalePayment, r.createResalePayment)
 	s.Register(protocol.MethodSubmitReport, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var rep protocol.OracleReport
 		if err := positional(req, &rep); err != nil {
@@ -190,6 +191,47 @@ func (r *Relay) createPayment(ctx context.Context, req *rpcserver.Request) (any,
 		return nil, fmt.Errorf("read the price: %w", err)
 	}
 	price := new(big.Int).Mul(prices.Primary, new(big.Int).SetUint64(qty))
+	return r.newIntent(ctx, ev, buyer, tier, qty, price)
+}
+
+// createResalePayment makes a card payment intent for listed ticket `tokenId` at its
+// listing price, bound to (event, token, buyer) as requestResale will record it.
+func (r *Relay) createResalePayment(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var ev, buyer common.Address
+	var tokenID uint64
+	if err := positional(req, addressParam(&ev, "event"), &tokenID, addressParam(&buyer, "buyer")); err != nil {
+		return nil, err
+	}
+	if _, ok := r.index.Event(ev); !ok {
+		return nil, rpcserver.InvalidParams("no Stagepass event at %s", ev.Hex())
+	}
+	if buyer == (common.Address{}) {
+		return nil, rpcserver.InvalidParams("buyer must not be the zero address")
+	}
+	id := new(big.Int).SetUint64(tokenID)
+	out, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &ev, Data: ticketABI.PackListingPrice(id)}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read the listing: %w", err)
+	}
+	price, err := ticketABI.UnpackListingPrice(out)
+	if err != nil {
+		return nil, fmt.Errorf("read the listing: %w", err)
+	}
+	if price.Sign() == 0 {
+		return nil, rpcserver.InvalidParams("ticket %d of %s is not for resale", tokenID, ev.Hex())
+	}
+	out, err = r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &ev, Data: ticketABI.PackOwnerOf(id)}, nil)
+	if err == nil {
+		if owner, err := ticketABI.UnpackOwnerOf(out); err == nil && owner == buyer {
+			return nil, rpcserver.InvalidParams("ticket %d is already %s's", tokenID, buyer.Hex())
+		}
+	}
+	return r.newIntent(ctx, ev, buyer, tokenID, 0, price)
+}
+
+// newIntent creates the processor's intent for `price` (event currency units), its metadata
+// bound to the purchase, and remembers its payment id for the oracles.
+func (r *Relay) newIntent(ctx context.Context, ev, buyer common.Address, tier, qty uint64, price *big.Int) (any, error) {
 	cents, err := protocol.CardMinorUnits(price)
 	if err != nil {
 		return nil, rpcserver.InvalidParams("this purchase cannot be paid by card: %v", err)

@@ -19,6 +19,10 @@ const (
 	// MethodCreatePayment [event, tier, quantity, buyer] → PaymentIntent: a card payment
 	// intent whose metadata binds it to (chain id, event, buyer, tier, quantity, amount).
 	MethodCreatePayment = "sp_createPayment"
+	// MethodCreateResalePayment [event, tokenId, buyer] → PaymentIntent: a card payment for
+	// a listed ticket at its listing price, bound like a primary one with the token id as
+	// its tier and quantity 0 (as EventTicket.requestResale records it).
+	MethodCreateResalePayment = "sp_createResalePayment"
 	// MethodSubmitReport [OracleReport] → ReportReceipt: an oracle node's signed report.
 	// Authenticated by its signature alone: it must recover to a member of the hub's set
 	// and be about a request the chain holds.
@@ -165,8 +169,8 @@ type PaymentIntent struct {
 	ChainID      uint64 `json:"chainId"`
 	Event        string `json:"event"`
 	Buyer        string `json:"buyer"`
-	Tier         uint64 `json:"tier"`
-	Quantity     uint64 `json:"quantity"`
+	Tier         uint64 `json:"tier"`     // for a resale: the token id
+	Quantity     uint64 `json:"quantity"` // 0 for a resale
 }
 
 // CardPurchaseJSON is a CardPurchase on the wire: bytes32 and addresses as 0x hex, numbers
