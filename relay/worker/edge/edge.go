@@ -1,0 +1,561 @@
+// Package edge is the relay's forwarding API as the Cloudflare Workers build runs it: the
+// same JSON-RPC methods (served by relay/rpcserver) and the same request rules
+// (relay/forward/rules) as the native relay, but with no memory of its own between
+// requests. The outbox and the hot wallet's nonce live behind Store (a Durable Object in
+// the worker), status pushes go out through Publisher (the websocket fan-out Durable
+// Object), and the sender runs in short passes (Pump) after a request is accepted, when a
+// status is asked for and on a cron trigger, instead of a long-lived goroutine.
+//
+// It has no syscall/js: relay/worker's js/wasm main wires it to the Workers bindings.
+package edge
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/relay/forward/rules"
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// Chain is what the edge relay needs from a node; go-ethereum's *ethclient.Client has it.
+type Chain interface {
+	rules.Caller
+	ChainID(ctx context.Context) (*big.Int, error)
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
+	SendTransaction(ctx context.Context, tx *types.Transaction) error
+	TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
+}
+
+// The states of a request, as in package forward.
+const (
+	Accepted = "accepted"
+	Sent     = "sent"
+	Mined    = "mined"
+	Failed   = "failed"
+)
+
+// Record is one request in the outbox. Times are unix milliseconds.
+type Record struct {
+	ID         common.Hash    `json:"id"`
+	From       common.Address `json:"from"`
+	To         common.Address `json:"to"`
+	Gas        uint64         `json:"gas"`
+	Nonce      uint64         `json:"nonce"`
+	Deadline   uint64         `json:"deadline"`
+	Data       hexutil.Bytes  `json:"data"`
+	Signature  hexutil.Bytes  `json:"signature"`
+	State      string         `json:"state"`
+	Reason     string         `json:"reason,omitempty"`
+	AcceptedAt int64          `json:"acceptedAt"`
+	UpdatedAt  int64          `json:"updatedAt"`
+	// TxNonce is the hot-wallet nonce reserved for the request; Attempt the transaction
+	// signed with it, stored before it is broadcast.
+	TxNonce *uint64  `json:"txNonce,omitempty"`
+	Attempt *Attempt `json:"attempt,omitempty"`
+	TxHash  string   `json:"txHash,omitempty"`
+	Block   uint64   `json:"block,omitempty"`
+}
+
+// Attempt is a signed transaction carrying a request.
+type Attempt struct {
+	Hash common.Hash   `json:"hash"`
+	Raw  hexutil.Bytes `json:"raw"`
+}
+
+// Final reports whether the record's state will not change again.
+func (r *Record) Final() bool { return r.State == Mined || r.State == Failed }
+
+// Status renders the record as the protocol's RequestStatus.
+func (r *Record) Status() protocol.RequestStatus {
+	return protocol.RequestStatus{
+		ID: r.ID.Hex(), State: r.State, From: strings.ToLower(r.From.Hex()), Nonce: r.Nonce,
+		TxHash: r.TxHash, Block: r.Block, Reason: r.Reason, Time: r.UpdatedAt,
+	}
+}
+
+func (r *Record) execution() rules.Execution {
+	return rules.Execution{ID: r.ID, From: r.From, To: r.To, Gas: r.Gas, Deadline: r.Deadline, Data: r.Data, Signature: r.Signature}
+}
+
+// Store is the durable outbox. Every method is atomic; the worker's is a Durable Object,
+// which runs one call at a time.
+type Store interface {
+	// Accept stores a new request unless one with its ID exists (then it returns that one
+	// and false). It refuses, with *rules.NonceError or rules.ErrTooManyPending, a request
+	// whose nonce is not max(chainNonce, the signer's highest pending nonce + 1) or whose
+	// signer already has maxPending requests waiting.
+	Accept(ctx context.Context, rec *Record, chainNonce uint64, maxPending int) (*Record, bool, error)
+	// Get returns a request, or rules.ErrUnknownRequest.
+	Get(ctx context.Context, id common.Hash) (*Record, error)
+	// Pending lists the forwarder nonces of a signer's unfinished requests.
+	Pending(ctx context.Context, from common.Address) ([]uint64, error)
+	// Queue lists the unfinished requests in acceptance order.
+	Queue(ctx context.Context) ([]*Record, error)
+	// Reserve gives the request a hot-wallet nonce (once; later calls return the same),
+	// at least chainNonce and above every nonce reserved before.
+	Reserve(ctx context.Context, id common.Hash, chainNonce uint64) (*Record, error)
+	// Attach stores the request's signed transaction and makes it sent, unless it has one
+	// already (then the stored one is returned and false).
+	Attach(ctx context.Context, id common.Hash, a Attempt, at int64) (*Record, bool, error)
+	// Settle makes an unfinished request mined or failed.
+	Settle(ctx context.Context, id common.Hash, state, txHash string, block uint64, reason string, at int64) (*Record, bool, error)
+}
+
+// Publisher pushes a message to every websocket subscribed to key, and keeps it as the
+// key's latest for subscribers still to come.
+type Publisher interface {
+	Publish(ctx context.Context, key string, data any) error
+}
+
+// Config configures a Relay.
+type Config struct {
+	Chain     Chain
+	ChainID   *big.Int
+	Forwarder common.Address
+	Factory   common.Address
+	Key       *ecdsa.PrivateKey // the hot wallet that pays the gas
+	Store     Store
+	Fanout    Publisher
+	// Limits as in forward.Limits [8 pending, 1 minute, 2,000,000 gas, 16 KiB].
+	MaxPending     int
+	DeadlineMargin time.Duration
+	MaxGas         uint64
+	MaxData        int
+	// BaseFeeMultiplier sets the fee cap to base fee × this + tip [2].
+	BaseFeeMultiplier int64
+	Now               func() time.Time
+}
+
+// Relay is the edge relay's request handling; build one per Workers request.
+type Relay struct {
+	cfg    Config
+	hot    common.Address
+	domain protocol.Domain
+	signer types.Signer
+}
+
+// New checks cfg and fills in defaults.
+func New(cfg Config) (*Relay, error) {
+	switch {
+	case cfg.Chain == nil || cfg.Store == nil || cfg.Fanout == nil:
+		return nil, errors.New("edge: config needs Chain, Store and Fanout")
+	case cfg.ChainID == nil || cfg.Key == nil:
+		return nil, errors.New("edge: config needs ChainID and the hot wallet Key")
+	case cfg.Forwarder == (common.Address{}) || cfg.Factory == (common.Address{}):
+		return nil, errors.New("edge: config needs the Forwarder and Factory addresses")
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 8
+	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = time.Minute
+	}
+	if cfg.MaxGas == 0 {
+		cfg.MaxGas = 2_000_000
+	}
+	if cfg.MaxData <= 0 {
+		cfg.MaxData = 16 << 10
+	}
+	if cfg.BaseFeeMultiplier <= 0 {
+		cfg.BaseFeeMultiplier = 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Relay{
+		cfg:    cfg,
+		hot:    crypto.PubkeyToAddress(cfg.Key.PublicKey),
+		domain: protocol.ForwarderDomain(cfg.ChainID.Uint64(), ethcrypto.Address(cfg.Forwarder)),
+		signer: types.LatestSignerForChainID(cfg.ChainID),
+	}, nil
+}
+
+// Address is the hot wallet's address.
+func (r *Relay) Address() common.Address { return r.hot }
+
+// RequestKey is the fan-out key of a request's status pushes (the native relay's too).
+func RequestKey(id common.Hash) string { return "request:" + strings.ToLower(id.Hex()) }
+
+// Health is /healthz's answer.
+type Health struct {
+	ChainID   uint64 `json:"chainId"`
+	Block     uint64 `json:"block"`
+	Forwarder string `json:"forwarder"`
+	Factory   string `json:"factory"`
+	Relayer   string `json:"relayer"`
+	Queued    int    `json:"queued"`
+}
+
+// Health reads the head block and the outbox's length.
+func (r *Relay) Health(ctx context.Context) (Health, error) {
+	head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return Health{}, fmt.Errorf("read head: %w", err)
+	}
+	q, err := r.cfg.Store.Queue(ctx)
+	if err != nil {
+		return Health{}, fmt.Errorf("read outbox: %w", err)
+	}
+	return Health{
+		ChainID: r.cfg.ChainID.Uint64(), Block: head.Number.Uint64(),
+		Forwarder: strings.ToLower(r.cfg.Forwarder.Hex()), Factory: strings.ToLower(r.cfg.Factory.Hex()),
+		Relayer: strings.ToLower(r.hot.Hex()), Queued: len(q),
+	}, nil
+}
+
+// Register adds the edge relay's methods to s: sp_chainInfo, sp_forwarderNonce,
+// sp_sendForward and sp_requestStatus. Subscriptions are the fan-out Durable Object's.
+func (r *Relay) Register(s *rpcserver.Server) {
+	s.Register(protocol.MethodChainInfo, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
+		head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		return protocol.ChainInfo{
+			ChainID: r.cfg.ChainID.Uint64(), Block: head.Number.Uint64(),
+			Forwarder: strings.ToLower(r.cfg.Forwarder.Hex()), Factory: strings.ToLower(r.cfg.Factory.Hex()),
+		}, nil
+	})
+	s.Register(protocol.MethodForwarderNonce, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var account string
+		if err := positional(req, &account); err != nil {
+			return nil, err
+		}
+		a, err := protocol.ParseAddressField("account", account)
+		if err != nil {
+			return nil, rpcserver.InvalidParams("%v", err)
+		}
+		n, err := r.NextNonce(ctx, common.Address(a))
+		if err != nil {
+			return nil, err
+		}
+		return strconv.FormatUint(n, 10), nil
+	})
+	s.Register(protocol.MethodSendForward, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var sub protocol.ForwardSubmission
+		if err := positional(req, &sub); err != nil {
+			return nil, err
+		}
+		fr, err := sub.Request.Parse()
+		if err != nil {
+			return nil, rpcserver.InvalidParams("%v", err)
+		}
+		sig, err := hexutil.Decode(sub.Signature)
+		if err != nil || len(sig) != 65 {
+			return nil, rpcserver.InvalidParams("signature must be 65 bytes of 0x hex")
+		}
+		rec, err := r.Submit(ctx, fr, sig)
+		if err != nil {
+			return nil, rpcError(err)
+		}
+		return rec.Status(), nil
+	})
+	s.Register(protocol.MethodRequestStatus, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var id common.Hash
+		if err := positional(req, &id); err != nil {
+			return nil, err
+		}
+		rec, err := r.cfg.Store.Get(ctx, id)
+		if err != nil {
+			return nil, rpcError(err)
+		}
+		if !rec.Final() {
+			// Each look is also a chance to move it on: the worker has no sender of its own.
+			if err := r.Step(ctx); err == nil {
+				if now, err := r.cfg.Store.Get(ctx, id); err == nil {
+					rec = now
+				}
+			}
+		}
+		return rec.Status(), nil
+	})
+}
+
+// NextNonce is the forwarder nonce from's next request must carry.
+func (r *Relay) NextNonce(ctx context.Context, from common.Address) (uint64, error) {
+	pending, err := r.cfg.Store.Pending(ctx, from)
+	if err != nil {
+		return 0, err
+	}
+	want, err := rules.ForwarderNonce(ctx, r.cfg.Chain, r.cfg.Forwarder, from, nil)
+	if err != nil {
+		return 0, err
+	}
+	return nextNonce(want, pending), nil
+}
+
+func nextNonce(chain uint64, pending []uint64) uint64 {
+	for _, n := range pending {
+		if n+1 > chain {
+			chain = n + 1
+		}
+	}
+	return chain
+}
+
+// Submit checks a signed request as the native relay does (rules.Check, deadline, target,
+// nonce, a dry run when the signer has nothing pending) and stores it in the outbox. The
+// same signed request again returns the stored record: it is never sent twice.
+func (r *Relay) Submit(ctx context.Context, req *protocol.ForwardRequest, sig []byte) (*Record, error) {
+	id, sig, err := rules.Check(req, sig, r.domain, r.cfg.Factory, r.cfg.MaxData, r.cfg.MaxGas)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err := r.cfg.Store.Get(ctx, id); err == nil {
+		return rec, nil
+	} else if !errors.Is(err, rules.ErrUnknownRequest) {
+		return nil, err
+	}
+	now := r.cfg.Now()
+	if err := rules.CheckDeadline(req.Deadline, now, r.cfg.DeadlineMargin); err != nil {
+		return nil, err
+	}
+	to, from := common.Address(req.To), common.Address(req.From)
+	if to != r.cfg.Factory {
+		ok, err := rules.IsEvent(ctx, r.cfg.Chain, r.cfg.Factory, to)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is neither the factory nor one of its events", rules.ErrTarget, to)
+		}
+	}
+	pending, err := r.cfg.Store.Pending(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	if len(pending) >= r.cfg.MaxPending {
+		return nil, fmt.Errorf("%w: %d waiting", rules.ErrTooManyPending, len(pending))
+	}
+	chainNonce, err := rules.ForwarderNonce(ctx, r.cfg.Chain, r.cfg.Forwarder, from, nil)
+	if err != nil {
+		return nil, err
+	}
+	if want := nextNonce(chainNonce, pending); !req.Nonce.IsUint64() || req.Nonce.Uint64() != want {
+		return nil, &rules.NonceError{Got: req.Nonce, Want: new(big.Int).SetUint64(want)}
+	}
+	rec := &Record{
+		ID: id, From: from, To: to, Gas: req.Gas.Uint64(), Nonce: req.Nonce.Uint64(), Deadline: req.Deadline,
+		Data: req.Data, Signature: sig, State: Accepted, AcceptedAt: now.UnixMilli(), UpdatedAt: now.UnixMilli(),
+	}
+	if len(pending) == 0 {
+		if err := rules.Simulate(ctx, r.cfg.Chain, r.cfg.Forwarder, r.hot, rec.execution(), nil); err != nil {
+			return nil, err
+		}
+	}
+	stored, fresh, err := r.cfg.Store.Accept(ctx, rec, chainNonce, r.cfg.MaxPending)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		r.publish(ctx, stored)
+	}
+	return stored, nil
+}
+
+func (r *Relay) publish(ctx context.Context, rec *Record) {
+	// A push that does not go out is not lost: sp_requestStatus and the next subscriber
+	// read the outbox.
+	_ = r.cfg.Fanout.Publish(ctx, RequestKey(rec.ID), rec.Status())
+}
+
+// Pump runs sender passes until the outbox is empty or until passes: the worker runs it
+// after answering (waitUntil), so a request is usually mined while its submitter watches.
+func (r *Relay) Pump(ctx context.Context, until time.Time, every time.Duration) error {
+	for {
+		if err := r.Step(ctx); err != nil {
+			return err
+		}
+		q, err := r.cfg.Store.Queue(ctx)
+		if err != nil {
+			return err
+		}
+		if len(q) == 0 || r.cfg.Now().Add(every).After(until) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// Step is one sender pass over the outbox, in acceptance order: a request without a
+// transaction gets a hot-wallet nonce and a signed transaction, stored before it is
+// broadcast; a sent one is settled from its receipt, or broadcast again (the same bytes)
+// while it has none.
+func (r *Relay) Step(ctx context.Context) error {
+	q, err := r.cfg.Store.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	var fe *fees
+	for _, rec := range q {
+		if rec.Attempt == nil {
+			if fe == nil {
+				f, err := r.currentFees(ctx)
+				if err != nil {
+					return err
+				}
+				fe = &f
+			}
+			if rec, err = r.sign(ctx, rec, *fe); err != nil {
+				return err
+			}
+		} else if done, err := r.track(ctx, rec); err != nil || done {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		tx := new(types.Transaction)
+		if err := tx.UnmarshalBinary(rec.Attempt.Raw); err != nil {
+			return fmt.Errorf("edge: decode stored transaction of %s: %w", rec.ID, err)
+		}
+		err := r.cfg.Chain.SendTransaction(ctx, tx)
+		switch rules.Classify(err) {
+		case rules.Delivered, rules.NonceUsed, rules.Underpriced:
+			// In the pool or mined (by this or another attempt); receipts tell.
+		case rules.Rejected:
+			if _, err := r.settle(ctx, rec, Failed, "", 0, "the node refused the transaction: "+err.Error()); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("edge: broadcast %s: %w", rec.ID, err)
+		}
+	}
+	return nil
+}
+
+type fees struct{ tip, feeCap *big.Int }
+
+func (r *Relay) currentFees(ctx context.Context) (fees, error) {
+	head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return fees{}, fmt.Errorf("edge: read head for fees: %w", err)
+	}
+	tip, err := r.cfg.Chain.SuggestGasTipCap(ctx)
+	if err != nil {
+		return fees{}, fmt.Errorf("edge: suggest tip: %w", err)
+	}
+	feeCap := new(big.Int)
+	if head.BaseFee != nil {
+		feeCap.Mul(head.BaseFee, big.NewInt(r.cfg.BaseFeeMultiplier))
+	}
+	return fees{tip: tip, feeCap: feeCap.Add(feeCap, tip)}, nil
+}
+
+// sign reserves the request's hot-wallet nonce, signs its transaction and stores it; if
+// another pass stored one first, that one is the request's transaction.
+func (r *Relay) sign(ctx context.Context, rec *Record, fe fees) (*Record, error) {
+	chainNonce, err := r.cfg.Chain.PendingNonceAt(ctx, r.hot)
+	if err != nil {
+		return nil, fmt.Errorf("edge: read hot wallet nonce: %w", err)
+	}
+	if rec, err = r.cfg.Store.Reserve(ctx, rec.ID, chainNonce); err != nil {
+		return nil, err
+	}
+	if rec.Attempt != nil {
+		return rec, nil
+	}
+	data := rec.execution().Calldata()
+	tx, err := types.SignNewTx(r.cfg.Key, r.signer, &types.DynamicFeeTx{
+		ChainID: r.cfg.ChainID, Nonce: *rec.TxNonce, GasTipCap: fe.tip, GasFeeCap: fe.feeCap,
+		Gas: rules.ExecuteGas(rec.Gas, len(data)), To: &r.cfg.Forwarder, Data: data,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edge: sign transaction for %s: %w", rec.ID, err)
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("edge: encode transaction: %w", err)
+	}
+	stored, fresh, err := r.cfg.Store.Attach(ctx, rec.ID, Attempt{Hash: tx.Hash(), Raw: raw}, r.cfg.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		r.publish(ctx, stored)
+	}
+	return stored, nil
+}
+
+// track settles a sent request from its transaction's receipt; false while there is none.
+func (r *Relay) track(ctx context.Context, rec *Record) (bool, error) {
+	rcpt, err := r.cfg.Chain.TransactionReceipt(ctx, rec.Attempt.Hash)
+	if err != nil {
+		// ethereum.NotFound, or the node cannot say now: broadcast again and look later.
+		return false, nil
+	}
+	block := rcpt.BlockNumber.Uint64()
+	if rcpt.Status == types.ReceiptStatusSuccessful {
+		_, err := r.settle(ctx, rec, Mined, rcpt.TxHash.Hex(), block, "")
+		return true, err
+	}
+	reason := "reverted on chain"
+	var re *rules.RevertError
+	if err := rules.Simulate(ctx, r.cfg.Chain, r.cfg.Forwarder, r.hot, rec.execution(), rcpt.BlockNumber); errors.As(err, &re) {
+		reason = re.Reason()
+	}
+	_, err = r.settle(ctx, rec, Failed, rcpt.TxHash.Hex(), block, reason)
+	return true, err
+}
+
+func (r *Relay) settle(ctx context.Context, rec *Record, state, txHash string, block uint64, reason string) (*Record, error) {
+	stored, changed, err := r.cfg.Store.Settle(ctx, rec.ID, state, txHash, block, reason, r.cfg.Now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		r.publish(ctx, stored)
+	}
+	return stored, nil
+}
+
+// rpcError turns the rules' refusals into JSON-RPC errors whose message says why, as the
+// native relay does.
+func rpcError(err error) error {
+	switch {
+	case errors.Is(err, rules.ErrRateLimited), errors.Is(err, rules.ErrTooManyPending):
+		return rpcserver.Errorf(rpcserver.CodeLimitExceeded, "%v", err)
+	case errors.Is(err, rules.ErrUnknownRequest), errors.Is(err, rules.ErrInvalidRequest),
+		errors.Is(err, rules.ErrTarget), errors.Is(err, rules.ErrSelector), errors.Is(err, rules.ErrValue),
+		errors.Is(err, rules.ErrDeadline), errors.Is(err, rules.ErrSignature), errors.Is(err, rules.ErrGasLimit),
+		errors.Is(err, rules.ErrNonce), errors.Is(err, rules.ErrWouldRevert), errors.Is(err, protocol.ErrInvalidRequest):
+		return rpcserver.InvalidParams("%v", err)
+	}
+	return err
+}
+
+func positional(req *rpcserver.Request, targets ...any) error {
+	var raw []json.RawMessage
+	if len(req.Params) == 0 || json.Unmarshal(req.Params, &raw) != nil {
+		return rpcserver.InvalidParams("%s takes a params array of %d", req.Method, len(targets))
+	}
+	if len(raw) != len(targets) {
+		return rpcserver.InvalidParams("%s takes %d params, got %d", req.Method, len(targets), len(raw))
+	}
+	for i, t := range targets {
+		if err := json.Unmarshal(raw[i], t); err != nil {
+			return rpcserver.InvalidParams("%s param %d: %v", req.Method, i+1, err)
+		}
+	}
+	return nil
+}

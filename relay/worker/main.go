@@ -1,0 +1,172 @@
+//go:build js && wasm
+
+// Command worker is the Stagepass relay built for Cloudflare Workers with
+// github.com/syumai/workers: /rpc (sp_chainInfo, sp_forwarderNonce, sp_sendForward,
+// sp_requestStatus through relay/rpcserver) and /healthz, with the outbox in the Outbox
+// Durable Object and status pushes through the Fanout Durable Object (relay.mjs). A
+// Workers isolate runs this program afresh for every request, so it keeps nothing in
+// memory: each request builds the relay from the bindings, answers, and then (waitUntil)
+// runs the sender until the outbox is empty or a pass limit is reached.
+//
+// Bindings (wrangler.toml): RPC_URL, CHAIN_ID, FORWARDER, FACTORY (vars), RELAYER_KEY
+// (secret: the hot wallet's hex private key), OUTBOX and FANOUT (Durable Objects).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/syumai/workers"
+	"github.com/syumai/workers/cloudflare"
+	"github.com/syumai/workers/cloudflare/cron"
+
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/relay/worker/edge"
+)
+
+// pumpFor is how long the sender keeps going after a request was answered; Workers allow
+// waitUntil work for 30 s after the response.
+const pumpFor = 25 * time.Second
+
+var background sync.WaitGroup
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		relay, err := build(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		h, err := relay.Health(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(h)
+	})
+	mux.HandleFunc("/rpc", func(w http.ResponseWriter, r *http.Request) {
+		relay, err := build(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		srv := rpcserver.New(rpcserver.Config{AllowedOrigins: origins(), RatePerSecond: -1, Logger: log})
+		relay.Register(srv)
+		srv.HTTPHandler().ServeHTTP(w, r)
+		// Whatever the call was, the outbox may have work: send it after answering.
+		background.Add(1)
+		cloudflare.WaitUntil(func() {
+			defer background.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), pumpFor)
+			defer cancel()
+			if err := relay.Pump(ctx, time.Now().Add(pumpFor), time.Second); err != nil {
+				log.Warn("sender pass", "err", err)
+			}
+		})
+	})
+	workers.ServeNonBlock(mux)
+	cron.ScheduleTaskNonBlock(func(ctx context.Context) error {
+		relay, err := build(ctx)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, pumpFor)
+		defer cancel()
+		return relay.Pump(ctx, time.Now().Add(pumpFor), time.Second)
+	})
+	workers.Ready()
+	select {
+	case <-workers.Done():
+	case <-cron.Done():
+	}
+	background.Wait()
+}
+
+// origins is ALLOWED_ORIGINS, comma-separated ("*" in development).
+func origins() []string {
+	var out []string
+	for _, o := range strings.Split(cloudflare.Getenv("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// build assembles the relay from the request's bindings.
+func build(ctx context.Context) (*edge.Relay, error) {
+	env := func(name string) (string, error) {
+		v := strings.TrimSpace(cloudflare.Getenv(name))
+		if v == "" {
+			return "", fmt.Errorf("worker: %s is not set (wrangler.toml [vars] or a secret)", name)
+		}
+		return v, nil
+	}
+	var vals [5]string
+	for i, name := range []string{"RPC_URL", "CHAIN_ID", "FORWARDER", "FACTORY", "RELAYER_KEY"} {
+		v, err := env(name)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v
+	}
+	chainID, ok := new(big.Int).SetString(vals[1], 10)
+	if !ok {
+		return nil, fmt.Errorf("worker: CHAIN_ID %q is not a decimal number", vals[1])
+	}
+	for _, a := range vals[2:4] {
+		if !common.IsHexAddress(a) {
+			return nil, fmt.Errorf("worker: %q is not an address", a)
+		}
+	}
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(vals[4], "0x"))
+	if err != nil {
+		return nil, fmt.Errorf("worker: RELAYER_KEY: %w", err)
+	}
+	// js.Global() is a Proxy of globalThis here (syumai/workers' wasm_exec.js), and workerd
+	// refuses fetch called on anything but the real one ("Illegal invocation").
+	httpc := &http.Client{Transport: jsFetch{js.Global().Get("globalThis")}}
+	rc, err := rpc.DialOptions(ctx, vals[0], rpc.WithHTTPClient(httpc))
+	if err != nil {
+		return nil, fmt.Errorf("worker: RPC_URL: %w", err)
+	}
+	outbox, err := stub("OUTBOX", "outbox")
+	if err != nil {
+		return nil, err
+	}
+	fanout, err := stub("FANOUT", "fanout")
+	if err != nil {
+		return nil, err
+	}
+	return edge.New(edge.Config{
+		Chain: ethclient.NewClient(rc), ChainID: chainID,
+		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Key: key,
+		Store:  &edge.HTTPStore{Client: &http.Client{Transport: outbox}, Base: "https://outbox"},
+		Fanout: &edge.HTTPPublisher{Client: &http.Client{Transport: fanout}, Base: "https://fanout"},
+	})
+}
+
+// stub is the Durable Object of binding, the one instance called name.
+func stub(binding, name string) (http.RoundTripper, error) {
+	ns := cloudflare.GetBinding(binding)
+	if ns.Type() != js.TypeObject {
+		return nil, fmt.Errorf("worker: no Durable Object binding %s (wrangler.toml)", binding)
+	}
+	return jsFetch{ns.Call("get", ns.Call("idFromName", name))}, nil
+}

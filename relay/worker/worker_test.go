@@ -1,0 +1,446 @@
+//go:build !js
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/gorilla/websocket"
+
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/keys"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// wranglerPath finds wrangler: $STAGEPASS_WRANGLER (build.sh test sets it), then this
+// directory's node_modules (npm ci here). Without it the test is skipped, except under CI.
+func wranglerPath(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("STAGEPASS_WRANGLER")
+	if p == "" {
+		p, _ = filepath.Abs(filepath.Join("node_modules", ".bin", "wrangler"))
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("wrangler not found at %s: ./build.sh test installs it (npm ci in relay/worker)", p)
+		}
+		t.Skipf("wrangler not found at %s; ./build.sh test installs it (or npm ci in relay/worker)", p)
+	}
+	return p
+}
+
+// buildWorker builds the worker as build.sh does, into a directory of its own with
+// relay.mjs and wrangler.toml, and returns that directory.
+func buildWorker(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"relay.mjs", "wrangler.toml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(env []string, args ...string) {
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run(nil, "run", "github.com/syumai/workers/cmd/workers-assets-gen", "-mode=go", "-o", filepath.Join(dir, "build"))
+	run([]string{"GOOS=js", "GOARCH=wasm"}, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "build", "app.wasm"), ".")
+	return dir
+}
+
+// wrangler is one `wrangler dev` of the worker.
+type wrangler struct {
+	url  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startWrangler runs `wrangler dev` on dir's build with state persisted in persist, and
+// waits for /healthz to answer; it returns the time that took.
+func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]string) (*wrangler, time.Duration) {
+	t.Helper()
+	port := freePort(t)
+	args := []string{"dev", "--config", filepath.Join(dir, "wrangler.toml"), "--ip", "127.0.0.1",
+		"--port", fmt.Sprint(port), "--inspector-port", fmt.Sprint(freePort(t)), "--persist-to", persist, "--log-level", "info"}
+	for k, v := range vars {
+		args = append(args, "--var", k+":"+v)
+	}
+	w := &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
+	w.cmd = exec.Command(bin, args...)
+	w.cmd.Dir = dir
+	w.cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1", "WRANGLER_LOG_PATH="+filepath.Join(dir, "logs"))
+	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
+	// Its own process group: wrangler runs node, which runs workerd; stop ends them all.
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("start wrangler: %v", err)
+	}
+	go func() { _ = w.cmd.Wait(); close(w.done) }()
+	t.Cleanup(w.stop)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(w.url + "/healthz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return w, time.Since(start)
+			}
+			t.Fatalf("healthz: HTTP %d: %s\n%s", resp.StatusCode, body, w.logs)
+		}
+		select {
+		case <-w.done:
+			t.Fatalf("wrangler dev exited:\n%s", w.logs)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wrangler dev did not answer within 90 s:\n%s", w.logs)
+		}
+	}
+}
+
+func (w *wrangler) stop() {
+	if w.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+		<-w.done
+	}
+}
+
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// call POSTs one JSON-RPC call to /rpc.
+func (w *wrangler) call(t testing.TB, method string, params ...any) (json.RawMessage, *rpcError) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	resp, err := http.Post(w.url+"/rpc", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Result json.RawMessage `json:"result"`
+		Error  *rpcError       `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s: HTTP %d %s\n%s", method, resp.StatusCode, raw, w.logs)
+	}
+	return out.Result, out.Error
+}
+
+func (w *wrangler) status(t testing.TB, id string) protocol.RequestStatus {
+	t.Helper()
+	res, rerr := w.call(t, protocol.MethodRequestStatus, id)
+	if rerr != nil {
+		t.Fatalf("sp_requestStatus: %+v", rerr)
+	}
+	var st protocol.RequestStatus
+	if err := json.Unmarshal(res, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// platform is geth --dev with the contracts, an event, a fan holding TestUSD and the
+// relayer: development account 0 of the well-known mnemonic, funded with coin.
+type platform struct {
+	c       *devchain.Chain
+	url     string
+	event   common.Address
+	fan     *devchain.Account
+	vars    map[string]string
+	relayer common.Address
+}
+
+func newPlatform(t *testing.T) *platform {
+	t.Helper()
+	url := gethtest.StartGeth(t)
+	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 4, Seed: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ev, err := c.CreateEvent(c.Accounts[0], c.DefaultConfig(c.Accounts[0].Address, c.Accounts[1].Address, c.Accounts[2].Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan := c.Accounts[3]
+	c.FundUSD(ev, devchain.USDC(1000), fan)
+	dev, err := keys.DevAccount(0) // the well-known development key, never a real one
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayer := common.Address(dev.Address())
+	c.MustTransact(c.Accounts[0], relayer, nil, new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18)))
+	return &platform{c: c, url: url, event: ev, fan: fan, relayer: relayer, vars: map[string]string{
+		"RPC_URL": url, "CHAIN_ID": c.ChainID.String(), "FORWARDER": c.Forwarder.Hex(), "FACTORY": c.Factory.Hex(),
+		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()), "ALLOWED_ORIGINS": "*",
+	}}
+}
+
+func (p *platform) forwarderNonce(t testing.TB, a common.Address) uint64 {
+	t.Helper()
+	fwd := forwarder.NewStagepassForwarder()
+	out, err := p.c.Call(p.c.Forwarder, fwd.PackNonces(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := fwd.UnpackNonces(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Uint64()
+}
+
+// buy signs a gasless purchase of one ticket as the fan.
+func (p *platform) buy(t testing.TB) (*protocol.ForwardRequest, []byte, string) {
+	t.Helper()
+	req, sig := p.c.SignForward(p.fan, p.event, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)),
+		1_500_000, uint64(time.Now().Add(time.Hour).Unix()))
+	digest, err := req.Digest(protocol.ForwarderDomain(p.c.ChainID.Uint64(), ethcrypto.Address(p.c.Forwarder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, sig, common.Hash(digest).Hex()
+}
+
+func submission(req *protocol.ForwardRequest, sig []byte) protocol.ForwardSubmission {
+	return protocol.ForwardSubmission{Request: req.JSON(), Signature: "0x" + hex.EncodeToString(sig)}
+}
+
+// TestWorkerAgainstGeth runs the Workers build under `wrangler dev` (workerd) against
+// geth --dev: a gasless purchase submitted to /rpc is mined, a websocket subscriber of the
+// Fanout Durable Object receives its status pushes, the replayed request is not executed
+// again and a new request reusing its nonce is refused, and the outbox survives a restart
+// of wrangler dev.
+func TestWorkerAgainstGeth(t *testing.T) {
+	bin := wranglerPath(t)
+	p := newPlatform(t)
+	dir := buildWorker(t)
+	persist := t.TempDir()
+	w, _ := startWrangler(t, bin, dir, persist, p.vars)
+
+	var h map[string]any
+	resp, err := http.Get(w.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if h["relayer"] != strings.ToLower(p.relayer.Hex()) || uint64(h["chainId"].(float64)) != p.c.ChainID.Uint64() {
+		t.Fatalf("healthz %v", h)
+	}
+
+	req, sig, id := p.buy(t)
+
+	// Subscribe before submitting: the id is the request's EIP-712 digest.
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatalf("websocket: %v\n%s", err, w.logs)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sp_subscribe", "params": []any{"request", map[string]string{"id": id}}}); err != nil {
+		t.Fatal(err)
+	}
+	var subReply struct {
+		Result string    `json:"result"`
+		Error  *rpcError `json:"error"`
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := ws.ReadJSON(&subReply); err != nil || subReply.Result == "" {
+		t.Fatalf("subscribe: %+v %v", subReply, err)
+	}
+	pushes := make(chan protocol.RequestStatus, 16)
+	go func() {
+		defer close(pushes)
+		for {
+			var n struct {
+				Method string `json:"method"`
+				Params struct {
+					Subscription string                 `json:"subscription"`
+					Result       protocol.RequestStatus `json:"result"`
+				} `json:"params"`
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(60 * time.Second))
+			if err := ws.ReadJSON(&n); err != nil {
+				return
+			}
+			if n.Method == protocol.MethodSubscription && n.Params.Subscription == subReply.Result {
+				pushes <- n.Params.Result
+			}
+		}
+	}()
+
+	// A malformed submission is refused with a clear error and nothing is stored.
+	bad := submission(req, sig)
+	bad.Signature = "0x1234"
+	if _, rerr := w.call(t, protocol.MethodSendForward, bad); rerr == nil || rerr.Code != -32602 {
+		t.Fatalf("short signature: %+v", rerr)
+	}
+
+	res, rerr := w.call(t, protocol.MethodSendForward, submission(req, sig))
+	if rerr != nil {
+		t.Fatalf("sp_sendForward: %+v\n%s", rerr, w.logs)
+	}
+	var st protocol.RequestStatus
+	if err := json.Unmarshal(res, &st); err != nil || st.ID != id || st.State != "accepted" {
+		t.Fatalf("sp_sendForward answered %s (%v), want %s accepted", res, err, id)
+	}
+
+	// The pushes: accepted, sent, mined, in that order.
+	var seen []string
+	var mined protocol.RequestStatus
+	timeout := time.After(60 * time.Second)
+	for mined.State == "" {
+		select {
+		case s, ok := <-pushes:
+			if !ok {
+				t.Fatalf("websocket closed after %v\n%s", seen, w.logs)
+			}
+			seen = append(seen, s.State)
+			if s.State == "failed" {
+				t.Fatalf("request failed: %+v", s)
+			}
+			if s.State == "mined" {
+				mined = s
+			}
+		case <-timeout:
+			t.Fatalf("no mined push within 60 s; pushes %v, status %+v\n%s", seen, w.status(t, id), w.logs)
+		}
+	}
+	if strings.Join(seen, ",") != "accepted,sent,mined" || mined.TxHash == "" || mined.Block == 0 {
+		t.Fatalf("pushes %v, mined %+v", seen, mined)
+	}
+	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
+		t.Fatalf("forwarder nonce of the fan %d after one request", n)
+	}
+	rcpt, err := p.c.Client.TransactionReceipt(context.Background(), common.HexToHash(mined.TxHash))
+	if err != nil || rcpt.Status != 1 || rcpt.BlockNumber.Uint64() != mined.Block {
+		t.Fatalf("receipt of %s: %+v %v", mined.TxHash, rcpt, err)
+	}
+
+	// Replays: the same signed request answers with its record and is not executed again;
+	// a new request signed with the used nonce is refused.
+	res, rerr = w.call(t, protocol.MethodSendForward, submission(req, sig))
+	if rerr != nil || !strings.Contains(string(res), `"state":"mined"`) || !strings.Contains(string(res), mined.TxHash) {
+		t.Fatalf("replay: %s %+v", res, rerr)
+	}
+	again := *req
+	again.Deadline++
+	againSig := signAs(t, p, &again)
+	if _, rerr := w.call(t, protocol.MethodSendForward, submission(&again, againSig)); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "wrong forwarder nonce") {
+		t.Fatalf("a request reusing nonce 0: %+v", rerr)
+	}
+	if res, rerr := w.call(t, protocol.MethodForwarderNonce, p.fan.Address.Hex()); rerr != nil || string(res) != `"1"` {
+		t.Fatalf("sp_forwarderNonce %s %+v", res, rerr)
+	}
+	time.Sleep(3 * time.Second) // a few blocks: nothing else may land
+	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
+		t.Fatalf("forwarder nonce of the fan %d after the replays", n)
+	}
+
+	// Restart wrangler dev on the same state: the outbox remembers the request.
+	ws.Close()
+	w.stop()
+	w2, _ := startWrangler(t, bin, dir, persist, p.vars)
+	if st := w2.status(t, id); st.State != "mined" || st.TxHash != mined.TxHash || st.Block != mined.Block {
+		t.Fatalf("after restart: %+v, want %+v", st, mined)
+	}
+	res, rerr = w2.call(t, protocol.MethodSendForward, submission(req, sig))
+	if rerr != nil || !strings.Contains(string(res), `"state":"mined"`) {
+		t.Fatalf("replay after restart: %s %+v", res, rerr)
+	}
+	if _, rerr := w2.call(t, protocol.MethodRequestStatus, common.Hash{1}.Hex()); rerr == nil || rerr.Code != -32602 {
+		t.Fatalf("unknown request: %+v", rerr)
+	}
+	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
+		t.Fatalf("forwarder nonce of the fan %d after the restart", n)
+	}
+}
+
+func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {
+	t.Helper()
+	key, err := ethcrypto.PrivateKeyFromBytes(p.fan.Key.D.FillBytes(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := req.Digest(protocol.ForwarderDomain(p.c.ChainID.Uint64(), ethcrypto.Address(p.c.Forwarder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
