@@ -21,6 +21,27 @@ npm_deps() {
   cp "$dir/package-lock.json" "$stamp"
 }
 
+# wrangler (npm, 3.114.x: the last major that runs on Node 20) for the Workers build of the
+# relay, installed from relay/worker's lockfile and reinstalled only when it changes.
+worker_deps() {
+  local dir=$ROOT/relay/worker stamp=$ROOT/relay/worker/node_modules/.lock-stamp
+  if ! { [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; }; then
+    log "npm ci (relay/worker: wrangler)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+  export STAGEPASS_WRANGLER=$dir/node_modules/.bin/wrangler WRANGLER_SEND_METRICS=false
+}
+
+# The relay's Cloudflare Workers build (relay/worker/build/, not committed): syumai/workers'
+# JavaScript glue and the Go worker compiled with GOOS=js GOARCH=wasm.
+worker_build() {
+  log "relay/worker (GOOS=js GOARCH=wasm)"
+  (cd "$ROOT/relay/worker" &&
+    go run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o build &&
+    GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o build/app.wasm .)
+}
+
 # geth for the integration tests against a real node, built from source at the go.mod
 # version of go-ethereum (3-4 minutes the first time; cached in $GOPATH/bin after).
 geth_dep() {
@@ -75,7 +96,8 @@ build() {
   go build ./...
   go build -o bin/stagepass ./relay/cmd/stagepass
   go build -o bin/gasreport ./contracts/cmd/gasreport
-  echo "built: bin/stagepass bin/gasreport" >&2
+  worker_build
+  echo "built: bin/stagepass bin/gasreport relay/worker/build/app.wasm" >&2
 }
 
 test_all() {
@@ -83,7 +105,9 @@ test_all() {
   geth_dep
   stripe_mock_dep
   chromium_dep
+  worker_deps
   site_wallet
+  worker_build
   log "gofmt"
   local unformatted
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './contracts/node_modules/*'))
