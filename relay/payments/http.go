@@ -23,6 +23,8 @@ import (
 //	POST /v1/payment_intents/{id}/confirm             payment_method_data[card][number|exp_month|exp_year|cvc]
 //	POST /v1/refunds                                  payment_intent
 //	POST /v1/test_helpers/payment_intents/{id}/dispute   (sandbox: the bank charges it back)
+//	POST /v1/transfers                                amount, currency, destination, transfer_group, metadata[party]; Idempotency-Key
+//	GET  /v1/transfers?destination=acct_…            the payouts ledger
 //	GET  /checkout/{id}?client_secret=…&return_url=/…    the hosted checkout page a fan pays on
 //
 // The /v1 API needs `Authorization: Bearer <apiKey>`; the checkout page needs the intent's
@@ -91,9 +93,56 @@ func (s *Sandbox) Handler(apiKey string) http.Handler {
 		in, err := s.Chargeback(r.Context(), r.PathValue("id"))
 		respond(w, in, err)
 	}))
+	mux.HandleFunc("POST /v1/transfers", auth(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The request body is not a form: "+err.Error())
+			return
+		}
+		amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", "amount must be an integer number of minor units")
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The sandbox needs an Idempotency-Key header on transfers.")
+			return
+		}
+		p, err := s.Pay(r.Context(), Payout{
+			Key: key, Amount: amount, Currency: r.PostForm.Get("currency"), Destination: r.PostForm.Get("destination"),
+			Party: r.PostForm.Get("metadata[party]"), Group: r.PostForm.Get("transfer_group"),
+		})
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, transferJSON(p))
+	}))
+	mux.HandleFunc("GET /v1/transfers", auth(func(w http.ResponseWriter, r *http.Request) {
+		ps, err := s.Payouts()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "api_error", "", err.Error())
+			return
+		}
+		data := make([]map[string]any, 0, len(ps))
+		for _, p := range ps {
+			if d := r.URL.Query().Get("destination"); d == "" || d == p.Destination {
+				data = append(data, transferJSON(p))
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": false})
+	}))
 	mux.HandleFunc("GET /checkout/{id}", s.checkoutPage)
 	mux.HandleFunc("POST /checkout/{id}", s.checkoutPay)
 	return mux
+}
+
+// transferJSON is a payout as Stripe shapes a transfer.
+func transferJSON(p Payout) map[string]any {
+	return map[string]any{
+		"id": p.ID, "object": "transfer", "amount": p.Amount, "currency": p.Currency, "destination": p.Destination,
+		"transfer_group": p.Group, "created": p.Created, "metadata": map[string]string{"party": p.Party, "key": p.Key},
+	}
 }
 
 func cardFrom(form url.Values, pattern string) Card {
@@ -252,18 +301,22 @@ type Client struct {
 
 var _ Processor = (*Client)(nil)
 
-func (c *Client) do(ctx context.Context, method, path string, form url.Values) (Intent, error) {
+// send makes one API call and returns the answer's body and status.
+func (c *Client) send(ctx context.Context, method, path string, form url.Values, idempotencyKey string) ([]byte, int, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
 	if err != nil {
-		return Intent{}, err
+		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -271,20 +324,33 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values) (
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		return Intent{}, fmt.Errorf("payments %s %s: %w", method, path, err)
+		return nil, 0, fmt.Errorf("payments %s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return Intent{}, fmt.Errorf("payments %s %s: %w", method, path, err)
+		return nil, 0, fmt.Errorf("payments %s %s: %w", method, path, err)
 	}
-	if res.StatusCode == http.StatusOK {
+	return raw, res.StatusCode, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, form url.Values) (Intent, error) {
+	raw, status, err := c.send(ctx, method, path, form, "")
+	if err != nil {
+		return Intent{}, err
+	}
+	if status == http.StatusOK {
 		var in Intent
 		if err := json.Unmarshal(raw, &in); err != nil {
 			return Intent{}, fmt.Errorf("payments %s %s: bad answer: %w", method, path, err)
 		}
 		return in, nil
 	}
+	return apiError(raw, status)
+}
+
+// apiError reads a Stripe-shaped error answer (a decline carries the intent).
+func apiError(raw []byte, status int) (Intent, error) {
 	var e struct {
 		Error struct {
 			Type        string `json:"type"`
@@ -298,10 +364,10 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values) (
 	switch {
 	case e.Error.Type == "card_error":
 		return e.Error.Intent, &CardError{Code: e.Error.Code, DeclineCode: e.Error.DeclineCode, Message: e.Error.Message}
-	case res.StatusCode == http.StatusNotFound:
+	case status == http.StatusNotFound:
 		return Intent{}, fmt.Errorf("%w: %s", ErrNotFound, e.Error.Message)
 	default:
-		return Intent{}, fmt.Errorf("%w: %s (HTTP %d)", ErrInvalid, e.Error.Message, res.StatusCode)
+		return Intent{}, fmt.Errorf("%w: %s (HTTP %d)", ErrInvalid, e.Error.Message, status)
 	}
 }
 
@@ -343,4 +409,35 @@ func (c *Client) Refund(ctx context.Context, id string) (Intent, error) {
 // (Stripe's test mode raises disputes with test cards instead).
 func (c *Client) Chargeback(ctx context.Context, id string) (Intent, error) {
 	return c.do(ctx, http.MethodPost, "/v1/test_helpers/payment_intents/"+url.PathEscape(id)+"/dispute", nil)
+}
+
+var _ Payer = (*Client)(nil)
+
+// Pay implements Payer with a transfer whose Idempotency-Key is the payout's key: the
+// processor makes it once, however often it is sent.
+func (c *Client) Pay(ctx context.Context, p Payout) (Payout, error) {
+	if p.Destination == "" {
+		p.Destination = SandboxAccount(p.Party)
+	}
+	form := url.Values{
+		"amount": {strconv.FormatInt(p.Amount, 10)}, "currency": {p.Currency}, "destination": {p.Destination},
+		"transfer_group": {p.Group}, "metadata[party]": {p.Party},
+	}
+	raw, status, err := c.send(ctx, http.MethodPost, "/v1/transfers", form, p.Key)
+	if err != nil {
+		return p, err
+	}
+	if status != http.StatusOK {
+		_, err := apiError(raw, status)
+		return p, err
+	}
+	var t struct {
+		ID      string `json:"id"`
+		Created int64  `json:"created"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return p, fmt.Errorf("payments: bad transfer answer: %w", err)
+	}
+	p.ID, p.Created = t.ID, t.Created
+	return p, nil
 }

@@ -199,36 +199,58 @@ func (s *Sandbox) Chargeback(_ context.Context, id string) (Intent, error) {
 	return in, s.put(in)
 }
 
-// Payout is one transfer of a sale's share to a party, recorded once per key.
+// Payout is one transfer of a card sale's share to a party's connected account, made
+// once per key.
 type Payout struct {
-	Key     string `json:"key"` // idempotency key, e.g. the revenue-split log's tx hash and index
-	Party   string `json:"party"`
-	Amount  int64  `json:"amount"`
-	Payment string `json:"payment"`
-	Created int64  `json:"created"`
+	Key         string `json:"key"`         // idempotency key: the revenue-split log's tx hash and index
+	Destination string `json:"destination"` // the party's connected account
+	Party       string `json:"party"`       // the party's address
+	Amount      int64  `json:"amount"`      // minor units
+	Currency    string `json:"currency"`
+	Group       string `json:"transfer_group"` // the transaction the sale was fulfilled in
+	ID          string `json:"id"`             // the processor's transfer id ("tr_…")
+	Created     int64  `json:"created"`
 }
 
-// RecordPayout records a payout unless one with the same key exists; it reports whether
-// this call recorded it. Retrying never pays twice.
-func (s *Sandbox) RecordPayout(p Payout) (bool, error) {
-	if p.Key == "" || p.Amount <= 0 {
-		return false, fmt.Errorf("%w: a payout needs a key and a positive amount", ErrInvalid)
+// Payer moves card revenue to the parties (the payout worker's processor side).
+type Payer interface {
+	// Pay makes payout p unless one with the same key was made, and returns the payout as
+	// the processor records it. Retrying never pays twice.
+	Pay(ctx context.Context, p Payout) (Payout, error)
+}
+
+var _ Payer = (*Sandbox)(nil)
+
+// SandboxAccount is the connected account the sandbox keeps for a party's address.
+func SandboxAccount(party string) string {
+	return "acct_" + strings.TrimPrefix(strings.ToLower(party), "0x")
+}
+
+// Pay implements Payer: the sandbox records the transfer in its payouts ledger, to the
+// party's sandbox account when no destination is given.
+func (s *Sandbox) Pay(_ context.Context, p Payout) (Payout, error) {
+	if p.Key == "" || p.Amount <= 0 || (p.Destination == "" && p.Party == "") {
+		return p, fmt.Errorf("%w: a payout needs a key, a destination and a positive amount", ErrInvalid)
 	}
-	p.Created = now()
-	fresh := false
+	if p.Destination == "" {
+		p.Destination = SandboxAccount(p.Party)
+	}
+	if p.Currency == "" {
+		p.Currency = "usd"
+	}
+	p.ID, p.Created = randomID("tr_"), now()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPayouts)
-		if b.Get([]byte(p.Key)) != nil {
-			return nil
+		if old := b.Get([]byte(p.Key)); old != nil {
+			return json.Unmarshal(old, &p)
 		}
 		raw, err := json.Marshal(p)
 		if err != nil {
 			return err
 		}
-		fresh = true
 		return b.Put([]byte(p.Key), raw)
 	})
-	return fresh, err
+	return p, err
 }
 
 // Payouts lists the ledger's payouts, by key.

@@ -149,9 +149,21 @@ func TestBindingAndLifecycle(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 
+	// Transfers over HTTP: the Idempotency-Key makes a retry return the first transfer.
+	t1, err := c.Pay(ctx, payments.Payout{Key: "0xdef/2", Party: "0xB2", Amount: 1500, Currency: "usd", Group: "0xdef"})
+	if err != nil || !strings.HasPrefix(t1.ID, "tr_") || t1.Destination != "acct_b2" {
+		t.Fatalf("transfer %+v %v", t1, err)
+	}
+	if t2, err := c.Pay(ctx, payments.Payout{Key: "0xdef/2", Party: "0xB2", Amount: 1500, Currency: "usd"}); err != nil || t2.ID != t1.ID {
+		t.Fatalf("retried transfer %+v %v", t2, err)
+	}
+	if _, err := c.Pay(ctx, payments.Payout{Key: "0xdef/3", Party: "0xB2", Amount: 0, Currency: "usd"}); !errors.Is(err, payments.ErrInvalid) {
+		t.Fatalf("zero transfer: %v", err)
+	}
+
 	// Payouts are recorded once per key, however often the worker retries.
 	for range 3 {
-		if _, err := sb.RecordPayout(payments.Payout{Key: "0xabc/1", Party: "artist", Amount: 2700, Payment: b.ID}); err != nil {
+		if _, err := sb.Pay(ctx, payments.Payout{Key: "0xabc/1", Party: "0xA1", Amount: 2700, Group: "0xabc"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +178,7 @@ func TestBindingAndLifecycle(t *testing.T) {
 	if err != nil || !got.Disputed || got.Card.Fingerprint != b.Card.Fingerprint {
 		t.Fatalf("after reopening: %+v %v", got, err)
 	}
-	if p, _ := sb2.Payouts(); len(p) != 1 || p[0].Amount != 2700 {
+	if p, _ := sb2.Payouts(); len(p) != 2 || p[0].Amount != 2700 || p[0].Destination != "acct_a1" || !strings.HasPrefix(p[0].ID, "tr_") || p[1].Amount != 1500 {
 		t.Fatalf("payouts %+v", p)
 	}
 }

@@ -15,9 +15,16 @@ import (
 // relay creates intents, and oracle nodes retrieve them to verify a payment.
 type Stripe struct {
 	client *stripe.Client
+	// Accounts maps a party's address (lowercase 0x hex) to its Stripe connected account
+	// ("acct_…"), onboarded through Stripe Connect; payouts to a party without one fail
+	// and are retried by the payout worker until it has one.
+	Accounts map[string]string
 }
 
-var _ Processor = (*Stripe)(nil)
+var (
+	_ Processor = (*Stripe)(nil)
+	_ Payer     = (*Stripe)(nil)
+)
 
 // NewStripe returns a Stripe processor with secret key `key`. A non-empty baseURL points it
 // at another server speaking Stripe's API (stripe-mock in tests).
@@ -95,6 +102,29 @@ func (s *Stripe) Refund(ctx context.Context, id string) (Intent, error) {
 		return Intent{}, stripeError("refund payment intent", err)
 	}
 	return s.Retrieve(ctx, id)
+}
+
+// Pay implements Payer with a Stripe transfer to the party's connected account, sent with
+// the payout's key as its Idempotency-Key, so Stripe makes it once.
+func (s *Stripe) Pay(ctx context.Context, p Payout) (Payout, error) {
+	if p.Destination == "" {
+		p.Destination = s.Accounts[strings.ToLower(p.Party)]
+	}
+	if p.Destination == "" {
+		return p, fmt.Errorf("%w: party %s has no Stripe connected account", ErrInvalid, p.Party)
+	}
+	params := &stripe.TransferCreateParams{
+		Amount: stripe.Int64(p.Amount), Currency: stripe.String(strings.ToLower(p.Currency)),
+		Destination: stripe.String(p.Destination), TransferGroup: stripe.String(p.Group),
+	}
+	params.AddMetadata("party", p.Party)
+	params.SetIdempotencyKey(p.Key)
+	t, err := s.client.V1Transfers.Create(ctx, params)
+	if err != nil {
+		return p, stripeError("create transfer", err)
+	}
+	p.ID, p.Created = t.ID, t.Created
+	return p, nil
 }
 
 func fromStripe(pi *stripe.PaymentIntent) Intent {

@@ -121,6 +121,35 @@ func TestStripeAdapterAgainstStripeMock(t *testing.T) {
 	}
 }
 
+// Payouts become Stripe transfers to the party's connected account, keyed for idempotency
+// by the payout's key; a party without a connected account is refused before any call.
+func TestStripePayout(t *testing.T) {
+	rec := &recorder{next: http.DefaultTransport}
+	s := payments.NewStripe("sk_test_123", stripeMock(t), &http.Client{Transport: rec, Timeout: 10 * time.Second})
+	s.Accounts = map[string]string{"0x00000000000000000000000000000000000000a1": "acct_1Artist"}
+	ctx := context.Background()
+	p, err := s.Pay(ctx, payments.Payout{Key: "0xfeed/3", Party: "0x00000000000000000000000000000000000000A1", Amount: 2700, Currency: "usd", Group: "0xfeed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.ID, "tr_") || p.Destination != "acct_1Artist" {
+		t.Fatalf("payout %+v", p)
+	}
+	sent := rec.last()
+	if sent.Get("amount") != "2700" || sent.Get("destination") != "acct_1Artist" || sent.Get("transfer_group") != "0xfeed" || sent.Get("currency") != "usd" {
+		t.Fatalf("sent %v", sent)
+	}
+	rec.mu.Lock()
+	key := rec.header.Get("Idempotency-Key")
+	rec.mu.Unlock()
+	if key != "0xfeed/3" {
+		t.Fatalf("Idempotency-Key %q", key)
+	}
+	if _, err := s.Pay(ctx, payments.Payout{Key: "0xfeed/4", Party: "0xb2", Amount: 1, Currency: "usd"}); !errors.Is(err, payments.ErrInvalid) {
+		t.Fatalf("no connected account: %v", err)
+	}
+}
+
 // Stripe's error answers map onto the package's errors: a decline is a *CardError with
 // Stripe's codes, a missing object ErrNotFound, anything else ErrInvalid. (stripe-mock
 // answers every id with a fixture, so these answers come from a server written here in
@@ -157,12 +186,16 @@ func TestStripeErrors(t *testing.T) {
 
 // recorder keeps the form of the last request sent.
 type recorder struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	form url.Values
+	next   http.RoundTripper
+	mu     sync.Mutex
+	form   url.Values
+	header http.Header
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.header = req.Header.Clone()
+	r.mu.Unlock()
 	if req.Body != nil {
 		body, err := io.ReadAll(req.Body)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
+	"github.com/stagepass/stagepass/relay/payout"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -37,6 +38,11 @@ type CardConfig struct {
 	// Expire is how long a paid intent may wait for its on-chain request before the relay
 	// refunds it (default 1 hour).
 	Expire time.Duration
+	// Payer executes card sales' RevenueSplit events as transfers to each party (the payout
+	// worker); nil uses Config.Payments, the embedded sandbox, if there is one.
+	Payer payments.Payer
+	// PayoutConfirmations is how deep a block must be before its payouts are made.
+	PayoutConfirmations uint64
 }
 
 var ticketABI = events.NewEventTicket()
@@ -61,6 +67,20 @@ func (r *Relay) startCards(ctx context.Context) error {
 		return err
 	}
 	r.cards, r.agg = c, agg
+	if c.Payer == nil && r.cfg.Payments != nil {
+		c.Payer = r.cfg.Payments
+	}
+	if c.Payer != nil {
+		w, err := payout.New(payout.Config{
+			Chain: r.cfg.Client, Factory: r.cfg.Factory, Payer: c.Payer, Path: filepath.Join(r.cfg.DataDir, "payouts.db"),
+			Start: r.cfg.StartBlock, Confirmations: c.PayoutConfirmations, Logger: r.cfg.Logger,
+		})
+		if err != nil {
+			_ = agg.Close()
+			return err
+		}
+		r.payouts = w
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/stagepass/stagepass/relay/index"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
+	"github.com/stagepass/stagepass/relay/payout"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/site"
@@ -87,6 +88,7 @@ type Relay struct {
 	metrics *prometheus.Registry
 	cards   *CardConfig
 	agg     *oracle.Aggregator
+	payouts *payout.Worker
 
 	headBlock prometheus.Gauge
 	started   time.Time
@@ -187,6 +189,14 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			if err := r.agg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("oracle aggregator: %w", err))
 			}
+		}()
+	}
+	if r.payouts != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.payouts.Close()
+			_ = r.payouts.Run(runCtx) // failures are logged and retried inside
 		}()
 	}
 	go func() {

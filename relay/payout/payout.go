@@ -1,0 +1,231 @@
+// Package payout is the payout worker: it follows the RevenueSplit events that card sales
+// emit (EventTicket.fulfilCard — each party's share of what fans paid by card, which the
+// chain records but cannot move) and executes each one on the payment processor's ledger
+// as a transfer to the party's connected account, once, however often it restarts.
+//
+// Idempotency: a payout's key is the log's transaction hash and index, which the processor
+// (the sandbox's ledger, Stripe's Idempotency-Key) makes at most once; the worker's cursor
+// (the next block to read) is saved only after every payout of the blocks before it was
+// made, so a crash repeats at most a few transfers, which the keys absorb. Reorgs: only
+// blocks `Confirmations` deep are read.
+package payout
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"go.etcd.io/bbolt"
+
+	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/payments"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// Chain is the worker's read access to the chain.
+type Chain interface {
+	BlockNumber(ctx context.Context) (uint64, error)
+	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
+	CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error)
+}
+
+// Config configures a Worker.
+type Config struct {
+	Chain   Chain
+	Factory common.Address // only genuine events (EventFactory.isEvent) are paid for
+	Payer   payments.Payer
+	// Path is the worker's cursor file (bbolt).
+	Path string
+	// Start is the first block to read on a fresh cursor; Confirmations how deep a block
+	// must be before its payouts are made (default 0: the dev chain does not reorg).
+	Start, Confirmations uint64
+	// Poll is how often new blocks are read (default 1 s).
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+var (
+	ticketABI  = events.NewEventTicket()
+	factoryABI = events.NewEventFactory()
+	// RevenueSplit(address indexed party, uint256 amount, bytes32 currency)
+	topicRevenueSplit = crypto.Keccak256Hash([]byte("RevenueSplit(address,uint256,bytes32)"))
+	cardCurrency      = [32]byte{'c', 'a', 'r', 'd'}
+
+	bucketMeta = []byte("meta")
+	keyCursor  = []byte("next-block")
+)
+
+// Worker executes card revenue splits as payouts.
+type Worker struct {
+	cfg     Config
+	db      *bbolt.DB
+	mu      sync.Mutex
+	genuine map[common.Address]bool
+	paid    uint64 // payouts made (or found made) since start
+}
+
+// New opens the worker's cursor; Run starts it.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Chain == nil || cfg.Payer == nil || cfg.Path == "" || cfg.Factory == (common.Address{}) {
+		return nil, errors.New("payout: a worker needs a chain, a factory, a payer and a path")
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("payout: open %s: %w", cfg.Path, err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucketIfNotExists(bucketMeta); return err }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Worker{cfg: cfg, db: db, genuine: map[common.Address]bool{}}, nil
+}
+
+// Close closes the cursor file.
+func (w *Worker) Close() error { return w.db.Close() }
+
+// Paid is how many payouts the worker made (or found already made) since it started.
+func (w *Worker) Paid() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.paid
+}
+
+// Run pays out until ctx ends; failures are logged and retried from the same block.
+func (w *Worker) Run(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.Poll)
+	defer t.Stop()
+	for {
+		if err := w.Step(ctx); err != nil && ctx.Err() == nil {
+			w.cfg.Logger.Warn("payout step failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) cursor() (uint64, error) {
+	next := w.cfg.Start
+	err := w.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyCursor); len(v) == 8 {
+			next = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return next, err
+}
+
+func (w *Worker) setCursor(next uint64) error {
+	return w.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyCursor, binary.BigEndian.AppendUint64(nil, next))
+	})
+}
+
+// Step reads the confirmed blocks not read yet (up to 1,000) and makes their payouts.
+func (w *Worker) Step(ctx context.Context) error {
+	next, err := w.cursor()
+	if err != nil {
+		return err
+	}
+	head, err := w.cfg.Chain.BlockNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("chain head: %w", err)
+	}
+	if head < w.cfg.Confirmations || head-w.cfg.Confirmations < next {
+		return nil
+	}
+	to := min(head-w.cfg.Confirmations, next+999)
+	logs, err := w.cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(to),
+		Topics: [][]common.Hash{{topicRevenueSplit}},
+	})
+	if err != nil {
+		return fmt.Errorf("read logs %d-%d: %w", next, to, err)
+	}
+	for i := range logs {
+		if err := w.pay(ctx, &logs[i]); err != nil {
+			return err // the cursor stays: this block is read again, and the keys absorb repeats
+		}
+	}
+	return w.setCursor(to + 1)
+}
+
+func (w *Worker) pay(ctx context.Context, l *types.Log) error {
+	if l.Removed || len(l.Topics) != 2 || len(l.Data) != 64 || !bytes.Equal(l.Data[32:], cardCurrency[:]) {
+		return nil // token splits move on chain; only card revenue is paid out here
+	}
+	ok, err := w.isEvent(ctx, l.Address)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil // a look-alike contract's log pays nobody
+	}
+	ev, err := ticketABI.UnpackRevenueSplitEvent(l)
+	if err != nil {
+		return nil
+	}
+	// The chain counts in the event currency's base units (6 decimals); the processor in
+	// cents. A share that is not a whole number of cents is rounded down (at most 1 cent
+	// per party per sale stays with the platform).
+	cents := new(big.Int).Quo(ev.Amount, big.NewInt(protocol.CardUnitDivisor))
+	if cents.Sign() == 0 {
+		return nil
+	}
+	if !cents.IsInt64() {
+		return fmt.Errorf("payout of %s units in tx %s is out of range", ev.Amount, l.TxHash.Hex())
+	}
+	p, err := w.cfg.Payer.Pay(ctx, payments.Payout{
+		Key:   fmt.Sprintf("%s/%d", strings.ToLower(l.TxHash.Hex()), l.Index),
+		Party: strings.ToLower(ev.Party.Hex()), Amount: cents.Int64(), Currency: protocol.CardCurrency,
+		Group: strings.ToLower(l.TxHash.Hex()),
+	})
+	if err != nil {
+		return fmt.Errorf("pay %s its share of tx %s: %w", ev.Party.Hex(), l.TxHash.Hex(), err)
+	}
+	w.mu.Lock()
+	w.paid++
+	w.mu.Unlock()
+	w.cfg.Logger.Info("card revenue paid out", "party", ev.Party, "cents", cents, "transfer", p.ID, "event", l.Address)
+	return nil
+}
+
+func (w *Worker) isEvent(ctx context.Context, addr common.Address) (bool, error) {
+	w.mu.Lock()
+	ok, known := w.genuine[addr]
+	w.mu.Unlock()
+	if known {
+		return ok, nil
+	}
+	out, err := w.cfg.Chain.CallContract(ctx, ethereum.CallMsg{To: &w.cfg.Factory, Data: factoryABI.PackIsEvent(addr)}, nil)
+	if err != nil {
+		return false, fmt.Errorf("ask the factory about %s: %w", addr.Hex(), err)
+	}
+	ok, err = factoryABI.UnpackIsEvent(out)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.genuine[addr] = ok
+	w.mu.Unlock()
+	return ok, nil
+}
