@@ -1,7 +1,7 @@
 // Stagepass fan app: onboarding, events with their rules, gasless purchase with TestUSD,
 // my tickets (live), the rotating door pass, and resale within the event's range.
 // The wallet (Go → wasm) runs in a Web Worker; this page only talks to it by messages.
-import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, isNative, roleName } from './format.js';
+import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, resaleSplit, isNative, roleName } from './format.js';
 import { drawQR } from './qr.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +20,7 @@ const el = (tag, props = {}, ...kids) => {
 const state = {
   wallet: null, account: null, chain: null, events: [], tokens: {}, view: null,
   requests: new Map(), // request id → progress callback
+  payments: new Map(), // card payment id (0x…) → progress callback
 };
 
 const VIEWS = ['loading', 'onboard', 'unlock', 'app'];
@@ -44,6 +45,9 @@ function humanError(err) {
     case 'OFFLINE': return 'No connection to Stagepass right now. Check your network and try again.';
     case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
     case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
+    case 'RELAY_REFUSED':
+      if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';
+      return msg;
     default: return msg;
   }
 }
@@ -83,6 +87,7 @@ async function boot() {
   });
   w.on('tickets', (view) => renderTickets(view));
   w.on('request', (st) => { const f = state.requests.get(st.id); if (f) f(st); });
+  w.on('payment', (st) => { const f = state.payments.get((st.paymentId || '').toLowerCase()); if (f) f(st); });
   try {
     await w.accounts({});
     show('unlock');
@@ -152,6 +157,7 @@ async function enter(account) {
     state.chain = await state.wallet.chainInfo({});
     localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
     await loadEvents();
+    resumePayments();
   } catch (e) {
     if (e.code !== 'OFFLINE' && e.code !== 'NOT_CONNECTED') showError(e);
   }
@@ -183,12 +189,25 @@ async function loadEvents() {
   if (!events.length) list.append(el('li', { class: 'muted' }, 'No events on sale yet.'));
   for (const ev of events) {
     const tok = await tokenInfo(ev.currency);
-    list.append(renderEvent(ev, tok));
+    const li = renderEvent(ev, tok);
+    list.append(li);
+    if (!isNative(ev)) loadListings(ev, tok, li.querySelector('.listings')).catch((e) => showError(e));
   }
 }
 
 function renderEvent(ev, tok) {
   const now = Date.now() / 1000;
+  // How to pay: the processor's card checkout (the oracle network confirms the payment) or
+  // the event's stablecoin from the wallet (a permit, gasless).
+  const choice = el('div', { class: 'pay-choice', role: 'group', 'aria-label': 'How to pay', dataset: { pay: 'token' } });
+  const payBtn = (pay, text) => el('button', {
+    type: 'button', class: 'pay-' + pay, 'aria-pressed': String(pay === 'token'),
+    onclick: () => {
+      choice.dataset.pay = pay;
+      choice.querySelectorAll('button').forEach((b) => b.setAttribute('aria-pressed', String(b.classList.contains('pay-' + pay))));
+    },
+  }, text);
+  if (!isNative(ev)) choice.append(payBtn('card', 'Pay by card'), payBtn('token', `Pay with ${tok.symbol}`));
   const closed = ev.cancelled || (ev.resaleClosesAt && now > ev.resaleClosesAt);
   const tiers = ev.tiers.map((t, i) => {
     const left = t.supply - t.sold;
@@ -196,6 +215,7 @@ function renderEvent(ev, tok) {
     const qtyId = `qty-${ev.address}-${i}`;
     const qty = el('select', { id: qtyId }, ...Array.from({ length: max }, (_, k) => el('option', { value: k + 1 }, String(k + 1))));
     const canBuy = !closed && left > 0 && !isNative(ev);
+    const byCard = () => choice.dataset.pay === 'card';
     return el('div', { class: 'tier' },
       el('div', {}, el('strong', {}, t.name), el('div', { class: 'muted' }, `${left} of ${t.supply} left`)),
       el('div', { class: 'price' }, formatAmount(t.faceValue, tok)),
@@ -203,7 +223,7 @@ function renderEvent(ev, tok) {
         el('label', { for: qtyId }, `Quantity of ${t.name}`), qty,
         el('button', {
           type: 'button', class: 'primary buy', disabled: !canBuy, dataset: { event: ev.address, tier: String(i) },
-          onclick: (e) => buy(ev, i, Number(qty.value), tok, e.currentTarget),
+          onclick: (e) => (byCard() ? buyByCard : buy)(ev, i, Number(qty.value), tok, e.currentTarget),
         }, left > 0 ? `Buy ${t.name}` : 'Sold out')));
   });
   return el('li', { class: 'card event', dataset: { event: ev.address } },
@@ -212,7 +232,10 @@ function renderEvent(ev, tok) {
     ev.cancelled ? el('p', { class: 'error' }, 'This event is cancelled.') : null,
     el('details', {}, el('summary', {}, 'The rules of this event'),
       el('ul', { class: 'rules' }, ...rules(ev, tok).map((r) => el('li', {}, r)))),
-    ...tiers);
+    choice,
+    ...tiers,
+    isNative(ev) ? null : el('div', { class: 'resale' }, el('h4', {}, 'Resale'),
+      el('ul', { class: 'listings list', 'aria-live': 'polite' }, el('li', { class: 'muted' }, 'Loading…'))));
 }
 
 // ---- sheet: summary → approve → progress ----
@@ -295,6 +318,203 @@ async function buy(ev, tier, quantity, tok, button) {
     } catch (e) { showError(e); }
   });
   void tok;
+}
+
+// ---- pay by card ----
+// The wallet checks the relay's payment intent and signs requestPurchase (gasless); once
+// that is on the chain the fan pays on the processor's hosted checkout (in a frame; a link
+// opens it in this tab instead); the oracle network confirms the payment and the ticket is
+// minted. Payments in flight are kept in localStorage, so a reload (or the checkout in
+// this tab) resumes following them after unlock.
+
+const PENDING = 'stagepass.cardPayments';
+function pendingPayments() {
+  try { return JSON.parse(localStorage.getItem(PENDING) || '[]'); } catch { return []; }
+}
+function rememberPayment(p) {
+  localStorage.setItem(PENDING, JSON.stringify([...pendingPayments().filter((q) => q.id !== p.id), p]));
+}
+function forgetPayment(id) {
+  localStorage.setItem(PENDING, JSON.stringify(pendingPayments().filter((q) => q.id !== id)));
+}
+
+async function buyByCard(ev, tier, quantity, tok, button) {
+  showError(null);
+  await busy(button, async () => {
+    button.textContent = 'Preparing…';
+    try {
+      const prepared = await state.wallet.prepareCardBuy({ account: state.account, event: ev.address, tier, quantity });
+      cardSummary(`Buy ${quantity} × ${ev.tiers[tier].name} by card`, prepared);
+    } catch (e) { showError(e); }
+  });
+  void tok;
+}
+
+function cardSummary(title, prepared) {
+  openSheet(title);
+  $('sheet-content').append(summaryList(prepared.summary),
+    el('p', { class: 'muted' }, 'Next: pay on the card processor\'s checkout. Gas is paid by Stagepass.'));
+  const approve = el('button', { type: 'button', class: 'primary', id: 'btn-approve' }, 'Approve and pay by card');
+  const cancel = el('button', { type: 'button', class: 'secondary', id: 'btn-cancel' }, 'Cancel');
+  cancel.onclick = async () => { closeSheet(); try { await state.wallet.reject({ id: prepared.id }); } catch { /* gone */ } };
+  approve.onclick = () => busy(approve, async () => {
+    approve.textContent = 'Signing…';
+    cancel.disabled = true;
+    const pay = prepared.payment;
+    try {
+      const { request } = await state.wallet.approve({ id: prepared.id });
+      const p = { id: pay.id, paymentId: pay.paymentId.toLowerCase(), title, checkoutUrl: pay.checkoutUrl, request: request.id, at: Date.now() };
+      rememberPayment(p);
+      cardProgress(p, request);
+    } catch (e) {
+      showError(e, $('sheet-error'));
+      cancel.disabled = false;
+    }
+  });
+  $('sheet-actions').append(cancel, approve);
+  approve.focus();
+}
+
+const CARD_STEPS = [
+  ['request', 'Purchase request signed and on the chain (gas paid by Stagepass)'],
+  ['paid', 'Paid by card'],
+  ['oracles', 'Oracles confirming the payment'],
+  ['minted', 'Ticket minted'],
+];
+
+// cardProgress follows a card purchase: its requestPurchase, then the payment, showing the
+// checkout while the payment is not made, then the oracles' signatures, then the mint.
+function cardProgress(p, request) {
+  openSheet(p.title);
+  const pay = el('div', { id: 'card-pay' });
+  $('sheet-content').append(pay);
+  const prog = $('progress');
+  prog.hidden = false;
+  prog.replaceChildren(...CARD_STEPS.map(([k, t]) => el('li', { dataset: { step: k } }, t)));
+  const item = (k) => prog.querySelector(`li[data-step="${k}"]`);
+  const done = (...ks) => ks.forEach((k) => item(k).classList.add('done'));
+  const seen = [];
+  let requestMined = false;
+  let unpaid = true; // no oracle has confirmed the payment yet, and the checkout has not said paid
+  let finished = false;
+  const hide = el('button', { type: 'button', class: 'secondary', id: 'btn-hide' }, 'Continue in the background');
+  hide.onclick = closeSheet;
+  $('sheet-actions').replaceChildren(hide);
+  const finish = (ok, text) => {
+    if (finished) return;
+    finished = true;
+    pay.replaceChildren();
+    if (!ok) prog.append(el('li', { class: 'fail' }, text));
+    $('sheet-actions').replaceChildren(el('button', {
+      type: 'button', class: 'primary', id: 'btn-done',
+      onclick: () => { closeSheet(); if (ok) selectTab('tickets'); },
+    }, ok ? 'See my tickets' : 'Close'));
+    document.body.dataset.lastPayment = ok ? 'minted' : 'failed';
+    $('btn-done').focus();
+  };
+  const checkout = () => {
+    if (finished || !unpaid || !requestMined || $('checkout-frame')) return;
+    const back = new URL('paid.html', location.href).pathname;
+    const frame = el('iframe', { id: 'checkout-frame', title: 'Card checkout', src: `${p.checkoutUrl}&return_url=${encodeURIComponent(back)}` });
+    frame.addEventListener('load', () => {
+      let doc = null;
+      try { doc = frame.contentDocument; } catch { /* another origin: the processor's page */ }
+      if (!doc) return;
+      if (doc.location.pathname === back) { unpaid = false; done('paid'); pay.replaceChildren(); return; }
+      const err = doc.querySelector('.err, [role="alert"]');
+      showError(err ? new Error(`Card declined: ${err.textContent.trim()} Try another card.`) : null, $('sheet-error'));
+    });
+    pay.replaceChildren(frame,
+      el('p', { class: 'small' }, el('a', { href: `${p.checkoutUrl}&return_url=${encodeURIComponent(location.pathname)}` }, 'Open the checkout in this tab instead')));
+    document.body.dataset.checkout = 'open';
+  };
+  const onPayment = (st) => {
+    const tag = `${st.state} ${st.signatures}/${st.members}`;
+    if (seen[seen.length - 1] !== tag) seen.push(tag);
+    document.body.dataset.paymentStates = seen.join(',');
+    // Requested on the chain but no oracle signature yet: not paid (or not seen paid) yet.
+    if (unpaid && (st.state === 'created' || (st.state === 'verifying' && !st.signatures))) {
+      if (st.state === 'verifying') onRequest({ state: 'mined' });
+      checkout();
+      return;
+    }
+    unpaid = false;
+    pay.replaceChildren();
+    showError(null, $('sheet-error'));
+    done('request', 'paid');
+    item('oracles').textContent = `Oracles confirming the payment: ${st.signatures} of ${st.members} signed (${st.threshold} needed)`;
+    if (st.state === 'submitted') done('oracles');
+    if (st.state === 'minted') {
+      done('oracles', 'minted');
+      forgetPayment(p.id);
+      finish(true);
+    } else if (st.state === 'failed') {
+      finish(false, 'The ticket could not be minted' + (st.reason ? ` (${st.reason})` : '') + '; your card will be refunded.');
+    } else if (st.state === 'refunded') {
+      forgetPayment(p.id);
+      finish(false, 'Refunded to your card.');
+    }
+  };
+  const onRequest = (st) => {
+    if (st.state === 'mined') {
+      requestMined = true;
+      done('request');
+      checkout();
+    } else if (st.state === 'failed') {
+      forgetPayment(p.id);
+      finish(false, `The purchase request failed (${st.reason || 'unknown reason'}). Nothing was charged; do not pay for it.`);
+    }
+  };
+  state.payments.set(p.paymentId, onPayment);
+  state.requests.set(p.request, onRequest);
+  if (request) onRequest(request);
+  state.wallet.requestStatus({ id: p.request }).then(onRequest, () => {});
+  state.wallet.followPayment({ id: p.id }).then(onPayment, (e) => showError(e, $('sheet-error')));
+}
+
+// resumePayments picks up card purchases still in flight (after a reload or a checkout in
+// this tab): the latest one reopens, the others are dropped after two days.
+function resumePayments() {
+  const list = pendingPayments().filter((p) => Date.now() - p.at < 2 * 86400e3);
+  localStorage.setItem(PENDING, JSON.stringify(list));
+  if (list.length) cardProgress(list[list.length - 1]);
+}
+
+// ---- resale listings ----
+
+async function loadListings(ev, tok, ul) {
+  const listings = (await state.wallet.listings({ event: ev.address })) || [];
+  ul.replaceChildren();
+  if (!listings.length) ul.append(el('li', { class: 'muted' }, 'No tickets for resale right now.'));
+  for (const t of listings) {
+    const price = BigInt(t.listingPrice);
+    const split = resaleSplit(ev, t.tier, price);
+    const mine = state.account && t.owner.toLowerCase() === state.account.toLowerCase();
+    const tierName = (ev.tiers[t.tier] || {}).name || `Tier ${t.tier}`;
+    ul.append(el('li', { class: 'listing', dataset: { token: t.tokenId } },
+      el('div', {}, el('strong', {}, `${tierName} · ticket #${t.tokenId}`)),
+      el('div', {}, `${formatAmount(t.listingPrice, tok)} (allowed up to ${formatAmount(resaleCap(ev, t.tier).toString(), tok)})`),
+      el('div', { class: 'muted split' }, `Seller gets ${formatAmount(split.seller.toString(), tok)}` +
+        split.parties.map((q) => `, ${roleName(q.role)} ${formatAmount(q.amount.toString(), tok)}`).join('')),
+      el('button', {
+        type: 'button', class: 'secondary buy-listed', disabled: mine,
+        onclick: (e) => buyListed(ev, t, tok, e.currentTarget, ul),
+      }, mine ? 'Your listing' : `Buy for ${formatAmount(t.listingPrice, tok)}`)));
+  }
+}
+
+async function buyListed(ev, t, tok, button, ul) {
+  showError(null);
+  await busy(button, async () => {
+    button.textContent = 'Preparing…';
+    try {
+      const prepared = await state.wallet.prepareBuyListed({ account: state.account, event: ev.address, tokenId: t.tokenId });
+      approveFlow('Buy resale ticket #' + t.tokenId, prepared, 'See my tickets', () => {
+        selectTab('tickets');
+        loadListings(ev, tok, ul).catch(() => {});
+      });
+    } catch (e) { showError(e); }
+  });
 }
 
 // ---- tickets ----
@@ -401,18 +621,10 @@ async function resell(t, ev) {
       preview.append(el('p', { class: 'error' }, `Too high: this event allows at most ${formatAmount(cap.toString(), tok)}.`));
       return null;
     }
-    // The split as EventTicket computes it: above face value the seller keeps their share of
-    // the markup, the rest of the markup is split between the parties.
-    const markup = price > face ? price - face : 0n;
-    const toParties = markup - (markup * BigInt(ev.sellerMarkupShareBps)) / 10000n;
-    const seller = price - toParties;
-    const lines = [['You receive', formatAmount(seller.toString(), tok)]];
-    let rest = toParties;
-    ev.splits.forEach((s, i) => {
-      const amt = i === ev.splits.length - 1 ? rest : (toParties * BigInt(s.bps)) / 10000n;
-      rest -= amt;
-      lines.push([roleName(s.role), formatAmount(amt.toString(), tok)]);
-    });
+    // The split as EventTicket computes it (format.js resaleSplit).
+    const split = resaleSplit(ev, t.tier, price);
+    const lines = [['You receive', formatAmount(split.seller.toString(), tok)],
+      ...split.parties.map((p) => [roleName(p.role), formatAmount(p.amount.toString(), tok)])];
     preview.append(el('dl', { class: 'summary' }, ...lines.map(([a, b]) => el('div', {}, el('dt', {}, a), el('dd', {}, b)))));
     return price;
   };

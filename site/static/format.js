@@ -50,6 +50,22 @@ export function resaleCap(ev, tier) {
   return face + (face * BigInt(ev.maxResaleMarkupBps)) / 10000n;
 }
 
+// resaleSplit divides a resale at `price` (BigInt base units) as EventTicket does: above face
+// value the seller keeps their share of the markup, the parties split the rest by basis
+// points (the last takes the remainder).
+export function resaleSplit(ev, tier, price) {
+  const face = BigInt(ev.tiers[tier].faceValue);
+  const markup = price > face ? price - face : 0n;
+  const toParties = markup - (markup * BigInt(ev.sellerMarkupShareBps)) / 10000n;
+  let rest = toParties;
+  const parties = ev.splits.map((s, i) => {
+    const amount = i === ev.splits.length - 1 ? rest : (toParties * BigInt(s.bps)) / 10000n;
+    rest -= amount;
+    return { role: s.role, account: s.account, amount };
+  });
+  return { seller: price - toParties, parties };
+}
+
 // rules lists an event's rules as sentences a fan understands.
 export function rules(ev, token) {
   const out = [];

@@ -19,7 +19,7 @@ import (
 // processor's checkout; the payment's progress (oracles verifying k of n → minted) comes
 // from the relay's "payment" topic on the wallet's one websocket.
 
-var cardMethods = []string{"prepareCardBuy", "prepareBuyListed", "followPayment", "paymentStatus"}
+var cardMethods = []string{"prepareCardBuy", "prepareBuyListed", "followPayment", "paymentStatus", "listings"}
 
 func init() { Methods = append(Methods, cardMethods...) }
 
@@ -89,6 +89,16 @@ func (s *Service) callCard(ctx context.Context, method string, params []byte) (a
 		return s.prepare(ctx, p.Account, p.Event, func(env actions.Env, ev *protocol.EventInfo, tok *protocol.PermitInfo) (*actions.Action, error) {
 			return actions.BuyListed(p.Account, env, ev, tok, *listing)
 		})
+	case "listings":
+		var p struct {
+			Event ethcrypto.Address `json:"event"`
+		}
+		if err := decode(params, &p); err != nil {
+			return nil, err
+		}
+		listings := []protocol.TicketInfo{}
+		err := s.rpc(ctx, protocol.MethodListings, []any{p.Event.Hex()}, &listings)
+		return listings, err
 	case "followPayment", "paymentStatus":
 		var p struct {
 			ID string `json:"id"`
