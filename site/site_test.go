@@ -14,7 +14,8 @@ import (
 // files, so it works offline once loaded (no CDN).
 func TestSiteLoadsOnlyItsOwnFiles(t *testing.T) {
 	fsys := FS()
-	for _, name := range []string{"index.html", "app.js", "app.css", "format.js", "qr.js", "vendor/qrcode-generator/qrcode.mjs"} {
+	for _, name := range []string{"index.html", "app.js", "app.css", "format.js", "qr.js", "vendor/qrcode-generator/qrcode.mjs",
+		"scanner.html", "scanner.js", "scanner.css", "dom.js", "vendor/jsqr/jsQR.js"} {
 		if _, err := fs.Stat(fsys, name); err != nil {
 			t.Errorf("missing %s: %v", name, err)
 		}

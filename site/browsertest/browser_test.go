@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 
 // setup finds Chromium, builds the wallet into the site (go generate ./site), builds
 // stagepass and starts `stagepass dev` on a free port, once for all tests.
-func setup(t *testing.T) {
+func setup(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: the browser tests build the wallet and stagepass and drive Chromium (~30 s)")
@@ -157,7 +157,13 @@ func stopDev(cmd *exec.Cmd) {
 // browser starts a fresh headless Chromium (its own profile) at a 360×740 phone screen
 // and collects console errors (except those containing one of expected); the returned
 // func reports them as test errors.
-func browser(t *testing.T, expected ...string) (context.Context, func()) {
+func browser(t testing.TB, expected ...string) (context.Context, func()) {
+	t.Helper()
+	return browserWith(t, nil, expected...)
+}
+
+// browserWith is browser with more Chromium flags (a fake camera, …).
+func browserWith(t testing.TB, flags []chromedp.ExecAllocatorOption, expected ...string) (context.Context, func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(env.browser),
@@ -171,6 +177,7 @@ func browser(t *testing.T, expected ...string) (context.Context, func()) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	}
+	opts = append(opts, flags...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(1), chromedp.EmulateMobile)); err != nil {
@@ -214,7 +221,7 @@ func matchesAny(s string, subs []string) bool {
 }
 
 // step runs actions with a timeout, failing the test with what was being done.
-func step(t *testing.T, ctx context.Context, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+func step(t testing.TB, ctx context.Context, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, timeout)
@@ -226,7 +233,7 @@ func step(t *testing.T, ctx context.Context, what string, timeout time.Duration,
 	t.Logf("%-32s %6d ms", what, time.Since(start).Milliseconds())
 }
 
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -242,7 +249,7 @@ func waitFor(expr string, timeout time.Duration) chromedp.Action[chromedp.Void] 
 
 // shot saves a 360×740 screenshot as site/screenshots/NAME.png (failures go to the
 // test's temp folder instead).
-func shot(t *testing.T, ctx context.Context, name string) {
+func shot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
 	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
