@@ -8,6 +8,7 @@ const CACHE = 'stagepass-v1';
 const APP = [
   './', 'index.html', 'app.css', 'app.js', 'format.js', 'qr.js', 'vendor/qrcode-generator/qrcode.mjs',
   'scanner.html', 'scanner.js', 'scanner.css', 'dom.js', 'vendor/jsqr/jsQR.js',
+  'issuer.html', 'issuer.js', 'issuer.css', 'walletui.js',
   'wallet/wallet-client.js', 'wallet/wallet-worker.js', 'wallet/wasm_exec.js', 'wallet/wallet.wasm',
 ];
 const API = /^\/(ws|rpc|healthz|metrics|sandbox)(\/|$)/;
