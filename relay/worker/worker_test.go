@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -111,8 +112,10 @@ func freePort(t testing.TB) int {
 }
 
 // startWrangler runs `wrangler dev` on dir's build with state persisted in persist, and
-// waits for /healthz to answer; it returns the time that took.
-func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]string) (*wrangler, time.Duration) {
+// waits for /healthz to answer. It returns the time from the start to that answer, and how
+// long the answering request itself took (the worker's first request: the wasm module is
+// compiled and the first Go instance started).
+func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]string) (w *wrangler, ready, first time.Duration) {
 	t.Helper()
 	port := freePort(t)
 	args := []string{"dev", "--config", filepath.Join(dir, "wrangler.toml"), "--ip", "127.0.0.1",
@@ -120,7 +123,7 @@ func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]strin
 	for k, v := range vars {
 		args = append(args, "--var", k+":"+v)
 	}
-	w := &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
+	w = &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Dir = dir
 	w.cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1", "WRANGLER_LOG_PATH="+filepath.Join(dir, "logs"))
@@ -135,12 +138,13 @@ func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]strin
 	t.Cleanup(w.stop)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
+		sent := time.Now()
 		resp, err := http.Get(w.url + "/healthz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return w, time.Since(start)
+				return w, time.Since(start), time.Since(sent)
 			}
 			t.Fatalf("healthz: HTTP %d: %s\n%s", resp.StatusCode, body, w.logs)
 		}
@@ -288,7 +292,7 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	p := newPlatform(t)
 	dir := buildWorker(t)
 	persist := t.TempDir()
-	w, _ := startWrangler(t, bin, dir, persist, p.vars)
+	w, _, _ := startWrangler(t, bin, dir, persist, p.vars)
 
 	var h map[string]any
 	resp, err := http.Get(w.url + "/healthz")
@@ -412,7 +416,7 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	// Restart wrangler dev on the same state: the outbox remembers the request.
 	ws.Close()
 	w.stop()
-	w2, _ := startWrangler(t, bin, dir, persist, p.vars)
+	w2, _, _ := startWrangler(t, bin, dir, persist, p.vars)
 	if st := w2.status(t, id); st.State != "mined" || st.TxHash != mined.TxHash || st.Block != mined.Block {
 		t.Fatalf("after restart: %+v, want %+v", st, mined)
 	}
@@ -443,4 +447,73 @@ func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {
 		t.Fatal(err)
 	}
 	return sig
+}
+
+// BenchmarkWorker measures the Workers build under wrangler dev (workerd) on this machine:
+//
+//   - cold: wrangler dev started on fresh state until the first /healthz answer (ns/op),
+//     and that first request alone (first-request-ms: the wasm module compiled, the first
+//     Go instance started); with app.wasm's size raw and gzip -9 (what Cloudflare's size
+//     limit counts);
+//
+//   - instance: a warm request that needs no subrequest (GET /rpc, refused with 405 by
+//     rpcserver), so the cost of the fresh Go instance every request gets;
+//
+//   - healthz: a warm /healthz, which adds two subrequests (the chain's head block, the
+//     Outbox's queue).
+//
+//     go test ./relay/worker -run '^$' -bench Worker -benchtime 3x
+func BenchmarkWorker(b *testing.B) {
+	bin := wranglerPath(b)
+	rpcURL := gethtest.StartGeth(b)
+	dir := buildWorker(b)
+	raw, err := os.ReadFile(filepath.Join(dir, "build", "app.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = zw.Write(raw)
+	_ = zw.Close()
+	dev, err := keys.DevAccount(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := map[string]string{
+		"RPC_URL": rpcURL, "CHAIN_ID": "1337", "FORWARDER": common.Address{1}.Hex(), "FACTORY": common.Address{2}.Hex(),
+		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()),
+	}
+	b.Run("cold", func(b *testing.B) {
+		var firsts time.Duration
+		for b.Loop() {
+			w, _, first := startWrangler(b, bin, dir, b.TempDir(), vars)
+			firsts += first
+			w.stop()
+		}
+		b.ReportMetric(float64(firsts.Milliseconds())/float64(b.N), "first-request-ms")
+		b.ReportMetric(float64(len(raw))/1e6, "wasm-MB")
+		b.ReportMetric(float64(gz.Len())/1e6, "wasm-gzip-MB")
+	})
+	w, _, _ := startWrangler(b, bin, dir, b.TempDir(), vars)
+	get := func(b *testing.B, path string, want int) {
+		resp, err := http.Get(w.url + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			b.Fatalf("GET %s: HTTP %d, want %d\n%s", path, resp.StatusCode, want, w.logs)
+		}
+	}
+	b.Run("instance", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/rpc", http.StatusMethodNotAllowed)
+		}
+	})
+	b.Run("healthz", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/healthz", http.StatusOK)
+		}
+	})
 }

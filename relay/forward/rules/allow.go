@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
@@ -20,19 +21,26 @@ import (
 
 // The user actions the relay pays for, by the binding's method names (abigen names the
 // second safeTransferFrom overload safeTransferFrom0). Views cost nothing to call directly,
-// and initialize is the factory's alone, so neither is here.
+// and initialize is the factory's alone, so neither is here. They are parsed on first use,
+// not at start-up: the Workers build starts a fresh program for every request, and most
+// requests need none of them.
 var (
-	factorySelectors = selectors(&events.EventFactoryMetaData, "createEvent")
-	eventSelectors   = selectors(&events.EventTicketMetaData,
-		"buy", "buyWithPermit", "list", "cancelListing", "buyListed",
-		"transferFrom", "safeTransferFrom", "safeTransferFrom0", "approve", "setApprovalForAll",
-		"checkIn", "checkInBatch", "claimRefund", "withdraw",
-		"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus",
-		"requestPurchase", "requestResale")
+	factorySelectors = sync.OnceValue(func() map[[4]byte]string {
+		return selectors(&events.EventFactoryMetaData, "createEvent")
+	})
+	eventSelectors = sync.OnceValue(func() map[[4]byte]string {
+		return selectors(&events.EventTicketMetaData,
+			"buy", "buyWithPermit", "list", "cancelListing", "buyListed",
+			"transferFrom", "safeTransferFrom", "safeTransferFrom0", "approve", "setApprovalForAll",
+			"checkIn", "checkInBatch", "claimRefund", "withdraw",
+			"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus",
+			"requestPurchase", "requestResale")
+	})
 )
 
 // selectors maps the 4-byte selectors of the named methods to their signatures. A name
-// missing from the ABI is a binding that drifted from this list: fail at start-up.
+// missing from the ABI is a binding that drifted from this list: panic (TestTables in
+// this package makes that a test failure).
 func selectors(meta *bind.MetaData, names ...string) map[[4]byte]string {
 	parsed, err := meta.ParseABI()
 	if err != nil {
@@ -56,9 +64,9 @@ func CheckSelector(factory, to common.Address, data []byte) error {
 		return fmt.Errorf("%w: calldata has no function selector", ErrInvalidRequest)
 	}
 	sel := [4]byte(data[:4])
-	allowed := eventSelectors
+	allowed := eventSelectors()
 	if to == factory {
-		allowed = factorySelectors
+		allowed = factorySelectors()
 	}
 	if _, ok := allowed[sel]; !ok {
 		return fmt.Errorf("%w: selector %s on %s", ErrSelector, hexutil.Encode(sel[:]), to)
@@ -68,9 +76,9 @@ func CheckSelector(factory, to common.Address, data []byte) error {
 
 // SelectorName is the signature of the function data calls, "?" if not one the relay pays for.
 func SelectorName(factory bool, data []byte) string {
-	m := eventSelectors
+	m := eventSelectors()
 	if factory {
-		m = factorySelectors
+		m = factorySelectors()
 	}
 	if len(data) >= 4 {
 		if s, ok := m[[4]byte(data[:4])]; ok {
@@ -83,7 +91,7 @@ func SelectorName(factory bool, data []byte) string {
 // knownErrors are the custom errors a forwarded call can revert with: the events', the
 // factory's, the forwarder's, and OpenZeppelin's ERC-20 errors (as TestUSD, like most
 // stablecoins built on OpenZeppelin, raises them through the events' SafeERC20 calls).
-var knownErrors = func() map[[4]byte]abi.Error {
+var knownErrors = sync.OnceValue(func() map[[4]byte]abi.Error {
 	out := make(map[[4]byte]abi.Error)
 	for _, meta := range []*bind.MetaData{
 		&events.EventTicketMetaData, &events.EventFactoryMetaData,
@@ -98,7 +106,7 @@ var knownErrors = func() map[[4]byte]abi.Error {
 		}
 	}
 	return out
-}()
+})
 
 // RevertError is a forward request that would revert (or did), with the target's decoded
 // custom error when it is one the platform knows.
@@ -157,7 +165,7 @@ func DecodeRevert(data []byte, message string) *RevertError {
 	if len(data) < 4 {
 		return re
 	}
-	if e, ok := knownErrors[[4]byte(data[:4])]; ok {
+	if e, ok := knownErrors()[[4]byte(data[:4])]; ok {
 		if args, err := e.Inputs.Unpack(data[4:]); err == nil {
 			re.Name, re.Args = e.Name, args
 			for _, in := range e.Inputs {
@@ -168,7 +176,7 @@ func DecodeRevert(data []byte, message string) *RevertError {
 	}
 	// Error(string) from require and Panic(uint256) from assert and arithmetic.
 	if reason, err := abi.UnpackRevert(data); err == nil {
-		if bytes.Equal(data[:4], panicSelector) {
+		if bytes.Equal(data[:4], panicSelector()) {
 			re.Name = "Panic"
 		} else {
 			re.Name = "Error"
@@ -178,7 +186,7 @@ func DecodeRevert(data []byte, message string) *RevertError {
 	return re
 }
 
-var panicSelector = crypto.Keccak256([]byte("Panic(uint256)"))[:4]
+var panicSelector = sync.OnceValue(func() []byte { return crypto.Keccak256([]byte("Panic(uint256)"))[:4] })
 
 // CallFailure separates a call the EVM refused (a revert, out of gas: the node answers with
 // a JSON-RPC error) from a failure to ask at all (the node unreachable, a timeout).

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -55,8 +56,8 @@ func (e *NonceError) Error() string {
 func (e *NonceError) Unwrap() error { return ErrNonce }
 
 var (
-	fwdABI     = forwarder.NewStagepassForwarder()
-	factoryABI = events.NewEventFactory()
+	fwdABI     = sync.OnceValue(forwarder.NewStagepassForwarder)
+	factoryABI = sync.OnceValue(events.NewEventFactory)
 )
 
 // Check runs the checks that need neither the chain nor stored state, cheapest first:
@@ -126,11 +127,11 @@ type Caller interface {
 
 // ForwarderNonce reads the forwarder's nonces(from) at block (nil: latest).
 func ForwarderNonce(ctx context.Context, c Caller, fwd, from common.Address, block *big.Int) (uint64, error) {
-	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &fwd, Data: fwdABI.PackNonces(from)}, block)
+	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &fwd, Data: fwdABI().PackNonces(from)}, block)
 	if err != nil {
 		return 0, fmt.Errorf("forward: read forwarder nonce of %s: %w", from, err)
 	}
-	n, err := fwdABI.UnpackNonces(out)
+	n, err := fwdABI().UnpackNonces(out)
 	if err != nil {
 		return 0, fmt.Errorf("forward: decode forwarder nonce of %s: %w", from, err)
 	}
@@ -142,11 +143,11 @@ func ForwarderNonce(ctx context.Context, c Caller, fwd, from common.Address, blo
 
 // IsEvent asks the factory whether addr is one of its events.
 func IsEvent(ctx context.Context, c Caller, factory, addr common.Address) (bool, error) {
-	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &factory, Data: factoryABI.PackIsEvent(addr)}, nil)
+	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &factory, Data: factoryABI().PackIsEvent(addr)}, nil)
 	if err != nil {
 		return false, fmt.Errorf("forward: ask the factory whether %s is an event: %w", addr, err)
 	}
-	ok, err := factoryABI.UnpackIsEvent(out)
+	ok, err := factoryABI().UnpackIsEvent(out)
 	if err != nil {
 		return false, fmt.Errorf("forward: decode isEvent(%s): %w", addr, err)
 	}
@@ -172,7 +173,7 @@ func (r Execution) RequestData() forwarder.ERC2771ForwarderForwardRequestData {
 }
 
 // Calldata is the transaction data of forwarder.execute(request).
-func (r Execution) Calldata() []byte { return fwdABI.PackExecute(r.RequestData()) }
+func (r Execution) Calldata() []byte { return fwdABI().PackExecute(r.RequestData()) }
 
 // ExecuteGas is the transaction gas for a request: the forwarder must be able to pass on
 // req.gas after EIP-150 keeps 1/64 back (it checks, and burns everything if not), plus its
