@@ -229,7 +229,7 @@ type platform struct {
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
 	url := gethtest.StartGeth(t)
-	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 4, Seed: t.Name()})
+	c, err := devchain.Dial(context.Background(), url, devchain.Options{Accounts: 5, Seed: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,10 +266,10 @@ func (p *platform) forwarderNonce(t testing.TB, a common.Address) uint64 {
 	return n.Uint64()
 }
 
-// buy signs a gasless purchase of one ticket as the fan.
-func (p *platform) buy(t testing.TB) (*protocol.ForwardRequest, []byte, string) {
+// buy signs a gasless purchase of one ticket of event as fan.
+func (p *platform) buy(t testing.TB, fan *devchain.Account, event common.Address) (*protocol.ForwardRequest, []byte, string) {
 	t.Helper()
-	req, sig := p.c.SignForward(p.fan, p.event, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)),
+	req, sig := p.c.SignForward(fan, event, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)),
 		1_500_000, uint64(time.Now().Add(time.Hour).Unix()))
 	digest, err := req.Digest(protocol.ForwarderDomain(p.c.ChainID.Uint64(), ethcrypto.Address(p.c.Forwarder)))
 	if err != nil {
@@ -285,7 +285,8 @@ func submission(req *protocol.ForwardRequest, sig []byte) protocol.ForwardSubmis
 // TestWorkerAgainstGeth runs the Workers build under `wrangler dev` (workerd) against
 // geth --dev: a gasless purchase submitted to /rpc is mined, a websocket subscriber of the
 // Fanout Durable Object receives its status pushes, the replayed request is not executed
-// again and a new request reusing its nonce is refused, and the outbox survives a restart
+// again and a new request reusing its nonce is refused, of two fans racing for the last
+// ticket one is mined and the other fails with SoldOut, and the outbox survives a restart
 // of wrangler dev.
 func TestWorkerAgainstGeth(t *testing.T) {
 	bin := wranglerPath(t)
@@ -305,7 +306,7 @@ func TestWorkerAgainstGeth(t *testing.T) {
 		t.Fatalf("healthz %v", h)
 	}
 
-	req, sig, id := p.buy(t)
+	req, sig, id := p.buy(t, p.fan, p.event)
 
 	// Subscribe before submitting: the id is the request's EIP-712 digest.
 	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
@@ -413,12 +414,49 @@ func TestWorkerAgainstGeth(t *testing.T) {
 		t.Fatalf("forwarder nonce of the fan %d after the replays", n)
 	}
 
-	// Restart wrangler dev on the same state: the outbox remembers the request.
+	// Two fans race for the last ticket: both requests pass the checks, one is mined, the
+	// other fails with the event's own reason.
+	soldOut := p.c.DefaultConfig(p.c.Accounts[0].Address, p.c.Accounts[1].Address, p.c.Accounts[2].Address)
+	soldOut.Tiers[0].Supply = 1
+	last, err := p.c.CreateEvent(p.c.Accounts[0], soldOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rival := p.c.Accounts[4]
+	p.c.FundUSD(last, devchain.USDC(1000), p.fan, rival)
+	var ids []string
+	for _, fan := range []*devchain.Account{p.fan, rival} {
+		req, sig, id := p.buy(t, fan, last)
+		if _, rerr := w.call(t, protocol.MethodSendForward, submission(req, sig)); rerr != nil {
+			t.Fatalf("race: %+v", rerr)
+		}
+		ids = append(ids, id)
+	}
+	final := map[string]protocol.RequestStatus{}
+	for deadline := time.Now().Add(60 * time.Second); len(final) < 2; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("race unfinished after 60 s: %v\n%s", final, w.logs)
+		}
+		for _, id := range ids {
+			if st := w.status(t, id); st.State == "mined" || st.State == "failed" {
+				final[st.State] = st
+			}
+		}
+	}
+	if f := final["failed"]; final["mined"].ID == "" || !strings.Contains(f.Reason, "SoldOut(") {
+		t.Fatalf("race: %+v", final)
+	}
+
+	// Restart wrangler dev on the same state: the outbox remembers the requests.
+	nonceBefore := p.forwarderNonce(t, p.fan.Address)
 	ws.Close()
 	w.stop()
 	w2, _, _ := startWrangler(t, bin, dir, persist, p.vars)
 	if st := w2.status(t, id); st.State != "mined" || st.TxHash != mined.TxHash || st.Block != mined.Block {
 		t.Fatalf("after restart: %+v, want %+v", st, mined)
+	}
+	if f := final["failed"]; w2.status(t, f.ID).Reason != f.Reason {
+		t.Fatalf("after restart: %+v, want %+v", w2.status(t, f.ID), f)
 	}
 	res, rerr = w2.call(t, protocol.MethodSendForward, submission(req, sig))
 	if rerr != nil || !strings.Contains(string(res), `"state":"mined"`) {
@@ -427,8 +465,9 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	if _, rerr := w2.call(t, protocol.MethodRequestStatus, common.Hash{1}.Hex()); rerr == nil || rerr.Code != -32602 {
 		t.Fatalf("unknown request: %+v", rerr)
 	}
-	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
-		t.Fatalf("forwarder nonce of the fan %d after the restart", n)
+	time.Sleep(3 * time.Second) // a few blocks: nothing may be sent again
+	if n := p.forwarderNonce(t, p.fan.Address); n != nonceBefore {
+		t.Fatalf("forwarder nonce of the fan %d after the restart, %d before", n, nonceBefore)
 	}
 }
 

@@ -407,8 +407,21 @@ func (r *Relay) Step(ctx context.Context) error {
 		return err
 	}
 	var fe *fees
+	ahead := map[common.Address]bool{} // signers with an earlier unfinished request
 	for _, rec := range q {
+		first := !ahead[rec.From]
+		ahead[rec.From] = true
 		if rec.Attempt == nil {
+			// Before any gas is spent: a request that can no longer run fails here. Only a
+			// signer's first request is run again: a later one may depend on it.
+			if reason, err := r.unsendable(ctx, rec, first); err != nil {
+				return err
+			} else if reason != "" {
+				if _, err := r.settle(ctx, rec, Failed, "", 0, reason); err != nil {
+					return err
+				}
+				continue
+			}
 			if fe == nil {
 				f, err := r.currentFees(ctx)
 				if err != nil {
@@ -442,6 +455,30 @@ func (r *Relay) Step(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sendMargin is the least time a request's deadline must leave when it is sent.
+const sendMargin = 15 * time.Second
+
+// unsendable says why a request not yet sent should not be: its deadline is too near, or
+// (dryRun) it would revert now.
+func (r *Relay) unsendable(ctx context.Context, rec *Record, dryRun bool) (string, error) {
+	if err := rules.CheckDeadline(rec.Deadline, r.cfg.Now(), sendMargin); err != nil {
+		return "deadline passed before it could be sent", nil
+	}
+	if !dryRun {
+		return "", nil
+	}
+	err := rules.Simulate(ctx, r.cfg.Chain, r.cfg.Forwarder, r.hot, rec.execution(), nil)
+	var re *rules.RevertError
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.As(err, &re):
+		return re.Reason(), nil
+	default:
+		return "", err
+	}
 }
 
 type fees struct{ tip, feeCap *big.Int }
