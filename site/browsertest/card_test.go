@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -130,9 +131,10 @@ func TestBrowserCardPurchase(t *testing.T) {
 	}
 }
 
-// A development account lists a ticket (from Go, through the wallet package against the
-// relay); a fan on the page sees it under Resale with its price, the cap and the split,
-// buys it with TestUSD gaslessly (summary → approve → mined) and finds it in My tickets.
+// A development account lists two tickets (from Go, through the wallet package against the
+// relay); a fan on the page sees them under Resale with their price, the cap and the split,
+// buys one with TestUSD gaslessly (summary → approve → mined) and finds it in My tickets;
+// a new fan (no TestUSD) buys the other by card (requestResale, checkout, oracles).
 func TestBrowserBuyResale(t *testing.T) {
 	setup(t)
 	// Its own chain: development account 0 (the page's) still has its full TestUSD
@@ -143,7 +145,8 @@ func TestBrowserBuyResale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := sellFromGo(t, "ws"+strings.TrimPrefix(url, "http")+"ws", 6, "54000000")
+	ids := sellFromGo(t, "ws"+strings.TrimPrefix(url, "http")+"ws", 6, 2, "54000000")
+	id, cardID := ids[0], ids[1]
 
 	ctx, done := browser(t)
 	defer done()
@@ -182,11 +185,36 @@ func TestBrowserBuyResale(t *testing.T) {
 		waitFor(`document.body.dataset.lastRequest === 'mined'`, 60*time.Second),
 		chromedp.Click(css("#btn-done")),
 		waitFor(`document.querySelector('#tickets .ticket[data-token="`+id+`"][data-state="valid"]')`, 25*time.Second))
+
+	fan, done2 := browser(t)
+	defer done2()
+	step(t, fan, "a new fan: buy the other listing by card", 90*time.Second,
+		chromedp.Navigate(url),
+		waitFor(`document.body.dataset.view === 'onboard'`, 45*time.Second),
+		chromedp.SendKeys(css("#create-password"), "correct horse battery"),
+		chromedp.Click(css("#btn-create")),
+		waitFor(`document.querySelector('#events .listing[data-token="`+cardID+`"] button.buy-listed-card')`, 45*time.Second),
+		chromedp.Click(css(`#events .listing[data-token="`+cardID+`"] button.buy-listed-card`)),
+		chromedp.WaitVisible(css("#btn-approve")))
+	summary = eval[string](t, fan, `document.getElementById('sheet-content').innerText`)
+	for _, want := range []string{"Seller receives", "49.5 USD", "USD 54.00", "requestResale"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("card resale summary lacks %q:\n%s", want, summary)
+		}
+	}
+	step(t, fan, "approve, pay with 4242, the ticket is yours", 120*time.Second,
+		chromedp.Click(css("#btn-approve")),
+		waitFor(checkoutReady, 45*time.Second),
+		chromedp.Evaluate[chromedp.Void](payJS("4242 4242 4242 4242")),
+		waitFor(`document.body.dataset.lastPayment === 'minted'`, 60*time.Second),
+		chromedp.Click(css("#btn-done")),
+		waitFor(`document.querySelector('#tickets .ticket[data-token="`+cardID+`"][data-state="valid"]')`, 25*time.Second))
+	t.Logf("card resale payment states: %s", eval[string](t, fan, `document.body.dataset.paymentStates`))
 }
 
-// sellFromGo buys a ticket with development account `index` (TestUSD, permit) and lists it
-// at price, through the wallet package connected to the relay at wsURL; returns its id.
-func sellFromGo(t *testing.T, wsURL string, index int, price string) string {
+// sellFromGo buys qty tickets with development account `index` (TestUSD, permit) and lists
+// them at price, through the wallet package connected to the relay at wsURL; returns their ids.
+func sellFromGo(t *testing.T, wsURL string, index, qty int, price string) []string {
 	t.Helper()
 	s := wallet.New(&vault.MemoryStore{}, nil)
 	s.Dial = dialGorilla
@@ -238,15 +266,25 @@ func sellFromGo(t *testing.T, wsURL string, index int, price string) string {
 		p := call(method, params)
 		call("approve", `{"id":"`+p["id"].(string)+`"}`)
 	}
-	approve("prepareBuy", `{"account":"`+seller+`","event":"`+event+`","tier":0,"quantity":1}`)
-	var id string
-	for k := range tickets(func(st map[string]string) bool { return len(st) == 1 }) {
-		id = k
+	approve("prepareBuy", `{"account":"`+seller+`","event":"`+event+`","tier":0,"quantity":`+fmt.Sprint(qty)+`}`)
+	var ids []string
+	for k := range tickets(func(st map[string]string) bool { return len(st) == qty }) {
+		ids = append(ids, k)
 	}
-	approve("prepareList", `{"account":"`+seller+`","event":"`+event+`","tokenId":"`+id+`","price":"`+price+`"}`)
-	tickets(func(st map[string]string) bool { return st[id] == "listed" })
-	t.Logf("development account %d (%s) listed ticket #%s at %s", index, seller, id, price)
-	return id
+	sort.Strings(ids)
+	for _, id := range ids {
+		approve("prepareList", `{"account":"`+seller+`","event":"`+event+`","tokenId":"`+id+`","price":"`+price+`"}`)
+	}
+	tickets(func(st map[string]string) bool {
+		for _, id := range ids {
+			if st[id] != "listed" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("development account %d (%s) listed tickets %v at %s", index, seller, ids, price)
+	return ids
 }
 
 // dialGorilla is the wallet's websocket outside the browser (gorilla/websocket).

@@ -379,7 +379,7 @@ const CARD_STEPS = [
   ['request', 'Purchase request signed and on the chain (gas paid by Stagepass)'],
   ['paid', 'Paid by card'],
   ['oracles', 'Oracles confirming the payment'],
-  ['minted', 'Ticket minted'],
+  ['minted', 'Ticket in your wallet'],
 ];
 
 // cardProgress follows a card purchase: its requestPurchase, then the payment, showing the
@@ -499,8 +499,23 @@ async function loadListings(ev, tok, ul) {
       el('button', {
         type: 'button', class: 'secondary buy-listed', disabled: mine,
         onclick: (e) => buyListed(ev, t, tok, e.currentTarget, ul),
-      }, mine ? 'Your listing' : `Buy for ${formatAmount(t.listingPrice, tok)}`)));
+      }, mine ? 'Your listing' : `Buy for ${formatAmount(t.listingPrice, tok)}`),
+      mine ? null : el('button', {
+        type: 'button', class: 'secondary buy-listed-card',
+        onclick: (e) => buyListedByCard(ev, t, e.currentTarget),
+      }, `Buy by card (USD ${(Number(price / 10000n) / 100).toFixed(2)})`)));
   }
+}
+
+async function buyListedByCard(ev, t, button) {
+  showError(null);
+  await busy(button, async () => {
+    button.textContent = 'Preparing…';
+    try {
+      const prepared = await state.wallet.prepareCardBuyListed({ account: state.account, event: ev.address, tokenId: t.tokenId });
+      cardSummary(`Buy resale ticket #${t.tokenId} by card`, prepared);
+    } catch (e) { showError(e); }
+  });
 }
 
 async function buyListed(ev, t, tok, button, ul) {

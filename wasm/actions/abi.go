@@ -31,7 +31,7 @@ func selector(sig string) [4]byte { return [4]byte(ethcrypto.Keccak256([]byte(si
 
 var selectors = func() map[[4]byte]string {
 	m := map[[4]byte]string{}
-	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch, SigRequestPurchase, SigBuyListed} {
+	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch, SigRequestPurchase, SigBuyListed, SigRequestResale} {
 		m[selector(s)] = s
 	}
 	return m
@@ -75,12 +75,12 @@ type Permit struct {
 // Call is a decoded Stagepass call.
 type Call struct {
 	Sig       string
-	PaymentID [32]byte // requestPurchase
+	PaymentID [32]byte // requestPurchase, requestResale
 	Tier      *big.Int // buyWithPermit, requestPurchase
 	Qty       *big.Int
 	MaxUnit   *big.Int
 	Permit    Permit
-	TokenID   *big.Int // list, cancelListing, transferFrom, checkIn, buyListed
+	TokenID   *big.Int // list, cancelListing, transferFrom, checkIn, buyListed, requestResale
 	Price     *big.Int // list; buyListed's maxPrice
 	From, To  ethcrypto.Address
 	TokenIDs  []*big.Int // checkInBatch
@@ -110,6 +110,11 @@ func (c *Call) Encode() ([]byte, error) {
 			return nil, err
 		}
 		return encode(SigRequestPurchase, c.PaymentID[:], word(c.Tier), word(c.Qty)), nil
+	case SigRequestResale:
+		if err := checkUint("token id", c.TokenID, 256); err != nil {
+			return nil, err
+		}
+		return encode(SigRequestResale, c.PaymentID[:], word(c.TokenID)), nil
 	case SigCancelListing, SigCheckIn:
 		if err := checkUint("token id", c.TokenID, 256); err != nil {
 			return nil, err
@@ -159,7 +164,7 @@ func Decode(data []byte) (*Call, error) {
 		return a, nil
 	}
 	want := map[string]int{SigBuyWithPermit: 7, SigList: 2, SigCancelListing: 1, SigCheckIn: 1, SigTransferFrom: 3,
-		SigRequestPurchase: 3, SigBuyListed: 2}
+		SigRequestPurchase: 3, SigBuyListed: 2, SigRequestResale: 2}
 	c := &Call{Sig: sig}
 	if k, fixed := want[sig]; fixed && n != k {
 		return nil, fmt.Errorf("%w: %s takes %d words, got %d", ErrCalldata, sig, k, n)
@@ -179,6 +184,9 @@ func Decode(data []byte) (*Call, error) {
 	case SigRequestPurchase:
 		copy(c.PaymentID[:], args[:32])
 		c.Tier, c.Qty = w(1), w(2)
+	case SigRequestResale:
+		copy(c.PaymentID[:], args[:32])
+		c.TokenID = w(1)
 	case SigCancelListing, SigCheckIn:
 		c.TokenID = w(0)
 	case SigTransferFrom:

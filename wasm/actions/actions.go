@@ -309,7 +309,7 @@ func newAction(account ethcrypto.Address, env *Env, req *protocol.ForwardRequest
 			strs[i] = "#" + id.String()
 		}
 		add("Tickets", strings.Join(strs, ", "))
-	case SigRequestPurchase, SigBuyListed:
+	case SigRequestPurchase, SigRequestResale, SigBuyListed:
 		describeMarket(&s, c, ev, m, p)
 	}
 	s.Lines = append(s.Lines, extra...)

@@ -10,16 +10,18 @@ import (
 	"github.com/stagepass/stagepass/wasm/signing"
 )
 
-// The two market purchases beyond buyWithPermit: a primary purchase paid by card
-// (requestPurchase, the oracle network verifies the payment and the hub mints) and a
-// resale purchase paid in the event's ERC-20 (buyListed).
+// The market purchases beyond buyWithPermit: primary and resale purchases paid by card
+// (requestPurchase, requestResale: the oracle network verifies the payment, the hub mints
+// or moves the ticket) and a resale purchase paid in the event's ERC-20 (buyListed).
 const (
 	SigRequestPurchase = "requestPurchase(bytes32,uint256,uint256)"
+	SigRequestResale   = "requestResale(bytes32,uint256)"
 	SigBuyListed       = "buyListed(uint256,uint256)"
 )
 
 const (
 	gasRequestPurchase = 300_000
+	gasRequestResale   = 300_000
 	gasBuyListed       = 350_000
 )
 
@@ -45,6 +47,11 @@ func describeMarket(s *signing.Summary, c *Call, ev *protocol.EventInfo, m Money
 		add("Total", m.Format(total))
 		add("Card payment id", protocol.Hex32(c.PaymentID))
 		addPayees(s, ev, m, total)
+	case SigRequestResale:
+		tier := new(big.Int).Rsh(c.TokenID, 32).Uint64()
+		s.Title = "Buy resale ticket #" + c.TokenID.String() + " by card"
+		add("Ticket", fmt.Sprintf("#%s (%s)", c.TokenID, tierName(ev, tier)))
+		add("Card payment id", protocol.Hex32(c.PaymentID))
 	case SigBuyListed:
 		tier := new(big.Int).Rsh(c.TokenID, 32).Uint64()
 		s.Title = "Buy resale ticket #" + c.TokenID.String()
@@ -72,21 +79,9 @@ func CardBuy(account ethcrypto.Address, env Env, ev *protocol.EventInfo, in *pro
 	if err := open(ev, env.Now); err != nil {
 		return nil, err
 	}
-	if in == nil {
-		return nil, fmt.Errorf("%w: no payment intent", ErrBadArgs)
-	}
-	inEvent, err1 := ethcrypto.ParseAddress(in.Event)
-	inBuyer, err2 := ethcrypto.ParseAddress(in.Buyer)
-	pid, err3 := protocol.ParseHash32("paymentId", in.PaymentID)
-	switch {
-	case err1 != nil || err2 != nil || err3 != nil:
-		return nil, fmt.Errorf("%w: malformed payment intent", ErrBadArgs)
-	case in.ChainID != env.ChainID || inEvent != evAddr || inBuyer != account:
-		return nil, fmt.Errorf("%w: the payment intent is for another chain, event or buyer", ErrBadArgs)
-	case pid != protocol.PaymentIDOf(in.ID):
-		return nil, fmt.Errorf("%w: payment id %s is not keccak256(%q)", ErrBadArgs, in.PaymentID, in.ID)
-	case !strings.EqualFold(in.Currency, protocol.CardCurrency):
-		return nil, fmt.Errorf("%w: card currency %q", ErrBadArgs, in.Currency)
+	pid, err := checkIntent(account, env, evAddr, in)
+	if err != nil {
+		return nil, err
 	}
 	tier, qty := in.Tier, in.Quantity
 	if qty == 0 || (ev.MaxPerBuyer != 0 && qty > uint64(ev.MaxPerBuyer)) {
@@ -117,10 +112,41 @@ func CardBuy(account ethcrypto.Address, env Env, ev *protocol.EventInfo, in *pro
 		signing.Line{Label: "Paid by", Value: "card; tickets are minted when the oracle network confirms the payment"})
 }
 
-// BuyListed prepares the gasless purchase of a listed resale ticket at its listing price,
-// paid in the event's ERC-20 from the allowance the buyer gave the event contract. The
-// price must lie in the event's allowed range now, and the buyer must not be the seller.
-func BuyListed(account ethcrypto.Address, env Env, ev *protocol.EventInfo, token *protocol.PermitInfo, listing protocol.TicketInfo) (*Action, error) {
+// checkIntent checks that a payment intent is for this chain, event and buyer, that its
+// payment id is keccak256 of its processor id, and that it is in the card currency.
+func checkIntent(account ethcrypto.Address, env Env, evAddr ethcrypto.Address, in *protocol.PaymentIntent) ([32]byte, error) {
+	if in == nil {
+		return [32]byte{}, fmt.Errorf("%w: no payment intent", ErrBadArgs)
+	}
+	inEvent, err1 := ethcrypto.ParseAddress(in.Event)
+	inBuyer, err2 := ethcrypto.ParseAddress(in.Buyer)
+	pid, err3 := protocol.ParseHash32("paymentId", in.PaymentID)
+	switch {
+	case err1 != nil || err2 != nil || err3 != nil:
+		return pid, fmt.Errorf("%w: malformed payment intent", ErrBadArgs)
+	case in.ChainID != env.ChainID || inEvent != evAddr || inBuyer != account:
+		return pid, fmt.Errorf("%w: the payment intent is for another chain, event or buyer", ErrBadArgs)
+	case pid != protocol.PaymentIDOf(in.ID):
+		return pid, fmt.Errorf("%w: payment id %s is not keccak256(%q)", ErrBadArgs, in.PaymentID, in.ID)
+	case !strings.EqualFold(in.Currency, protocol.CardCurrency):
+		return pid, fmt.Errorf("%w: card currency %q", ErrBadArgs, in.Currency)
+	}
+	return pid, nil
+}
+
+// resale is a listing the account may buy now.
+type resale struct {
+	event         ethcrypto.Address
+	id, price     *big.Int
+	seller        ethcrypto.Address
+	prices        Prices
+	sellerAmount  *big.Int
+	partiesAmount *big.Int
+}
+
+// checkResale checks a listing from the relay: of this event, listed and not checked in,
+// not the account's own, its price in the event's allowed range now.
+func checkResale(account ethcrypto.Address, env Env, ev *protocol.EventInfo, m Money, listing protocol.TicketInfo) (*resale, error) {
 	if err := env.check(); err != nil {
 		return nil, err
 	}
@@ -130,9 +156,6 @@ func BuyListed(account ethcrypto.Address, env Env, ev *protocol.EventInfo, token
 	}
 	if err := open(ev, env.Now); err != nil {
 		return nil, err
-	}
-	if cur, err := ethcrypto.ParseAddress(ev.Currency); err != nil || cur.IsZero() {
-		return nil, fmt.Errorf("%w: %s is paid in the native coin; a gasless purchase needs its ERC-20", ErrNotAllowed, ev.Name)
 	}
 	id, ok := new(big.Int).SetString(listing.TokenID, 10)
 	if !ok || checkUint("token id", id, 256) != nil {
@@ -159,12 +182,68 @@ func BuyListed(account ethcrypto.Address, env Env, ev *protocol.EventInfo, token
 	if err != nil {
 		return nil, err
 	}
-	m := MoneyOf(ev, token)
 	if price.Sign() == 0 || price.Cmp(p.Floor) < 0 || price.Cmp(p.Cap) > 0 {
 		return nil, fmt.Errorf("%w: listed at %s, outside %s – %s", ErrPriceOutOfRange, m.Format(price), m.Format(p.Floor), m.Format(p.Cap))
 	}
-	data, _ := (&Call{Sig: SigBuyListed, TokenID: id, Price: price}).Encode()
-	return newAction(account, &env, env.request(account, evAddr, gasBuyListed, data), ev, m, &p,
-		signing.Line{Label: "Seller", Value: seller.Hex()},
-		signing.Line{Label: "Pays with", Value: "your " + m.Symbol + " allowance to the event contract (at most " + m.Format(price) + ")"})
+	sellerAmount := ResaleSellerAmount(ev, p.Face, price)
+	return &resale{event: evAddr, id: id, price: price, seller: seller, prices: p,
+		sellerAmount: sellerAmount, partiesAmount: new(big.Int).Sub(price, sellerAmount)}, nil
+}
+
+// BuyListed prepares the gasless purchase of a listed resale ticket at its listing price,
+// paid in the event's ERC-20 from the allowance the buyer gave the event contract. The
+// price must lie in the event's allowed range now, and the buyer must not be the seller.
+func BuyListed(account ethcrypto.Address, env Env, ev *protocol.EventInfo, token *protocol.PermitInfo, listing protocol.TicketInfo) (*Action, error) {
+	if cur, err := ethcrypto.ParseAddress(ev.Currency); err != nil || cur.IsZero() {
+		return nil, fmt.Errorf("%w: %s is paid in the native coin; a gasless purchase needs its ERC-20", ErrNotAllowed, ev.Name)
+	}
+	m := MoneyOf(ev, token)
+	r, err := checkResale(account, env, ev, m, listing)
+	if err != nil {
+		return nil, err
+	}
+	data, _ := (&Call{Sig: SigBuyListed, TokenID: r.id, Price: r.price}).Encode()
+	return newAction(account, &env, env.request(account, r.event, gasBuyListed, data), ev, m, &r.prices,
+		signing.Line{Label: "Seller", Value: r.seller.Hex()},
+		signing.Line{Label: "Pays with", Value: "your " + m.Symbol + " allowance to the event contract (at most " + m.Format(r.price) + ")"})
+}
+
+// CardBuyListed prepares the gasless requestResale of a listed ticket with a card payment
+// intent the relay made for it (sp_createResalePayment): the intent must be bound to this
+// chain, event, buyer and token (its tier, quantity 0) at exactly the listing price.
+func CardBuyListed(account ethcrypto.Address, env Env, ev *protocol.EventInfo, listing protocol.TicketInfo, in *protocol.PaymentIntent) (*Action, error) {
+	r, err := checkResale(account, env, ev, cardMoney, listing)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := checkIntent(account, env, r.event, in)
+	if err != nil {
+		return nil, err
+	}
+	cents, err := protocol.CardMinorUnits(r.price)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotAllowed, err)
+	}
+	if in.Quantity != 0 || new(big.Int).SetUint64(in.Tier).Cmp(r.id) != 0 || in.Price != r.price.String() || in.Amount != cents {
+		return nil, fmt.Errorf("%w: the payment (%s for token %d × %d) is not ticket #%s at its listing price %s",
+			ErrBadArgs, CardAmount(in.Amount, in.Currency), in.Tier, in.Quantity, r.id, CardAmount(cents, protocol.CardCurrency))
+	}
+	data, err := (&Call{Sig: SigRequestResale, PaymentID: pid, TokenID: r.id}).Encode()
+	if err != nil {
+		return nil, err
+	}
+	// requestResale's calldata names the token; the price is the listing's, which the
+	// contract records at request time and checks again at fulfilment.
+	var split signing.Summary
+	addPayees(&split, ev, cardMoney, r.partiesAmount)
+	lines := append([]signing.Line{
+		{Label: "Price", Value: cardMoney.Format(r.price)},
+		{Label: "Allowed range", Value: cardMoney.Format(r.prices.Floor) + " – " + cardMoney.Format(r.prices.Cap) + " (face value " + cardMoney.Format(r.prices.Face) + ")"},
+		{Label: "Seller", Value: r.seller.Hex()},
+		{Label: "Seller receives", Value: cardMoney.Format(r.sellerAmount)},
+	}, split.Lines...)
+	lines = append(lines,
+		signing.Line{Label: "Card charge", Value: CardAmount(in.Amount, in.Currency) + " on the processor's checkout (" + in.ID + ")"},
+		signing.Line{Label: "Paid by", Value: "card; the ticket moves to you when the oracle network confirms the payment"})
+	return newAction(account, &env, env.request(account, r.event, gasRequestResale, data), ev, cardMoney, &r.prices, lines...)
 }

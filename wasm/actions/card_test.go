@@ -26,6 +26,7 @@ func TestMarketCalldataMatchesGoEthereum(t *testing.T) {
 		{Call{Sig: SigRequestPurchase, PaymentID: pid, Tier: big.NewInt(1), Qty: big.NewInt(3)}, "requestPurchase", []any{pid, big.NewInt(1), big.NewInt(3)}},
 		{Call{Sig: SigBuyListed, TokenID: big.NewInt(4294967297), Price: big.NewInt(54_000_000)}, "buyListed", []any{big.NewInt(4294967297), big.NewInt(54_000_000)}},
 		{Call{Sig: SigBuyListed, TokenID: big1, Price: big1}, "buyListed", []any{big1, big1}},
+		{Call{Sig: SigRequestResale, PaymentID: pid, TokenID: big.NewInt(4294967297)}, "requestResale", []any{pid, big.NewInt(4294967297)}},
 	}
 	for _, tt := range tests {
 		ours, err := tt.call.Encode()
@@ -179,5 +180,51 @@ func TestBuyListedSignsWhatItShows(t *testing.T) {
 		if _, err := BuyListed(k.Address(), env(), demo(), token, l); !errors.Is(err, tt.want) {
 			t.Errorf("%s: err = %v, want %v", name, err, tt.want)
 		}
+	}
+}
+
+// TestCardBuyListed: a card resale's summary (price, range, seller's part, each party's
+// share, the card charge) and its checks of the relay's intent: the listed token at its
+// listing price, quantity 0.
+func TestCardBuyListed(t *testing.T) {
+	k := devKey(t)
+	listing := protocol.TicketInfo{Event: strings.ToLower(evAddr.Hex()), TokenID: "1", Owner: strings.ToLower(friend.Hex()), ListingPrice: "54000000"}
+	in := func() *protocol.PaymentIntent {
+		in := intent(k.Address(), 0, 1)
+		in.Tier, in.Quantity, in.Price, in.Amount = 1, 0, "54000000", 5400
+		return in
+	}
+	a, err := CardBuyListed(k.Address(), env(), demo(), listing, in())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := lines(a)
+	for _, want := range []string{"Ticket: #1 (General admission)", "Price: 54 USD", "Allowed range: 45 USD – 54 USD", "Seller receives: 49.5 USD",
+		"Pays Originator: 2.25 USD", "Card charge: USD 54.00", "Function: " + SigRequestResale, "Gas: paid by Stagepass"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	c, _ := Decode(a.Request.Data)
+	if c.Sig != SigRequestResale || c.TokenID.Int64() != 1 || c.PaymentID != protocol.PaymentIDOf("pi_test1") {
+		t.Fatalf("calldata %+v", c)
+	}
+	for name, edit := range map[string]func(*protocol.PaymentIntent){
+		"another token":      func(in *protocol.PaymentIntent) { in.Tier = 2 },
+		"a primary purchase": func(in *protocol.PaymentIntent) { in.Quantity = 1 },
+		"another price":      func(in *protocol.PaymentIntent) { in.Price, in.Amount = "50000000", 5000 },
+		"overcharged":        func(in *protocol.PaymentIntent) { in.Amount = 5401 },
+		"another buyer":      func(in *protocol.PaymentIntent) { in.Buyer = strings.ToLower(friend.Hex()) },
+	} {
+		i := in()
+		edit(i)
+		if _, err := CardBuyListed(k.Address(), env(), demo(), listing, i); !errors.Is(err, ErrBadArgs) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	own := listing
+	own.Owner = strings.ToLower(k.Address().Hex())
+	if _, err := CardBuyListed(k.Address(), env(), demo(), own, in()); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("own listing: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // processor's checkout; the payment's progress (oracles verifying k of n → minted) comes
 // from the relay's "payment" topic on the wallet's one websocket.
 
-var cardMethods = []string{"prepareCardBuy", "prepareBuyListed", "followPayment", "paymentStatus", "listings"}
+var cardMethods = []string{"prepareCardBuy", "prepareBuyListed", "prepareCardBuyListed", "followPayment", "paymentStatus", "listings"}
 
 func init() { Methods = append(Methods, cardMethods...) }
 
@@ -50,17 +50,10 @@ func (s *Service) callCard(ctx context.Context, method string, params []byte) (a
 		if err := s.rpc(ctx, protocol.MethodCreatePayment, []any{p.Event.Hex(), tier, qty, p.Account.Hex()}, &in); err != nil {
 			return nil, err
 		}
-		res, err := s.prepare(ctx, p.Account, p.Event, func(env actions.Env, ev *protocol.EventInfo, _ *protocol.PermitInfo) (*actions.Action, error) {
+		return s.prepareCard(ctx, p.Account, p.Event, &in, func(env actions.Env, ev *protocol.EventInfo) (*actions.Action, error) {
 			return actions.CardBuy(p.Account, env, ev, &in)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return struct {
-			pendingResult
-			Payment protocol.PaymentIntent `json:"payment"`
-		}{res.(pendingResult), in}, nil
-	case "prepareBuyListed":
+	case "prepareBuyListed", "prepareCardBuyListed":
 		var p struct {
 			Account ethcrypto.Address `json:"account"`
 			Event   ethcrypto.Address `json:"event"`
@@ -72,22 +65,34 @@ func (s *Service) callCard(ctx context.Context, method string, params []byte) (a
 		if err := s.checkAccount(p.Account); err != nil {
 			return nil, err
 		}
-		id := p.TokenID.big().String()
+		id := p.TokenID.big()
 		var listings []protocol.TicketInfo
 		if err := s.rpc(ctx, protocol.MethodListings, []any{p.Event.Hex()}, &listings); err != nil {
 			return nil, err
 		}
 		var listing *protocol.TicketInfo
 		for i := range listings {
-			if listings[i].TokenID == id {
+			if listings[i].TokenID == id.String() {
 				listing = &listings[i]
 			}
 		}
 		if listing == nil {
 			return nil, fmt.Errorf("%w: ticket #%s is not for sale any more", actions.ErrNotAllowed, id)
 		}
-		return s.prepare(ctx, p.Account, p.Event, func(env actions.Env, ev *protocol.EventInfo, tok *protocol.PermitInfo) (*actions.Action, error) {
-			return actions.BuyListed(p.Account, env, ev, tok, *listing)
+		if method == "prepareBuyListed" {
+			return s.prepare(ctx, p.Account, p.Event, func(env actions.Env, ev *protocol.EventInfo, tok *protocol.PermitInfo) (*actions.Action, error) {
+				return actions.BuyListed(p.Account, env, ev, tok, *listing)
+			})
+		}
+		if !id.IsUint64() {
+			return nil, fmt.Errorf("%w: token id %s", ErrBadParams, id)
+		}
+		var in protocol.PaymentIntent
+		if err := s.rpc(ctx, protocol.MethodCreateResalePayment, []any{p.Event.Hex(), id.Uint64(), p.Account.Hex()}, &in); err != nil {
+			return nil, err
+		}
+		return s.prepareCard(ctx, p.Account, p.Event, &in, func(env actions.Env, ev *protocol.EventInfo) (*actions.Action, error) {
+			return actions.CardBuyListed(p.Account, env, ev, *listing, &in)
 		})
 	case "listings":
 		var p struct {
@@ -119,6 +124,22 @@ func (s *Service) callCard(ctx context.Context, method string, params []byte) (a
 		return st, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownMethod, method)
+}
+
+// prepareCard holds a card purchase for approval; the answer carries the payment intent
+// (the checkout URL the page opens once the request is on the chain).
+func (s *Service) prepareCard(ctx context.Context, account, event ethcrypto.Address, in *protocol.PaymentIntent,
+	build func(actions.Env, *protocol.EventInfo) (*actions.Action, error)) (any, error) {
+	res, err := s.prepare(ctx, account, event, func(env actions.Env, ev *protocol.EventInfo, _ *protocol.PermitInfo) (*actions.Action, error) {
+		return build(env, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		pendingResult
+		Payment protocol.PaymentIntent `json:"payment"`
+	}{res.(pendingResult), *in}, nil
 }
 
 // followPayment subscribes, once per payment and connection, to the payment's progress and

@@ -131,23 +131,26 @@ func TestCardAndResaleAgainstRealRelay(t *testing.T) {
 			t.Fatalf("%s approve: %v", method, res)
 		}
 	}
-	approve("prepareBuy", `{"account":"`+seller+`","event":"`+event+`","tier":0,"quantity":1}`)
-	var id string
+	approve("prepareBuy", `{"account":"`+seller+`","event":"`+event+`","tier":0,"quantity":2}`)
+	var ids []string
 	waitTickets(t, dev, seller, func(st map[string]string) bool {
+		ids = ids[:0]
 		for k := range st {
-			id = k
+			ids = append(ids, k)
 		}
-		return len(st) == 1
+		return len(st) == 2
 	})
+	id, cardID := ids[0], ids[1]
 	approve("prepareList", `{"account":"`+seller+`","event":"`+event+`","tokenId":"`+id+`","price":"54000000"}`)
-	waitTickets(t, dev, seller, func(st map[string]string) bool { return st[id] == "listed" })
+	approve("prepareList", `{"account":"`+seller+`","event":"`+event+`","tokenId":"`+cardID+`","price":"50000000"}`)
+	waitTickets(t, dev, seller, func(st map[string]string) bool { return st[id] == "listed" && st[cardID] == "listed" })
 	if code := callErr(t, dev, "prepareBuyListed", `{"account":"`+seller+`","event":"`+event+`","tokenId":"`+id+`"}`); code != "NOT_ALLOWED" {
 		t.Errorf("buying one's own listing: %s", code)
 	}
 	if code := callErr(t, dev, "prepareBuyListed", `{"account":"`+buyer+`","event":"`+event+`","tokenId":"999"}`); code != "NOT_ALLOWED" {
 		t.Errorf("buying a ticket not listed: %s", code)
 	}
-	if ls, err := dev.Call(context.Background(), "listings", []byte(`{"event":"`+event+`"}`)); err != nil || len(ls.([]protocol.TicketInfo)) != 1 || ls.([]protocol.TicketInfo)[0].TokenID != id {
+	if ls, err := dev.Call(context.Background(), "listings", []byte(`{"event":"`+event+`"}`)); err != nil || len(ls.([]protocol.TicketInfo)) != 2 {
 		t.Fatalf("listings: %v %v", ls, err)
 	}
 	p := call(t, dev, "prepareBuyListed", `{"account":"`+buyer+`","event":"`+event+`","tokenId":"`+id+`"}`)
@@ -159,6 +162,22 @@ func TestCardAndResaleAgainstRealRelay(t *testing.T) {
 	call(t, dev, "approve", `{"id":"`+p["id"].(string)+`"}`)
 	waitTickets(t, dev, buyer, func(st map[string]string) bool { return st[id] == "valid" })
 	waitTickets(t, dev, seller, func(st map[string]string) bool { _, still := st[id]; return !still })
+
+	// The card fan buys the other listing by card: requestResale, paid, the ticket moves.
+	p = call(t, fan, "prepareCardBuyListed", `{"account":"`+account+`","event":"`+event+`","tokenId":"`+cardID+`"}`)
+	for _, want := range []string{"by card", "Seller receives", "47.5", "USD 50.00", "requestResale"} {
+		if !strings.Contains(summaryText(p), want) {
+			t.Errorf("card resale summary lacks %q: %s", want, summaryText(p))
+		}
+	}
+	pay = p["payment"].(map[string]any)
+	call(t, fan, "approve", `{"id":"`+p["id"].(string)+`"}`)
+	call(t, fan, "followPayment", `{"id":"`+pay["id"].(string)+`"}`)
+	if _, err := sandbox.Confirm(context.Background(), pay["id"].(string), card); err != nil {
+		t.Fatal(err)
+	}
+	waitTickets(t, fan, account, func(st map[string]string) bool { return st[cardID] == "valid" })
+	waitTickets(t, dev, seller, func(st map[string]string) bool { return len(st) == 0 })
 }
 
 func waitTickets(t *testing.T, s *Service, account string, cond func(map[string]string) bool) {
