@@ -6,6 +6,7 @@
 // the network returns.
 import { $, el, busy } from './dom.js';
 import { formatDate, short } from './format.js';
+import { loadWallet, humanError, showError } from './walletui.js';
 
 const state = {
   wallet: null, accounts: [], events: [], event: null, gate: null, stats: null, online: false,
@@ -20,24 +21,6 @@ function show(name) {
   document.body.dataset.view = name;
 }
 
-function humanError(err) {
-  const code = err && err.code;
-  const msg = (err && err.message) || String(err);
-  switch (code) {
-    case 'WRONG_PASSWORD': return 'That password is not right. Try again.';
-    case 'WEAK_PASSWORD': return 'Choose a longer password (at least 8 characters).';
-    case 'INVALID_MNEMONIC': return 'That recovery phrase is not valid. Check each word and the order.';
-    case 'OFFLINE': case 'NOT_CONNECTED': return 'No connection to Stagepass right now.';
-    case 'NO_SCANNER': return 'Open a door first.';
-    default: return msg;
-  }
-}
-
-function showError(err) {
-  $('error').hidden = !err;
-  $('error').textContent = err ? humanError(err) : '';
-}
-
 const key = (k) => `stagepass.scanner.${k}`;
 const store = {
   get(k, def) { try { return JSON.parse(localStorage.getItem(key(k))) ?? def; } catch { return def; } },
@@ -48,17 +31,12 @@ const store = {
 
 async function boot() {
   show('loading');
-  let startWallet;
-  try {
-    ({ startWallet } = await import('./wallet/wallet-client.js'));
-  } catch {
+  const w = state.wallet = await loadWallet();
+  if (!w) {
     $('loading-title').textContent = 'The wallet is not built into this server';
     $('loading-detail').textContent = 'Run `go generate ./site` (or ./build.sh) and restart the relay.';
     return;
   }
-  const w = state.wallet = await startWallet({
-    workerURL: 'wallet/wallet-worker.js', wasmURL: 'wallet/wallet.wasm', wasmExecURL: 'wallet/wasm_exec.js',
-  });
   w.on('connection', ({ connected }) => {
     setOnline(connected);
     // Back online: reload the door list (it shows what other doors checked in meanwhile —
@@ -207,6 +185,7 @@ function renderStats(st) {
   $('double-entries').textContent = doubles.length === 0 ? '' : `Double entry: ${doubles.map((id) => 'ticket #' + id).join(', ')} ` +
     `${doubles.length === 1 ? 'was' : 'were'} admitted here offline but checked in at another door first.`;
   document.body.dataset.queued = String(st.queued);
+  document.body.dataset.doorTickets = String(st.tickets);
   document.body.dataset.doubleEntries = doubles.join(',');
   renderSnapshot();
 }
