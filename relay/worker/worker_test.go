@@ -325,6 +325,17 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	if err := ws.ReadJSON(&subReply); err != nil || subReply.Result == "" {
 		t.Fatalf("subscribe: %+v %v", subReply, err)
 	}
+	// The edge serves the request topic only, and says so.
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "sp_subscribe", "params": []any{"tickets", map[string]string{"owner": p.fan.Address.Hex()}}}); err != nil {
+		t.Fatal(err)
+	}
+	var refused struct {
+		ID    int       `json:"id"`
+		Error *rpcError `json:"error"`
+	}
+	if err := ws.ReadJSON(&refused); err != nil || refused.ID != 2 || refused.Error == nil || refused.Error.Code != -32602 {
+		t.Fatalf("tickets topic at the edge: %+v %v", refused, err)
+	}
 	pushes := make(chan protocol.RequestStatus, 16)
 	go func() {
 		defer close(pushes)
