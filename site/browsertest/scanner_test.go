@@ -441,7 +441,8 @@ func setOffline(t testing.TB, ctx context.Context, offline bool) {
 	if !offline {
 		cond = []*network.Conditions{}
 	}
-	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: cond}); err != nil {
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: cond, EmulateOfflineServiceWorker: &offline}); err != nil {
 		t.Fatalf("emulate network conditions: %v", err)
 	}
 	if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: offline, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
@@ -482,6 +483,9 @@ func TestBrowserScannerOfflineDoubleEntry(t *testing.T) {
 		}
 	}
 
+	step(t, ctx1, "door 1: service worker ready", 30*time.Second,
+		waitFor(`document.body.dataset.offlineReady === 'true'`, 25*time.Second),
+		waitFor(`caches.open('stagepass-v1').then((c) => Promise.all(['scanner.html', 'scanner.js', 'vendor/jsqr/jsQR.js', 'wallet/wallet.wasm'].map((u) => c.match(u)))).then((r) => r.every(Boolean))`, 25*time.Second))
 	setOffline(t, ctx1, true)
 	setOffline(t, ctx2, true)
 	for i, ctx := range []context.Context{ctx1, ctx2} {
@@ -506,6 +510,18 @@ func TestBrowserScannerOfflineDoubleEntry(t *testing.T) {
 	no := false
 	if in := ticketsOf(t, env.url, ev, holder.Address(), &no); len(in) != 2 {
 		t.Fatalf("checked in on the chain while the doors were offline: %v", in)
+	}
+
+	// Door 1 reloads with no network: the service worker serves the page and the wallet, and
+	// the door reopens from the wallet's cache with its queue.
+	step(t, ctx1, "door 1 reloads offline", 60*time.Second,
+		chromedp.Reload(),
+		waitFor(`document.body.dataset.view === 'unlock'`, 45*time.Second),
+		chromedp.SendKeys(css("#unlock-password"), "correct horse battery"),
+		chromedp.Click(css("#btn-unlock")),
+		waitFor(`document.body.dataset.view === 'door' && document.body.dataset.online === 'false'`, 30*time.Second))
+	if q := eval[string](t, ctx1, `document.body.dataset.queued`); q != "2" {
+		t.Fatalf("door 1's queue after an offline reload: %q", q)
 	}
 
 	// The network returns to door 1: it syncs by itself.

@@ -69,7 +69,7 @@ $('form-restore').addEventListener('submit', (ev) => {
   if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
   busy($('btn-restore'), async () => {
     $('btn-restore').textContent = 'Restoring…';
-    try { enter(await state.wallet.restore({ mnemonic, password })); } catch (e) { showError(e); }
+    try { await enter(await state.wallet.restore({ mnemonic, password })); } catch (e) { showError(e); }
   });
 });
 
@@ -78,7 +78,7 @@ $('form-unlock').addEventListener('submit', (ev) => {
   showError(null);
   busy($('btn-unlock'), async () => {
     $('btn-unlock').textContent = 'Unlocking…';
-    try { enter(await state.wallet.unlock({ password: $('unlock-password').value })); } catch (e) { showError(e); }
+    try { await enter(await state.wallet.unlock({ password: $('unlock-password').value })); } catch (e) { showError(e); }
   });
 });
 
@@ -113,7 +113,8 @@ async function reopen() {
 // this device comes back by itself (offline too: the wallet opens it from its cache).
 async function enter({ accounts }) {
   state.accounts = accounts;
-  await state.wallet.connect({ url: relayURL() });
+  if (navigator.onLine === false) setOnline(false); // connect when the network returns
+  else await state.wallet.connect({ url: relayURL() });
   try {
     state.events = (await state.wallet.events({})) || [];
     store.set('events', state.events.map((e) => ({ address: e.address, name: e.name, venue: e.venue, startsAt: e.startsAt, doorsOpenAt: e.doorsOpenAt, tiers: (e.tiers || []).map((t) => ({ name: t.name })) })));
@@ -121,9 +122,19 @@ async function enter({ accounts }) {
     if (e.code !== 'OFFLINE' && e.code !== 'NOT_CONNECTED') showError(e);
     state.events = store.get('events', []);
   }
+  const last = store.get('door', null);
+  if (last && state.accounts.some((a) => a.toLowerCase() === last.gate.toLowerCase())) {
+    try { await openDoor(last.gate, last.event); return; } catch (e) { showError(e); }
+  }
   renderSetup();
   show('setup');
 }
+
+$('btn-change-door').onclick = () => {
+  stopCamera();
+  renderSetup();
+  show('setup');
+};
 
 function renderSetup() {
   const last = store.get('door', {});
