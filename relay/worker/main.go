@@ -61,6 +61,11 @@ func main() {
 		_ = json.NewEncoder(w).Encode(h)
 	})
 	mux.HandleFunc("/rpc", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "use POST with a JSON-RPC body", http.StatusMethodNotAllowed)
+			return
+		}
 		relay, err := build(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -506,8 +506,8 @@ func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {
 //     Go instance started); with app.wasm's size raw and gzip -9 (what Cloudflare's size
 //     limit counts);
 //
-//   - instance: a warm request that needs no subrequest (GET /rpc, refused with 405 by
-//     rpcserver), so the cost of the fresh Go instance every request gets;
+//   - instance: a warm request that needs no subrequest (GET /rpc, refused with 405), so
+//     the cost of the fresh Go program every request gets;
 //
 //   - healthz: a warm /healthz, which adds two subrequests (the chain's head block, the
 //     Outbox's queue).
