@@ -384,6 +384,7 @@ func TestBrowserScannerCamera(t *testing.T) {
 		t.Fatalf("checked in on the chain: %v, want [%s]", in, ids[0])
 	}
 	shotTop(t, ctx, "scanner-admitted")
+	checkVerdictContrast(t, ctx)
 	if got := eval[string](t, ctx, `document.getElementById('count-admitted').textContent`); got != "1" {
 		t.Errorf("admitted counter %q", got)
 	}
@@ -417,12 +418,35 @@ func TestBrowserScannerCamera(t *testing.T) {
 		t.Fatalf("expired pass: %+v", v)
 	}
 	shotTop(t, ctx, "scanner-rejected")
+	checkVerdictContrast(t, ctx)
 	if got := eval[string](t, ctx, `document.getElementById('count-rejected').textContent`); got != "3" {
 		t.Errorf("rejected counter %q", got)
 	}
 	if in := checkedIn(t, env.url, ev, holder.Address(), 2); len(in) != 2 {
 		t.Errorf("checked in on the chain: %v, want 2 (the admitted one and the other door's)", in)
 	}
+}
+
+// checkVerdictContrast: the verdict's words against its green or red are at least 4.5:1
+// (WCAG AA for text), computed from the page's styles.
+func checkVerdictContrast(t testing.TB, ctx context.Context) {
+	t.Helper()
+	c := eval[float64](t, ctx, `(() => {
+		const lum = (css) => {
+			const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => { v = Number(v) / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+			return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+		};
+		const bg = lum(getComputedStyle(document.getElementById('verdict')).backgroundColor);
+		return Math.min(...['verdict-word', 'verdict-reason', 'verdict-detail'].map((id) => {
+			const fg = lum(getComputedStyle(document.getElementById(id)).color);
+			return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+		}));
+	})()`)
+	state := eval[string](t, ctx, `document.getElementById('verdict').dataset.state`)
+	if c < 4.5 {
+		t.Errorf("verdict (%s) contrast %.1f:1, under 4.5:1", state, c)
+	}
+	t.Logf("verdict (%s) contrast %.1f:1", state, c)
 }
 
 // shotTop saves a screenshot of the top of the page (the verdict and the counters).

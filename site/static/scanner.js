@@ -12,7 +12,7 @@ const state = {
   wallet: null, accounts: [], events: [], event: null, gate: null, stats: null, online: false,
   stream: null, detector: null, loop: null, checking: false,
   last: '', lastSeen: 0, // the code of the last verdict, while it stays in view
-  cameraAt: 0, firstFrameAt: 0, scanned: 0,
+  firstFrameAt: 0, scanned: 0, syncRequest: null,
 };
 
 const VIEWS = ['loading', 'restore', 'unlock', 'setup', 'door'];
@@ -330,7 +330,6 @@ async function makeDetector() {
 
 async function startCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('This browser gives no camera access; type the pass code instead.');
-  state.cameraAt = performance.now();
   state.stream = await navigator.mediaDevices.getUserMedia({
     audio: false, video: { facingMode: 'environment', width: { ideal: 1280 }, height: { ideal: 720 } },
   });
