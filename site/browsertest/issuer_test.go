@@ -209,17 +209,22 @@ func TestBrowserIssuerCreatesEvent(t *testing.T) {
 		chromedp.Click(css("#btn-done")),
 		waitFor(`document.querySelector('`+ticketSel+`[data-state="listed"]')`, 25*time.Second))
 
-	// A second fan (development account 9, paying its own gas) buys the listing.
-	buyResale(t, common.HexToAddress(event), token, big.NewInt(50_000_000))
-
-	// The console: the resale's markup (10) less the seller's 40% (4) is split 60/30/10.
-	step(t, ctx, "the console shows the resale split", 60*time.Second,
+	// The console open, live: a second fan (development account 9, paying its own gas) buys
+	// the listing, and the figures change without a reload (the event topic's push).
+	step(t, ctx, "the console, before the resale", 60*time.Second,
 		chromedp.Navigate(env.url+"issuer.html"),
 		waitFor(`document.body.dataset.view === 'unlock'`, 45*time.Second),
 		chromedp.SendKeys(css("#unlock-password"), password),
 		chromedp.Click(css("#btn-unlock")),
 		waitFor(`document.querySelector('#stats h3') && document.querySelector('#stats h3').textContent === `+jsString(name), 30*time.Second),
-		waitFor(`document.getElementById('stat-resales').textContent === '1'`, 30*time.Second))
+		waitFor(`document.getElementById('stat-listed').textContent === '1'`, 30*time.Second))
+	if got := eval[string](t, ctx, `document.getElementById('stat-resales').textContent`); got != "0" {
+		t.Fatalf("resales before the resale: %s", got)
+	}
+	buyResale(t, common.HexToAddress(event), token, big.NewInt(50_000_000))
+	// The resale's markup (10) less the seller's 40% (4) is split 60/30/10.
+	step(t, ctx, "the resale split shows up live", 30*time.Second,
+		waitFor(`document.getElementById('stat-resales').textContent === '1' && document.getElementById('stat-listed').textContent === '0'`, 20*time.Second))
 	type row struct{ Account, Primary, Resale, Total string }
 	rows := eval[[]row](t, ctx, `[...document.querySelectorAll('#payouts tbody tr')].map((tr) => ({ Account: tr.dataset.account,
 		Primary: tr.querySelector('.primary-amount').textContent, Resale: tr.querySelector('.resale-amount').textContent,
@@ -239,6 +244,17 @@ func TestBrowserIssuerCreatesEvent(t *testing.T) {
 	step(t, ctx, "show the figures", 5*time.Second,
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('payouts').scrollIntoView({ block: 'center' })`))
 	shot(t, ctx, "issuer-stats")
+
+	// On a desk: the form and the preview side by side.
+	step(t, ctx, "desktop layout", 10*time.Second,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Click(css("#tab-create")),
+		setField("#ev-name", "Desk view"),
+		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById('form-event').offsetTop - 60)`))
+	if side := eval[bool](t, ctx, `document.querySelector('.preview').getBoundingClientRect().left > document.getElementById('tiers').getBoundingClientRect().right`); !side {
+		t.Error("on a desk the preview is not beside the form")
+	}
+	shot(t, ctx, "issuer-desktop")
 }
 
 func jsString(s string) string {

@@ -295,8 +295,9 @@ function initForm() {
   addTier('General admission', '', '');
   $('quotas').replaceChildren(...CATEGORIES.map((c, i) => el('div', {}, ...input(`quota-${i}`, `${c} (%)`, { value: '100', inputmode: 'decimal', class: 'quota' }))));
   resetSplits();
-  $('form-event').addEventListener('input', update);
-  $('form-event').addEventListener('change', update);
+  const touched = (e) => { if (e.target.dataset) e.target.dataset.touched = 'true'; update(); };
+  $('form-event').addEventListener('input', touched);
+  $('form-event').addEventListener('change', touched);
   $('btn-add-tier').onclick = () => { addTier(); update(); };
   $('btn-add-discount').onclick = () => { addDiscount(); update(); };
   $('btn-add-split').onclick = () => { addSplit('', 1, ''); update(); };
@@ -383,12 +384,15 @@ function readForm() {
 }
 
 // update checks the form and redraws what a fan will see, with the fan app's own words.
+// Problems are shown for the fields already edited, and all of them once signing was tried.
+let tried = false;
 function update() {
   const { cfg, problems } = readForm();
+  const shown = problems.filter((p) => tried || ($(p.field) && $(p.field).dataset.touched));
   for (const f of $('form-event').querySelectorAll('[aria-invalid]')) f.removeAttribute('aria-invalid');
-  for (const p of problems) $(p.field)?.setAttribute('aria-invalid', 'true');
-  $('problems').hidden = problems.length === 0;
-  $('problems').replaceChildren(el('p', {}, 'Before signing, fix:'), el('ul', {}, ...problems.map((p) => el('li', {}, p.msg))));
+  for (const p of shown) $(p.field)?.setAttribute('aria-invalid', 'true');
+  $('problems').hidden = shown.length === 0;
+  $('problems').replaceChildren(el('p', {}, 'Before signing, fix:'), el('ul', {}, ...shown.map((p) => el('li', {}, p.msg))));
   document.body.dataset.problems = String(problems.length);
   const tok = state.token;
   const tiers = cfg.tiers.filter((t) => t.name);
@@ -407,6 +411,7 @@ function update() {
 $('form-event').addEventListener('submit', (ev) => {
   ev.preventDefault();
   showError(null);
+  tried = true;
   const { cfg, problems } = update();
   if (problems.length) { $('problems').scrollIntoView({ block: 'center' }); $(problems[0].field)?.focus(); return; }
   busy($('btn-create-event'), async () => {
