@@ -556,6 +556,9 @@ func TestBrowserScannerOfflineDoubleEntry(t *testing.T) {
 	if in := checkedIn(t, env.url, ev, holder.Address(), 2); len(in) != 2 {
 		t.Fatalf("checked in on the chain after door 1's sync: %v", in)
 	}
+	if d := eval[string](t, ctx1, `document.body.dataset.doubleEntries`); d != "" {
+		t.Errorf("door 1, first to sync, reports double entries: %q", d)
+	}
 
 	// Then to door 2: its ticket was checked in by door 1 meanwhile — a double entry.
 	setOffline(t, ctx2, false)

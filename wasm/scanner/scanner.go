@@ -87,6 +87,12 @@ type State struct {
 	// showed checked in at another door before this device's check-in was sent (token id →
 	// when it was found, unix ms).
 	Doubles map[string]int64 `json:"doubles,omitempty"`
+	// For tickets sent from here: the transaction that checked each in on the chain (token
+	// id → tx hash, from the event topic) and the transaction each of this device's
+	// check-in requests was mined in (request id → tx hash). Different: another door's
+	// check-in landed first and this device's batch skipped the ticket — a double entry.
+	CheckedTx map[string]string `json:"checkedTx,omitempty"`
+	MinedTx   map[string]string `json:"minedTx,omitempty"`
 }
 
 // Scanner is one door of one event.
@@ -203,6 +209,13 @@ func (s *Scanner) Apply(a protocol.Activity) bool {
 			// Checked in while still in this device's queue (not sent yet): another door
 			// let the same ticket in.
 			s.double(a.TokenID)
+			if r, sent := s.st.Sent[a.TokenID]; sent && a.TxHash != "" {
+				if s.st.CheckedTx == nil {
+					s.st.CheckedTx = map[string]string{}
+				}
+				s.st.CheckedTx[a.TokenID] = strings.ToLower(a.TxHash)
+				s.compare(a.TokenID, r)
+			}
 		}
 	default:
 		changed = false
@@ -216,6 +229,37 @@ func (s *Scanner) Apply(a protocol.Activity) bool {
 		s.st.Cursor = a.Cursor
 	}
 	return changed
+}
+
+// Mined records the transaction a check-in request of this device was mined in; a ticket
+// of that request the chain shows checked in by another transaction is a double entry.
+func (s *Scanner) Mined(requestID, txHash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.MinedTx == nil {
+		s.st.MinedTx = map[string]string{}
+	}
+	s.st.MinedTx[requestID] = strings.ToLower(txHash)
+	for id, r := range s.st.Sent {
+		if r == requestID {
+			s.compare(id, r)
+		}
+	}
+}
+
+// compare records a double entry when ticket id, sent from here in request r, was checked
+// in by another transaction than r's.
+func (s *Scanner) compare(id, r string) {
+	mined, checked := s.st.MinedTx[r], s.st.CheckedTx[id]
+	if mined == "" || checked == "" || mined == checked {
+		return
+	}
+	if s.st.Doubles == nil {
+		s.st.Doubles = map[string]int64{}
+	}
+	if _, ok := s.st.Doubles[id]; !ok {
+		s.st.Doubles[id] = time.Now().UnixMilli()
+	}
 }
 
 // double records a double entry if id is in the queue (admitted here offline, check-in

@@ -193,8 +193,29 @@ func TestFreshDataAndOfflineQueue(t *testing.T) {
 	mine.Admit("1", now, "")
 	mine.Sent([]string{"1"}, "0xreq")
 	mine.Apply(protocol.Activity{Kind: protocol.KindCheckedIn, Event: lower(event), TokenID: "1", Cursor: protocol.Cursor{Block: 12}})
+	mine.Mined("0xreq", "0xMINE")
 	if d := mine.Stats().DoubleEntries; len(d) != 0 {
 		t.Fatalf("own check-in counted as a double entry: %v", d)
+	}
+	// Two doors sync at once: this one's batch is mined, but the chain shows the ticket
+	// checked in by the other door's transaction (this batch skipped it) — either order.
+	for _, minedFirst := range []bool{true, false} {
+		both := New(1337, event)
+		both.LoadSnapshot(snapshot(holder.Address(), buyer.Address()), now)
+		both.Admit("1", now, "")
+		both.Admit("4294967297", now, "")
+		both.Sent([]string{"1", "4294967297"}, "0xbatch")
+		if minedFirst {
+			both.Mined("0xbatch", "0xMine")
+		}
+		both.Apply(protocol.Activity{Kind: protocol.KindCheckedIn, Event: lower(event), TokenID: "1", TxHash: "0xother", Cursor: protocol.Cursor{Block: 12}})
+		both.Apply(protocol.Activity{Kind: protocol.KindCheckedIn, Event: lower(event), TokenID: "4294967297", TxHash: "0xMINE", Cursor: protocol.Cursor{Block: 13}})
+		if !minedFirst {
+			both.Mined("0xbatch", "0xMine")
+		}
+		if d := both.Stats().DoubleEntries; len(d) != 1 || d[0] != "1" {
+			t.Fatalf("simultaneous syncs (mined first %v): double entries %v", minedFirst, d)
+		}
 	}
 	if err := New(1337, other).Restore(s.Save()); err == nil {
 		t.Fatal("state of another event restored")

@@ -284,10 +284,13 @@ func (s *Service) scannerSync(ctx context.Context) (any, error) {
 	done := make(chan protocol.RequestStatus, 1)
 	s.follow(st.ID, done)
 	go func() {
-		if final := <-done; final.State == protocol.RequestFailed {
+		switch final := <-done; final.State {
+		case protocol.RequestFailed:
 			sc.Requeue(st.ID)
-			s.saveScanner(context.Background(), sc, ev)
+		case protocol.RequestMined:
+			sc.Mined(st.ID, final.TxHash) // another door's check-in of a ticket in it: a double entry
 		}
+		s.saveScanner(context.Background(), sc, ev)
 	}()
 	return map[string]any{"sent": len(q), "request": st}, nil
 }
