@@ -4,21 +4,11 @@
 import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, resaleSplit, isNative, roleName } from './format.js';
 import { drawQR } from './qr.js';
 
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...kids) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k);
-  return e;
-};
+import { $, el, busy } from './dom.js';
+import { loadWallet, humanError, showError, tokenInfo as walletTokenInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
 
 const state = {
-  wallet: null, account: null, chain: null, events: [], tokens: {}, view: null,
+  wallet: null, account: null, chain: null, events: [], view: null,
   requests: new Map(), // request id → progress callback
   payments: new Map(), // card payment id (0x…) → progress callback
 };
@@ -29,55 +19,16 @@ function show(name) {
   document.body.dataset.view = name;
 }
 
-function showError(err, where = $('error')) {
-  if (!err) { where.hidden = true; where.textContent = ''; return; }
-  where.textContent = humanError(err);
-  where.hidden = false;
-}
-
-function humanError(err) {
-  const code = err && err.code;
-  const msg = (err && err.message) || String(err);
-  switch (code) {
-    case 'WRONG_PASSWORD': return 'That password is not right. Try again.';
-    case 'WEAK_PASSWORD': return 'Choose a longer password (at least 8 characters).';
-    case 'INVALID_MNEMONIC': return 'That recovery phrase is not valid. Check each word and the order.';
-    case 'OFFLINE': return 'No connection to Stagepass right now. Check your network and try again.';
-    case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
-    case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
-    case 'RELAY_REFUSED':
-      if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';
-      return msg;
-    default: return msg;
-  }
-}
-
-async function busy(button, f) {
-  const label = button.textContent;
-  button.disabled = true;
-  button.setAttribute('aria-busy', 'true');
-  try { return await f(); } finally {
-    button.disabled = false;
-    button.removeAttribute('aria-busy');
-    button.textContent = label;
-  }
-}
-
 // ---- start ----
 
 async function boot() {
   show('loading');
-  let startWallet;
-  try {
-    ({ startWallet } = await import('./wallet/wallet-client.js'));
-  } catch (e) {
+  state.wallet = await loadWallet();
+  if (!state.wallet) {
     $('loading-title').textContent = 'The wallet is not built into this server';
     $('loading-detail').textContent = 'Run `go generate ./site` (or ./build.sh) and restart the relay.';
     return;
   }
-  state.wallet = await startWallet({
-    workerURL: 'wallet/wallet-worker.js', wasmURL: 'wallet/wallet.wasm', wasmExecURL: 'wallet/wasm_exec.js',
-  });
   const w = state.wallet;
   w.on('connection', ({ connected }) => {
     const c = $('conn');
@@ -165,21 +116,7 @@ async function enter(account) {
 
 // ---- events ----
 
-async function tokenInfo(addr) {
-  const key = addr.toLowerCase();
-  if (state.tokens[key]) return state.tokens[key];
-  let tok = { symbol: 'ETH', decimals: 18 };
-  if (!/^0x0+$/.test(key)) {
-    const res = await fetch('rpc', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sp_permitInfo', params: [addr, state.account] }),
-    });
-    const body = await res.json();
-    tok = body.result ? { symbol: body.result.symbol, decimals: body.result.decimals } : { symbol: 'tokens', decimals: 18 };
-  }
-  state.tokens[key] = tok;
-  return tok;
-}
+function tokenInfo(addr) { return walletTokenInfo(addr, state.account); }
 
 async function loadEvents() {
   const events = (await state.wallet.events({})) || [];
@@ -240,73 +177,8 @@ function renderEvent(ev, tok) {
 
 // ---- sheet: summary → approve → progress ----
 
-function openSheet(title) {
-  $('sheet-title').textContent = title;
-  $('sheet-content').replaceChildren();
-  $('sheet-actions').replaceChildren();
-  $('progress').hidden = true;
-  $('progress').replaceChildren();
-  showError(null, $('sheet-error'));
-  $('sheet').hidden = false;
-}
-function closeSheet() { $('sheet').hidden = true; }
-
-function summaryList(summary) {
-  return el('div', {},
-    el('dl', { class: 'summary' }, ...summary.lines.map((l) => el('div', {}, el('dt', {}, l.label), el('dd', {}, l.value)))),
-    ...(summary.warnings || []).map((w) => el('p', { class: 'warn' }, w)));
-}
-
-const STEPS = [['accepted', 'Signed and accepted by Stagepass'], ['sent', 'Sent to the chain (gas paid by Stagepass)'], ['mined', 'Confirmed on the chain']];
-
-// approveFlow shows a summary with Approve / Cancel and then the request's live progress.
-function approveFlow(title, prepared, doneText, onDone) {
-  openSheet(title);
-  $('sheet-content').append(summaryList(prepared.summary));
-  const approve = el('button', { type: 'button', class: 'primary', id: 'btn-approve' }, 'Approve and sign');
-  const cancel = el('button', { type: 'button', class: 'secondary', id: 'btn-cancel' }, 'Cancel');
-  cancel.onclick = async () => { closeSheet(); try { await state.wallet.reject({ id: prepared.id }); } catch { /* gone */ } };
-  approve.onclick = () => busy(approve, async () => {
-    approve.textContent = 'Signing…';
-    cancel.disabled = true;
-    const prog = $('progress');
-    prog.hidden = false;
-    prog.replaceChildren(...STEPS.map(([k, t]) => el('li', { dataset: { step: k } }, t)));
-    prog.scrollIntoView({ block: 'end' });
-    const mark = (st) => {
-      const idx = STEPS.findIndex(([k]) => k === st.state);
-      prog.querySelectorAll('li').forEach((li, i) => li.classList.toggle('done', i <= idx));
-      if (st.state === 'failed') {
-        prog.append(el('li', { class: 'fail' }, 'Failed: ' + (st.reason || 'unknown reason')));
-        finish(false);
-      } else if (st.state === 'mined') finish(true);
-    };
-    let finished = false;
-    const finish = (ok) => {
-      if (finished) return;
-      finished = true;
-      $('sheet-actions').replaceChildren(el('button', {
-        type: 'button', class: 'primary', id: 'btn-done', onclick: () => { closeSheet(); if (ok && onDone) onDone(); },
-      }, ok ? doneText : 'Close'));
-      document.body.dataset.lastRequest = ok ? 'mined' : 'failed';
-      $('sheet-actions').scrollIntoView({ block: 'end' });
-      $('btn-done').focus();
-    };
-    try {
-      const { request } = await state.wallet.approve({ id: prepared.id });
-      state.requests.set(request.id, mark);
-      mark(request);
-      // A push may have come before we knew the id: ask once.
-      const st = await state.wallet.requestStatus({ id: request.id }).catch(() => null);
-      if (st) mark(st);
-    } catch (e) {
-      showError(e, $('sheet-error'));
-      cancel.disabled = false;
-    }
-  });
-  $('sheet-actions').append(cancel, approve);
-  approve.focus();
-}
+// approveFlow: the wallet's summary → Approve and sign → accepted → sent → mined (walletui.js).
+function approveFlow(title, prepared, doneText, onDone) { walletApproveFlow(state.wallet, title, prepared, doneText, onDone); }
 
 async function buy(ev, tier, quantity, tok, button) {
   showError(null);

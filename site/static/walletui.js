@@ -27,6 +27,9 @@ export function humanError(err) {
     case 'OFFLINE': case 'NOT_CONNECTED': return 'No connection to Stagepass right now. Check your network and try again.';
     case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
     case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
+    case 'RELAY_REFUSED':
+      if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';
+      return msg;
     case 'INVALID_CONFIG': return 'The event cannot be created: ' + msg.replace(/^actions: invalid event configuration: /, '');
     default: return msg;
   }
@@ -103,6 +106,7 @@ export function approveFlow(wallet, title, prepared, doneText, onDone) {
         type: 'button', class: 'primary', id: 'btn-done', onclick: () => { closeSheet(); if (ok && onDone) onDone(); },
       }, ok ? doneText : 'Close'));
       document.body.dataset.lastRequest = ok ? 'mined' : 'failed';
+      $('sheet-actions').scrollIntoView({ block: 'end' });
       $('btn-done').focus();
     };
     const mark = (st) => {
