@@ -511,28 +511,29 @@ func (a *Aggregator) step(ctx context.Context) error {
 				byEvent[g.event] = append(byEvent[g.event], g)
 			}
 		}
-		for ev, singles := range byEvent {
-			if len(singles) < a.cfg.BatchMin {
+		for ev, pool := range byEvent {
+			// Under a rush, wait for a full batch, or until the oldest has waited BatchGather.
+			oldest := now
+			for _, s := range pool {
+				if s.readyAt.Before(oldest) {
+					oldest = s.readyAt
+				}
+			}
+			if len(pool) < a.cfg.BatchMax && now.Sub(oldest) < a.cfg.BatchGather {
 				continue
 			}
-			sort.Slice(singles, func(i, j int) bool {
-				return bytes.Compare(singles[i].purchase.RequestId[:], singles[j].purchase.RequestId[:]) < 0
-			})
-			singles = singles[:min(len(singles), a.cfg.BatchMax)]
-			b := &group{kind: protocol.ReportCaptured, event: ev, sigs: map[common.Address][]byte{}, proposedAt: now}
-			items := make([]protocol.CardPurchase, len(singles))
-			for i, s := range singles {
-				b.batch = append(b.batch, s.purchase)
-				items[i] = toProtocol(s.purchase)
-			}
-			d, err := protocol.CaptureDigest(hubDomain(a.cfg.ChainID, a.cfg.Hub), ethcrypto.Address(ev), items)
-			if err != nil || a.groups[d] != nil {
-				continue
-			}
-			b.digest = d
-			a.groups[d] = b
-			for _, s := range singles {
-				s.heldBy = b
+			for len(pool) >= a.cfg.BatchMin {
+				b := a.proposeBatch(ev, pool, now)
+				if b == nil {
+					break
+				}
+				rest := pool[:0]
+				for _, s := range pool {
+					if s.heldBy == nil {
+						rest = append(rest, s)
+					}
+				}
+				pool = rest
 			}
 		}
 	}
@@ -561,6 +562,75 @@ func (a *Aggregator) step(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// proposeBatch proposes up to BatchMax of the ready singles `pool` of one event as one
+// batch report, or returns nil when no k members signed BatchMin of them alike (a.mu held).
+func (a *Aggregator) proposeBatch(ev common.Address, pool []*group, now time.Time) *group {
+	// A node signs a batch only of purchases it signed itself: keep the singles that the k
+	// members who signed the most of them all signed.
+	singles := commonSigners(pool, a.threshold)
+	if len(singles) < a.cfg.BatchMin {
+		return nil
+	}
+	sort.Slice(singles, func(i, j int) bool {
+		return bytes.Compare(singles[i].purchase.RequestId[:], singles[j].purchase.RequestId[:]) < 0
+	})
+	singles = singles[:min(len(singles), a.cfg.BatchMax)]
+	b := &group{kind: protocol.ReportCaptured, event: ev, sigs: map[common.Address][]byte{}, proposedAt: now}
+	items := make([]protocol.CardPurchase, len(singles))
+	for i, s := range singles {
+		b.batch = append(b.batch, s.purchase)
+		items[i] = toProtocol(s.purchase)
+	}
+	d, err := protocol.CaptureDigest(hubDomain(a.cfg.ChainID, a.cfg.Hub), ethcrypto.Address(ev), items)
+	if err != nil || a.groups[d] != nil {
+		return nil
+	}
+	b.digest = d
+	a.groups[d] = b
+	for _, s := range singles {
+		s.heldBy = b
+	}
+	return b
+}
+
+// commonSigners picks the k members who signed the most of `singles` and returns the
+// singles all k of them signed (a greedy choice; a.mu is held).
+func commonSigners(singles []*group, k int) []*group {
+	count := map[common.Address]int{}
+	for _, g := range singles {
+		for s := range g.sigs {
+			count[s]++
+		}
+	}
+	members := make([]common.Address, 0, len(count))
+	for m := range count {
+		members = append(members, m)
+	}
+	sort.Slice(members, func(i, j int) bool {
+		if count[members[i]] != count[members[j]] {
+			return count[members[i]] > count[members[j]]
+		}
+		return bytes.Compare(members[i][:], members[j][:]) < 0
+	})
+	if len(members) < k {
+		return nil
+	}
+	var out []*group
+	for _, g := range singles {
+		all := true
+		for _, m := range members[:k] {
+			if _, ok := g.sigs[m]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // signatures are the first k of a group's, in ascending signer order.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,9 @@ type NodeConfig struct {
 	// ProposalsEvery is how often the relay's batch proposals are read while this node has
 	// signed purchases not yet settled on chain (default 500 ms).
 	ProposalsEvery time.Duration
+	// Parallel is how many requests the node verifies at once (default 8): each waits on
+	// the chain, the relay and the processor.
+	Parallel int
 	Logger         *slog.Logger
 }
 
@@ -85,11 +89,13 @@ type Node struct {
 	// a refund or a chargeback after the mint reverses the tickets.
 	watched   map[[32]byte]*watch
 	watchedAt time.Time
+	seq       uint64
 	// proposalsAt: when the relay's batch proposals were last read.
 	proposalsAt time.Time
 }
 
 type task struct {
+	seq      uint64 // the order the node learnt of it (chain order)
 	kind     uint8
 	event    common.Address
 	purchase events.CardPurchase
@@ -117,6 +123,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Resend == 0 {
 		cfg.Resend = 5 * time.Second
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
 	}
 	if cfg.ProposalsEvery == 0 {
 		cfg.ProposalsEvery = 500 * time.Millisecond
@@ -166,7 +175,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
-// Step reads new blocks and works through pending requests once.
+// Step reads new blocks and works through pending requests once: in chain order,
+// `Parallel` at a time, reading the relay's batch proposals between chunks so a rush of
+// purchases is signed in the same order by every node and batched while it is fresh.
 func (n *Node) Step(ctx context.Context) error {
 	if err := n.follow(ctx); err != nil {
 		return err
@@ -176,19 +187,40 @@ func (n *Node) Step(ctx context.Context) error {
 	for k := range n.tasks {
 		keys = append(keys, k)
 	}
+	sort.Slice(keys, func(i, j int) bool { return n.tasks[keys[i]].seq < n.tasks[keys[j]].seq })
 	n.mu.Unlock()
+	var mu sync.Mutex
 	var errs []error
-	for _, k := range keys {
-		if err := n.work(ctx, k); err != nil {
+	keep := func(err error) {
+		if err != nil {
+			mu.Lock()
 			errs = append(errs, err)
+			mu.Unlock()
 		}
 	}
-	if err := n.signBatches(ctx); err != nil {
-		errs = append(errs, err)
+	chunk := 4 * n.cfg.Parallel
+	for start := 0; start < len(keys) && ctx.Err() == nil; start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		var wg sync.WaitGroup
+		next := make(chan [32]byte)
+		for range min(n.cfg.Parallel, len(part)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range next {
+					keep(n.work(ctx, k))
+				}
+			}()
+		}
+		for _, k := range part {
+			next <- k
+		}
+		close(next)
+		wg.Wait()
+		keep(n.signBatches(ctx))
 	}
-	if err := n.checkWatched(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	keep(n.signBatches(ctx))
+	keep(n.checkWatched(ctx))
 	return errors.Join(errs...)
 }
 
@@ -285,7 +317,8 @@ func (n *Node) follow(ctx context.Context) error {
 			}
 			key := doneKey(protocol.ReportCaptured, ev.PaymentId)
 			if n.tasks[key] == nil && !n.signed[key] {
-				n.tasks[key] = &task{kind: protocol.ReportCaptured, event: l.Address, since: time.Now(), purchase: events.CardPurchase{
+				n.seq++
+				n.tasks[key] = &task{seq: n.seq, kind: protocol.ReportCaptured, event: l.Address, since: time.Now(), purchase: events.CardPurchase{
 					RequestId: ev.RequestId, PaymentId: ev.PaymentId, Buyer: ev.Buyer, Tier: ev.Tier, Quantity: ev.Qty, Amount: ev.Amount,
 				}}
 			}
@@ -296,7 +329,8 @@ func (n *Node) follow(ctx context.Context) error {
 			}
 			key := doneKey(protocol.ReportRefunded, ev.PaymentId)
 			if n.tasks[key] == nil && !n.signed[key] {
-				n.tasks[key] = &task{kind: protocol.ReportRefunded, event: l.Address, since: time.Now(),
+				n.seq++
+				n.tasks[key] = &task{seq: n.seq, kind: protocol.ReportRefunded, event: l.Address, since: time.Now(),
 					purchase: events.CardPurchase{RequestId: ev.RequestId, PaymentId: ev.PaymentId, Buyer: ev.Buyer}}
 			}
 		}
@@ -493,7 +527,8 @@ func (n *Node) checkOne(ctx context.Context, pid [32]byte) error {
 	n.cfg.Logger.Info("oracle reports a reversal after the mint", "payment", w.ref, "kind", name)
 	n.mu.Lock()
 	n.signed[key] = true
-	n.tasks[key] = &task{kind: kind, event: w.event, since: time.Now(), purchase: events.CardPurchase{PaymentId: pid},
+	n.seq++
+	n.tasks[key] = &task{seq: n.seq, kind: kind, event: w.event, since: time.Now(), purchase: events.CardPurchase{PaymentId: pid},
 		report: &protocol.OracleReport{Kind: name, Event: strings.ToLower(w.event.Hex()), PaymentID: protocol.Hex32(pid), Signature: sig}}
 	n.mu.Unlock()
 	return nil

@@ -31,7 +31,8 @@ type rpcError struct {
 
 func (e *rpcError) Error() string { return fmt.Sprintf("relay: %s (%d)", e.Message, e.Code) }
 
-func (c *RPCRelay) call(ctx context.Context, method string, out any, params ...any) error {
+// Call makes one JSON-RPC call to the relay and decodes its result into out.
+func (c *RPCRelay) Call(ctx context.Context, method string, out any, params ...any) error {
 	if params == nil {
 		params = []any{}
 	}
@@ -73,13 +74,13 @@ func (c *RPCRelay) call(ctx context.Context, method string, out any, params ...a
 // PaymentRef implements Relay with sp_paymentRef.
 func (c *RPCRelay) PaymentRef(ctx context.Context, pid [32]byte) (string, error) {
 	var ref string
-	return ref, c.call(ctx, protocol.MethodPaymentRef, &ref, protocol.Hex32(pid))
+	return ref, c.Call(ctx, protocol.MethodPaymentRef, &ref, protocol.Hex32(pid))
 }
 
 // Submit implements Relay with sp_submitReport; a refusal wraps ErrRefused.
 func (c *RPCRelay) Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error) {
 	var rc protocol.ReportReceipt
-	err := c.call(ctx, protocol.MethodSubmitReport, &rc, r)
+	err := c.Call(ctx, protocol.MethodSubmitReport, &rc, r)
 	if e, ok := err.(*rpcError); ok && e.Code == -32602 && strings.Contains(e.Message, ErrRefused.Error()) {
 		return rc, fmt.Errorf("%w: %s", ErrRefused, e.Message)
 	}
@@ -89,5 +90,5 @@ func (c *RPCRelay) Submit(ctx context.Context, r protocol.OracleReport) (protoco
 // Proposals implements Relay with sp_batchProposals.
 func (c *RPCRelay) Proposals(ctx context.Context) ([]protocol.BatchProposal, error) {
 	var out []protocol.BatchProposal
-	return out, c.call(ctx, protocol.MethodBatchProposals, &out)
+	return out, c.Call(ctx, protocol.MethodBatchProposals, &out)
 }

@@ -71,6 +71,14 @@ type Config struct {
 	// aggregator (sp_submitReport) and the "payment" topic.
 	Cards *CardConfig
 
+	// MaxInFlight is how many of the relayer's transactions may be unmined at once (0:
+	// forward's default, 64 — what a public node's mempool takes from one account).
+	MaxInFlight int
+
+	// RatePerSecond is the JSON-RPC rate limit per websocket connection and per remote IP
+	// on /rpc (0: rpcserver's default, 20/s; negative: none — load tests from one host).
+	RatePerSecond float64
+
 	// Site is served at /; nil serves nothing there.
 	Site   fs.FS
 	Logger *slog.Logger
@@ -111,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	r.metrics.MustRegister(r.headBlock)
 
 	// The websocket server exists before anything can publish to it.
-	r.rpc = rpcserver.New(rpcserver.Config{AllowedOrigins: cfg.Origins, Logger: cfg.Logger})
+	r.rpc = rpcserver.New(rpcserver.Config{AllowedOrigins: cfg.Origins, Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond})
 	r.index = index.New(cfg.Client, cfg.Factory, func(keys []string, a protocol.Activity) { r.publish(keys, a) })
 	r.watcher = watcher.New(watcher.Config{
 		Client: cfg.Client, Sink: r.index, Factory: cfg.Factory, Start: cfg.StartBlock, Logger: cfg.Logger,
@@ -124,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 
 	fwd, err := forward.New(ctx, forward.Config{
 		Client: cfg.Client, ChainID: cfg.ChainID, Forwarder: cfg.Forwarder, Factory: cfg.Factory,
-		Key: cfg.Relayer, Path: filepath.Join(cfg.DataDir, "outbox.db"), Logger: cfg.Logger,
+		Key: cfg.Relayer, Path: filepath.Join(cfg.DataDir, "outbox.db"), Logger: cfg.Logger, Limits: forward.Limits{MaxInFlight: cfg.MaxInFlight},
 		OnStatus: func(st forward.Status) { r.publishStatus(st) },
 	})
 	if err != nil {
