@@ -66,7 +66,7 @@ type NodeConfig struct {
 	// Parallel is how many requests the node verifies at once (default 8): each waits on
 	// the chain, the relay and the processor.
 	Parallel int
-	Logger         *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Node is one oracle: it follows PurchaseRequested and CardPurchaseFailed logs on its own
