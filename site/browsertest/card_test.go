@@ -169,6 +169,7 @@ func TestBrowserBuyResale(t *testing.T) {
 	step(t, ctx, "show the listing", 5*time.Second,
 		chromedp.ScrollIntoView(css(`#events .listing[data-token="`+id+`"]`)))
 	shot(t, ctx, "resale-listing")
+	checkTouchTargets(t, ctx)
 	step(t, ctx, "buy it: the summary", 30*time.Second,
 		chromedp.Click(css(`#events .listing[data-token="`+id+`"] button.buy-listed`)),
 		chromedp.WaitVisible(css("#btn-approve")))
