@@ -89,12 +89,13 @@ func SelectorName(factory bool, data []byte) string {
 }
 
 // knownErrors are the custom errors a forwarded call can revert with: the events', the
-// factory's, the forwarder's, and OpenZeppelin's ERC-20 errors (as TestUSD, like most
+// factory's, the oracle hub's (a card request registers its payment id there), the
+// forwarder's, and OpenZeppelin's ERC-20 errors (as TestUSD, like most
 // stablecoins built on OpenZeppelin, raises them through the events' SafeERC20 calls).
 var knownErrors = sync.OnceValue(func() map[[4]byte]abi.Error {
 	out := make(map[[4]byte]abi.Error)
 	for _, meta := range []*bind.MetaData{
-		&events.EventTicketMetaData, &events.EventFactoryMetaData,
+		&events.EventTicketMetaData, &events.EventFactoryMetaData, &events.OracleHubMetaData,
 		&forwarder.StagepassForwarderMetaData, &testusd.TestUSDMetaData,
 	} {
 		parsed, err := meta.ParseABI()
