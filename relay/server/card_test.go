@@ -624,3 +624,49 @@ func TestCardPurchasePayouts(t *testing.T) {
 		t.Fatalf("%d payouts after the restart, want %d", n, len(ev.Splits))
 	}
 }
+
+// TestCardPurchaseSoldOutAfterPayment: a rule that fails at mint time after the fan paid —
+// the last ticket went to someone else between request and payment — mints nothing; the
+// payment is refunded on the processor and reported refunded on chain.
+func TestCardPurchaseSoldOutAfterPayment(t *testing.T) {
+	e := newCardEnv(t)
+	issuer := e.chain.Accounts[1]
+	cfg := e.chain.DefaultConfig(issuer.Address, e.chain.Accounts[3].Address, e.chain.Accounts[4].Address)
+	cfg.Name, cfg.Tiers[0].Supply = "One ticket only", 1
+	ev, err := e.chain.CreateEvent(issuer, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to index the event", func() bool {
+		return e.call(protocol.MethodEvent, []any{ev.Hex()}).Error == nil
+	})
+	fan, rival := devchain.NewAccount("sold-out card fan", 0), e.chain.Accounts[7]
+	var in protocol.PaymentIntent
+	e.result(protocol.MethodCreatePayment, []any{ev.Hex(), 0, 1, fan.Address.Hex()}, &in)
+	pid, _ := protocol.ParseHash32("paymentId", in.PaymentID)
+	req, sig := e.chain.SignForward(fan, ev, devchain.Ticket.PackRequestPurchase(pid, big.NewInt(0), big.NewInt(1)), 400_000, e.chain.Now()+3600)
+	var st protocol.RequestStatus
+	e.result(protocol.MethodSendForward, []any{protocol.ForwardSubmission{Request: req.JSON(), Signature: fmt.Sprintf("0x%x", sig)}}, &st)
+	waitFor(t, "the card request to be mined", func() bool {
+		var now protocol.RequestStatus
+		e.result(protocol.MethodRequestStatus, []any{st.ID}, &now)
+		return now.State == protocol.RequestMined
+	})
+	// The rival takes the only ticket with TestUSD before the fan pays.
+	e.chain.FundUSD(ev, devchain.USDC(100), rival)
+	e.chain.MustTransact(rival, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(100)), nil)
+	if _, err := e.api.Confirm(context.Background(), in.ID, payments.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: time.Now().Year() + 2, CVC: "123"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(in.ID, protocol.PaymentRefunded)
+	paid, err := e.api.Retrieve(context.Background(), in.ID)
+	if err != nil || paid.AmountRefunded != paid.Amount {
+		t.Fatalf("refund on the processor: %+v %v", paid, err)
+	}
+	if rec, err := e.chain.HubPayment(pid); err != nil || rec.Status != devchain.PaymentRefunded {
+		t.Fatalf("hub payment %+v %v", rec, err)
+	}
+	if n := e.tickets(fan); n != 0 {
+		t.Fatalf("the sold-out purchase minted %d tickets", n)
+	}
+}
