@@ -149,7 +149,11 @@ func (s *Service) followPayment(id string) {
 	if err != nil {
 		return
 	}
+	// One subscription per payment, whether named by its pi_… or its 0x payment id.
 	key := strings.ToLower(id)
+	if !strings.HasPrefix(id, "0x") {
+		key = protocol.Hex32(protocol.PaymentIDOf(id))
+	}
 	s.on.mu.Lock()
 	if s.on.payments == nil {
 		s.on.payments = map[string]*relayclient.Client{}

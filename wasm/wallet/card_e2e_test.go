@@ -72,6 +72,7 @@ func TestCardAndResaleAgainstRealRelay(t *testing.T) {
 		(st["state"] != protocol.PaymentCreated && st["state"] != protocol.PaymentVerifying) {
 		t.Fatalf("before paying: %v", st)
 	}
+	call(t, fan, "followPayment", `{"id":"`+pay["paymentId"].(string)+`"}`) // again, by its 0x id: still one subscription
 	sandbox := &payments.Client{BaseURL: "http://" + addr + "/sandbox", APIKey: "sk_test_stagepass_dev"}
 	card := payments.Card{Number: "4000 0000 0000 0002", ExpMonth: 12, ExpYear: time.Now().Year() + 3, CVC: "123"}
 	var ce *payments.CardError
@@ -102,6 +103,9 @@ func TestCardAndResaleAgainstRealRelay(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("payment notifications: %v", states)
+	if n := strings.Count(strings.Join(states, ","), "minted"); n != 1 {
+		t.Errorf("%d minted notifications (one subscription per payment): %v", n, states)
+	}
 	if !strings.Contains(strings.Join(states, ","), "verifying") && !strings.Contains(strings.Join(states, ","), "submitted") {
 		t.Errorf("no intermediate state among %v", states)
 	}

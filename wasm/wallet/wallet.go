@@ -92,7 +92,8 @@ type Service struct {
 	Dial relayclient.Dialer
 	// Cache keeps tickets and scanner state for offline use (IndexedDB in the page).
 	Cache tickets.Store
-	// Notify tells the page about pushes: "tickets", "request", "connection", "scanner".
+	// Notify tells the page about pushes: "tickets", "request", "connection", "scanner",
+	// "payment" (card.go).
 	Notify func(kind string, data any)
 	// CallTimeout bounds each relay call (default 20 s).
 	CallTimeout time.Duration
