@@ -16,6 +16,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/testusd"
 	"github.com/stagepass/stagepass/relay/forward"
+	"github.com/stagepass/stagepass/relay/forward/rules"
 	"github.com/stagepass/stagepass/relay/index"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -278,18 +279,10 @@ func (r *Relay) sendForward(ctx context.Context, req *rpcserver.Request) (any, e
 
 // forwardError turns the forwarder's refusals into JSON-RPC errors whose message says why.
 func forwardError(err error) error {
-	switch {
-	case errors.Is(err, forward.ErrRateLimited), errors.Is(err, forward.ErrTooManyPending):
-		return rpcserver.Errorf(rpcserver.CodeLimitExceeded, "%v", err)
-	case errors.Is(err, forward.ErrClosed):
+	if errors.Is(err, forward.ErrClosed) {
 		return rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
-	case errors.Is(err, forward.ErrUnknownRequest), errors.Is(err, forward.ErrInvalidRequest),
-		errors.Is(err, forward.ErrTarget), errors.Is(err, forward.ErrSelector), errors.Is(err, forward.ErrValue),
-		errors.Is(err, forward.ErrDeadline), errors.Is(err, forward.ErrSignature), errors.Is(err, forward.ErrGasLimit),
-		errors.Is(err, forward.ErrNonce), errors.Is(err, forward.ErrWouldRevert), errors.Is(err, protocol.ErrInvalidRequest):
-		return rpcserver.InvalidParams("%v", err)
 	}
-	return err
+	return rules.RPCError(err)
 }
 
 func requestKey(id common.Hash) string { return "request:" + strings.ToLower(id.Hex()) }
@@ -321,38 +314,12 @@ func (r *Relay) publish(keys []string, a protocol.Activity) {
 
 // positional decodes a params array into the given targets, in order; all are required.
 func positional(req *rpcserver.Request, targets ...any) error {
-	var raw []json.RawMessage
-	if len(req.Params) == 0 || json.Unmarshal(req.Params, &raw) != nil {
-		return rpcserver.InvalidParams("%s takes a params array of %d", req.Method, len(targets))
-	}
-	if len(raw) != len(targets) {
-		return rpcserver.InvalidParams("%s takes %d params, got %d", req.Method, len(targets), len(raw))
-	}
-	for i, t := range targets {
-		if err := json.Unmarshal(raw[i], t); err != nil {
-			return rpcserver.InvalidParams("%s param %d: %v", req.Method, i+1, err)
-		}
-	}
-	return nil
+	return rpcserver.Positional(req, targets...)
 }
 
 // addressParam decodes a 0x address, rejecting anything else with a clear message.
-type addressTarget struct {
-	dst  *common.Address
-	name string
-}
-
-func addressParam(dst *common.Address, name string) *addressTarget {
-	return &addressTarget{dst: dst, name: name}
-}
-
-func (a *addressTarget) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil || !common.IsHexAddress(s) || !strings.HasPrefix(s, "0x") {
-		return fmt.Errorf("%s must be a 0x-prefixed 20-byte hex address", a.name)
-	}
-	*a.dst = common.HexToAddress(s)
-	return nil
+func addressParam(dst *common.Address, name string) json.Unmarshaler {
+	return rpcserver.AddressParam(dst, name)
 }
 
 // topicParams decodes a topic's params object strictly.

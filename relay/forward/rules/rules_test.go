@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -106,5 +108,23 @@ func TestClassify(t *testing.T) {
 	}
 	if Classify(nil) != Delivered {
 		t.Error("nil error")
+	}
+}
+
+func TestRPCError(t *testing.T) {
+	for err, code := range map[error]int{
+		&NonceError{Got: big.NewInt(0), Want: big.NewInt(1)}: rpcserver.CodeInvalidParams,
+		&RevertError{Name: "SoldOut"}:                        rpcserver.CodeInvalidParams,
+		ErrTooManyPending:                                    rpcserver.CodeLimitExceeded,
+		ErrUnknownRequest:                                    rpcserver.CodeInvalidParams,
+	} {
+		var re *rpcserver.Error
+		if !errors.As(RPCError(err), &re) || re.Code != code || !strings.Contains(re.Message, err.Error()) {
+			t.Errorf("%v: %v, want code %d", err, RPCError(err), code)
+		}
+	}
+	other := errors.New("node unreachable")
+	if RPCError(other) != other {
+		t.Error("an error that is no refusal must pass through")
 	}
 }

@@ -12,7 +12,6 @@ package edge
 import (
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -233,15 +232,11 @@ func (r *Relay) Register(s *rpcserver.Server) {
 		}, nil
 	})
 	s.Register(protocol.MethodForwarderNonce, func(ctx context.Context, req *rpcserver.Request) (any, error) {
-		var account string
-		if err := positional(req, &account); err != nil {
+		var account common.Address
+		if err := rpcserver.Positional(req, rpcserver.AddressParam(&account, "account")); err != nil {
 			return nil, err
 		}
-		a, err := protocol.ParseAddressField("account", account)
-		if err != nil {
-			return nil, rpcserver.InvalidParams("%v", err)
-		}
-		n, err := r.NextNonce(ctx, common.Address(a))
+		n, err := r.NextNonce(ctx, account)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +244,7 @@ func (r *Relay) Register(s *rpcserver.Server) {
 	})
 	s.Register(protocol.MethodSendForward, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var sub protocol.ForwardSubmission
-		if err := positional(req, &sub); err != nil {
+		if err := rpcserver.Positional(req, &sub); err != nil {
 			return nil, err
 		}
 		fr, err := sub.Request.Parse()
@@ -262,18 +257,18 @@ func (r *Relay) Register(s *rpcserver.Server) {
 		}
 		rec, err := r.Submit(ctx, fr, sig)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, rules.RPCError(err)
 		}
 		return rec.Status(), nil
 	})
 	s.Register(protocol.MethodRequestStatus, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var id common.Hash
-		if err := positional(req, &id); err != nil {
+		if err := rpcserver.Positional(req, &id); err != nil {
 			return nil, err
 		}
 		rec, err := r.cfg.Store.Get(ctx, id)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, rules.RPCError(err)
 		}
 		if !rec.Final() {
 			// Each look is also a chance to move it on: the worker has no sender of its own.
@@ -564,35 +559,4 @@ func (r *Relay) settle(ctx context.Context, rec *Record, state, txHash string, b
 		r.publish(ctx, stored)
 	}
 	return stored, nil
-}
-
-// rpcError turns the rules' refusals into JSON-RPC errors whose message says why, as the
-// native relay does.
-func rpcError(err error) error {
-	switch {
-	case errors.Is(err, rules.ErrRateLimited), errors.Is(err, rules.ErrTooManyPending):
-		return rpcserver.Errorf(rpcserver.CodeLimitExceeded, "%v", err)
-	case errors.Is(err, rules.ErrUnknownRequest), errors.Is(err, rules.ErrInvalidRequest),
-		errors.Is(err, rules.ErrTarget), errors.Is(err, rules.ErrSelector), errors.Is(err, rules.ErrValue),
-		errors.Is(err, rules.ErrDeadline), errors.Is(err, rules.ErrSignature), errors.Is(err, rules.ErrGasLimit),
-		errors.Is(err, rules.ErrNonce), errors.Is(err, rules.ErrWouldRevert), errors.Is(err, protocol.ErrInvalidRequest):
-		return rpcserver.InvalidParams("%v", err)
-	}
-	return err
-}
-
-func positional(req *rpcserver.Request, targets ...any) error {
-	var raw []json.RawMessage
-	if len(req.Params) == 0 || json.Unmarshal(req.Params, &raw) != nil {
-		return rpcserver.InvalidParams("%s takes a params array of %d", req.Method, len(targets))
-	}
-	if len(raw) != len(targets) {
-		return rpcserver.InvalidParams("%s takes %d params, got %d", req.Method, len(targets), len(raw))
-	}
-	for i, t := range targets {
-		if err := json.Unmarshal(raw[i], t); err != nil {
-			return rpcserver.InvalidParams("%s param %d: %v", req.Method, i+1, err)
-		}
-	}
-	return nil
 }
