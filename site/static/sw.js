@@ -10,6 +10,8 @@ const APP = [
   'scanner.html', 'scanner.js', 'scanner.css', 'dom.js', 'vendor/jsqr/jsQR.js',
   'issuer.html', 'issuer.js', 'issuer.css', 'walletui.js',
   'wallet/wallet-client.js', 'wallet/wallet-worker.js', 'wallet/wasm_exec.js', 'wallet/wallet.wasm',
+  'manifest.webmanifest', 'favicon.ico', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png',
+  'icons/maskable-512.png', 'icons/apple-touch-icon.png',
 ];
 const API = /^\/(ws|rpc|healthz|metrics|sandbox)(\/|$)/;
 
