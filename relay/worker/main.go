@@ -80,7 +80,7 @@ func main() {
 			defer background.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), pumpFor)
 			defer cancel()
-			if err := relay.Pump(ctx, time.Now().Add(pumpFor), time.Second); err != nil {
+			if err := relay.Pump(ctx, time.Now().Add(pumpFor), 2*time.Second); err != nil {
 				log.Warn("sender pass", "err", err)
 			}
 		})
@@ -93,7 +93,7 @@ func main() {
 		}
 		ctx, cancel := context.WithTimeout(ctx, pumpFor)
 		defer cancel()
-		return relay.Pump(ctx, time.Now().Add(pumpFor), time.Second)
+		return relay.Pump(ctx, time.Now().Add(pumpFor), 2*time.Second)
 	})
 	workers.Ready()
 	select {

@@ -270,9 +270,10 @@ func (r *Relay) Register(s *rpcserver.Server) {
 		if err != nil {
 			return nil, rules.RPCError(err)
 		}
-		if !rec.Final() {
-			// Each look is also a chance to move it on: the worker has no sender of its own.
-			if err := r.Step(ctx); err == nil {
+		if rec.State == Sent {
+			// A look at a sent request also settles it if its receipt is there: the worker
+			// has no sender of its own between passes.
+			if done, err := r.track(ctx, rec); err == nil && done {
 				if now, err := r.cfg.Store.Get(ctx, id); err == nil {
 					rec = now
 				}
@@ -392,14 +393,25 @@ func (r *Relay) Pump(ctx context.Context, until time.Time, every time.Duration) 
 	}
 }
 
+// MaxPerPass bounds the requests one sender pass handles (the oldest first), and so the
+// subrequests it makes (a Workers invocation may make 1,000 to 10,000, by plan).
+const MaxPerPass = 64
+
+// rebroadcastAfter is how long a sent transaction without a receipt waits before it is
+// broadcast again (the same bytes: for a node that lost it).
+const rebroadcastAfter = 10 * time.Second
+
 // Step is one sender pass over the outbox, in acceptance order: a request without a
 // transaction gets a hot-wallet nonce and a signed transaction, stored before it is
 // broadcast; a sent one is settled from its receipt, or broadcast again (the same bytes)
-// while it has none.
+// while it has none and was sent more than rebroadcastAfter ago.
 func (r *Relay) Step(ctx context.Context) error {
 	q, err := r.cfg.Store.Queue(ctx)
 	if err != nil {
 		return err
+	}
+	if len(q) > MaxPerPass {
+		q = q[:MaxPerPass]
 	}
 	var fe *fees
 	ahead := map[common.Address]bool{} // signers with an earlier unfinished request
@@ -432,6 +444,8 @@ func (r *Relay) Step(ctx context.Context) error {
 				return err
 			}
 			continue
+		} else if r.cfg.Now().Sub(time.UnixMilli(rec.UpdatedAt)) < rebroadcastAfter {
+			continue // just sent: the node has it
 		}
 		tx := new(types.Transaction)
 		if err := tx.UnmarshalBinary(rec.Attempt.Raw); err != nil {
