@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -472,6 +473,9 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 			return nil, err
 		}
 		return map[string]any{"mnemonic": m}, nil
+	}
+	if slices.Contains(vaultMethods, method) {
+		return s.callVault(ctx, method, params) // passkey.go
 	}
 	return s.callOnline(ctx, method, params)
 }
