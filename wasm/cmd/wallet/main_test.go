@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/keystore"
 	"github.com/stagepass/stagepass/wasm/protocol"
 	"github.com/stagepass/stagepass/wasm/vault"
 )
@@ -148,5 +149,57 @@ func TestAPIUnderNode(t *testing.T) {
 
 	if code := errorCode(t, api, "exportKeystore", `{"account":"`+acct0+`","password":"not the password"}`); code != "WRONG_PASSWORD" {
 		t.Fatalf("export wrong password code = %s", code)
+	}
+}
+
+// Passkey unlock and keystore import through the JS API: the page passes the PRF
+// output (base64url, as from a WebAuthn ArrayBuffer) and gets the salt it asks for.
+func TestPasskeyAndImportUnderNode(t *testing.T) {
+	api, store := newAPI(t)
+	mustInvoke(t, api, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
+	info := mustInvoke(t, api, "passkeys", `{}`)
+	if salt := info.Get("salt").String(); len(salt) != 66 || info.Get("passkeys").Length() != 0 {
+		t.Fatalf("passkeys: salt %q, %d passkeys", salt, info.Get("passkeys").Length())
+	}
+	prf := strings.Repeat("q", 43) // 32 bytes, base64url without padding
+	if code := errorCode(t, api, "enablePasskey", `{"password":"nope nope","credentialId":"cred1","prfOutput":"`+prf+`"}`); code != "WRONG_PASSWORD" {
+		t.Fatalf("enable with wrong password: %s", code)
+	}
+	info = mustInvoke(t, api, "enablePasskey", `{"password":"hunter2hunter2","credentialId":"cred1","prfOutput":"`+prf+`"}`)
+	if info.Get("passkeys").Index(0).Get("id").String() != "cred1" {
+		t.Fatal("passkey not listed")
+	}
+	if stored := store.Call("peek").String(); strings.Contains(stored, prf) || !strings.Contains(stored, `"version":2`) {
+		t.Fatalf("stored record: %s", stored)
+	}
+	mustInvoke(t, api, "lock", `{}`)
+	if code := errorCode(t, api, "unlockWithPasskey", `{"credentialId":"cred1","prfOutput":"`+strings.Repeat("r", 43)+`"}`); code != "WRONG_PASSKEY" {
+		t.Fatalf("wrong passkey: %s", code)
+	}
+	res := mustInvoke(t, api, "unlockWithPasskey", `{"credentialId":"cred1","prfOutput":"`+prf+`"}`)
+	if !res.Get("unlocked").Bool() || res.Get("accounts").Index(0).String() != acct0 {
+		t.Fatal("passkey unlock failed")
+	}
+
+	k, _ := ethcrypto.PrivateKeyFromBytes(bytes.Repeat([]byte{0x11}, 32))
+	file, err := keystore.Encrypt(k, "file password", keystore.LightScrypt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileStr := js.Global().Get("JSON").Call("stringify", string(file)).String()
+	if code := errorCode(t, api, "importKeystore", `{"keystore":`+fileStr+`,"keystorePassword":"wrong","password":"hunter2hunter2"}`); code != "WRONG_KEYSTORE_PASSWORD" {
+		t.Fatalf("wrong keystore password: %s", code)
+	}
+	res = mustInvoke(t, api, "importKeystore", `{"keystore":`+fileStr+`,"keystorePassword":"file password","password":"hunter2hunter2"}`)
+	if res.Get("address").String() != k.Address().Hex() || res.Get("accounts").Length() != 2 {
+		t.Fatalf("import: %s", js.Global().Get("JSON").Call("stringify", res).String())
+	}
+	mustInvoke(t, api, "removePasskey", `{"credentialId":"cred1"}`)
+	mustInvoke(t, api, "lock", `{}`)
+	if code := errorCode(t, api, "unlockWithPasskey", `{"credentialId":"cred1","prfOutput":"`+prf+`"}`); code != "UNKNOWN_PASSKEY" {
+		t.Fatalf("removed passkey: %s", code)
+	}
+	if res = mustInvoke(t, api, "unlock", `{"password":"hunter2hunter2"}`); res.Get("accounts").Index(1).String() != k.Address().Hex() {
+		t.Fatal("imported account missing after a password unlock")
 	}
 }
