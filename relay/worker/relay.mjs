@@ -144,10 +144,26 @@ export class Outbox {
 }
 
 // Subscriptions of one socket live in its attachment ({subs: {subId: key}}), so they
-// survive hibernation. Only the "request" topic is served at the edge.
+// survive hibernation. Only the "request" topic is served at the edge; every other call on
+// the socket goes to the Go worker.
 export class Fanout {
-  constructor(state) {
+  constructor(state, env) {
     this.state = state;
+    this.env = env;
+  }
+
+  // Browsers send Origin: only the site's origins (ALLOWED_ORIGINS, comma-separated; "*"
+  // in development) or this host may open a socket, as rpcserver allows on the native relay.
+  originAllowed(request) {
+    const origin = request.headers.get("Origin");
+    if (!origin) return true;
+    const allowed = String(this.env.ALLOWED_ORIGINS || "").split(",").map((o) => o.trim()).filter(Boolean);
+    if (allowed.includes("*") || allowed.includes(origin)) return true;
+    try {
+      return new URL(origin).host === new URL(request.url).host;
+    } catch {
+      return false;
+    }
   }
 
   async fetch(request) {
@@ -155,6 +171,9 @@ export class Fanout {
     if (url.pathname === "/ws") {
       if (request.headers.get("Upgrade") !== "websocket") {
         return json({ error: "expected a websocket upgrade" }, 426);
+      }
+      if (!this.originAllowed(request)) {
+        return json({ error: `origin ${request.headers.get("Origin")} is not allowed` }, 403);
       }
       const pair = new WebSocketPair();
       this.state.acceptWebSocket(pair[1]);
@@ -185,6 +204,10 @@ export class Fanout {
       msg = JSON.parse(message);
     } catch {
       ws.send(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "parse error" } }));
+      return;
+    }
+    if (Array.isArray(msg) || msg === null || typeof msg !== "object") {
+      await this.call(ws, message); // batches and malformed requests: rpcserver answers
       return;
     }
     const reply = (result, error) =>
@@ -221,8 +244,24 @@ export class Fanout {
         return;
       }
       default:
-        reply(null, { code: -32601, message: `method ${msg.method} is not served on /ws at the edge; POST it to /rpc` });
+        // Every other call (and batch) is the Go worker's, as if POSTed to /rpc, so a
+        // wallet can use one socket for calls and pushes as it does on the native relay.
+        await this.call(ws, message);
     }
+  }
+
+  async call(ws, message) {
+    const request = new Request("https://relay.internal/rpc", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: message,
+    });
+    const ctx = {
+      waitUntil: (p) => (this.state.waitUntil ? this.state.waitUntil(p) : undefined),
+      passThroughOnException() {},
+    };
+    const response = await goWorker.fetch(request, this.env, ctx);
+    if (response.status !== 204) ws.send(await response.text());
   }
 
   async webSocketClose(ws, code) {

@@ -248,7 +248,7 @@ func newPlatform(t *testing.T) *platform {
 	c.MustTransact(c.Accounts[0], relayer, nil, new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18)))
 	return &platform{c: c, url: url, event: ev, fan: fan, relayer: relayer, vars: map[string]string{
 		"RPC_URL": url, "CHAIN_ID": c.ChainID.String(), "FORWARDER": c.Forwarder.Hex(), "FACTORY": c.Factory.Hex(),
-		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()), "ALLOWED_ORIGINS": "*",
+		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()), "ALLOWED_ORIGINS": "https://stagepass.example",
 	}}
 }
 
@@ -308,8 +308,14 @@ func TestWorkerAgainstGeth(t *testing.T) {
 
 	req, sig, id := p.buy(t, p.fan, p.event)
 
+	// A page from another origin may not open a socket.
+	wsURL := strings.Replace(w.url, "http", "ws", 1) + "/ws"
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://elsewhere.example"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: %v %+v", err, resp)
+	}
+
 	// Subscribe before submitting: the id is the request's EIP-712 digest.
-	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://stagepass.example"}})
 	if err != nil {
 		t.Fatalf("websocket: %v\n%s", err, w.logs)
 	}
@@ -335,6 +341,18 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	}
 	if err := ws.ReadJSON(&refused); err != nil || refused.ID != 2 || refused.Error == nil || refused.Error.Code != -32602 {
 		t.Fatalf("tickets topic at the edge: %+v %v", refused, err)
+	}
+	// Calls go over the same socket, to the Go worker, as on the native relay.
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 3, "method": protocol.MethodForwarderNonce, "params": []any{p.fan.Address.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+	var nonce struct {
+		ID     int       `json:"id"`
+		Result string    `json:"result"`
+		Error  *rpcError `json:"error"`
+	}
+	if err := ws.ReadJSON(&nonce); err != nil || nonce.ID != 3 || nonce.Result != "0" {
+		t.Fatalf("sp_forwarderNonce over /ws: %+v %v\n%s", nonce, err, w.logs)
 	}
 	pushes := make(chan protocol.RequestStatus, 16)
 	go func() {
