@@ -475,6 +475,7 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	if f := final["failed"]; final["mined"].ID == "" || !strings.Contains(f.Reason, "SoldOut(") {
 		t.Fatalf("race: %+v", final)
 	}
+	t.Logf("the race's loser: %s", final["failed"].Reason)
 
 	// Restart wrangler dev on the same state: the outbox remembers the requests.
 	nonceBefore := p.forwarderNonce(t, p.fan.Address)
