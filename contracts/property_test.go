@@ -1316,11 +1316,13 @@ func (p *prop) config(e *evM) events.EventConfig {
 		DoorsOpenAt: new(big.Int).SetUint64(e.doors),
 		Currency:    p.c.USD,
 		Rules: events.Rules{
-			MaxPerBuyer:          uint16(e.maxPer),
-			MaxResaleMarkupBps:   uint16(e.markup),
-			SellerMarkupShareBps: uint16(e.sellerShare),
-			GiftsAllowed:         e.gifts,
-			ResaleClosesAt:       new(big.Int).SetUint64(e.close),
+			MaxPerBuyer:           uint16(e.maxPer),
+			MaxResaleMarkupBps:    uint16(e.markup),
+			SellerMarkupShareBps:  uint16(e.sellerShare),
+			GiftsAllowed:          e.gifts,
+			ResaleClosesAt:        new(big.Int).SetUint64(e.close),
+			PresaleEndsAt:         new(big.Int),
+			SuperfanPresaleEndsAt: new(big.Int),
 		},
 		Gates: []common.Address{p.gate.addr},
 	}

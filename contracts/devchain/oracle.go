@@ -68,6 +68,14 @@ var hubTypes = apitypes.Types{
 	"PaymentsReversed": {
 		{Name: "kind", Type: "uint8"}, {Name: "paymentIds", Type: "bytes32[]"},
 	},
+	"CategoryAttestation": {
+		{Name: "buyer", Type: "address"}, {Name: "artist", Type: "address"}, {Name: "category", Type: "uint8"},
+		{Name: "issuedAt", Type: "uint64"}, {Name: "expiry", Type: "uint64"},
+	},
+	"IssuerAttestation": {
+		{Name: "issuer", Type: "address"}, {Name: "domain", Type: "string"},
+		{Name: "issuedAt", Type: "uint64"}, {Name: "expiry", Type: "uint64"},
+	},
 	"OracleSetChange": {
 		{Name: "members", Type: "address[]"}, {Name: "threshold", Type: "uint256"}, {Name: "epoch", Type: "uint256"},
 	},
@@ -102,6 +110,22 @@ func ReversalDigest(dom apitypes.TypedDataDomain, kind uint8, paymentIds [][32]b
 		ids[i] = hexutil.Encode(id[:])
 	}
 	return hubDigest(dom, "PaymentsReversed", apitypes.TypedDataMessage{"kind": fmt.Sprint(kind), "paymentIds": ids})
+}
+
+// CategoryDigest is the EIP-712 digest oracles sign to attest that `buyer` is in `category`
+// for `artist` (the zero address: any artist) from `issuedAt` until `expiry`.
+func CategoryDigest(dom apitypes.TypedDataDomain, buyer, artist common.Address, category uint8, issuedAt, expiry uint64) [32]byte {
+	return hubDigest(dom, "CategoryAttestation", apitypes.TypedDataMessage{
+		"buyer": buyer.Hex(), "artist": artist.Hex(), "category": fmt.Sprint(category),
+		"issuedAt": fmt.Sprint(issuedAt), "expiry": fmt.Sprint(expiry),
+	})
+}
+
+// IssuerDigest is the EIP-712 digest oracles sign to attest that `issuer` controls `domain`.
+func IssuerDigest(dom apitypes.TypedDataDomain, issuer common.Address, domain string, issuedAt, expiry uint64) [32]byte {
+	return hubDigest(dom, "IssuerAttestation", apitypes.TypedDataMessage{
+		"issuer": issuer.Hex(), "domain": domain, "issuedAt": fmt.Sprint(issuedAt), "expiry": fmt.Sprint(expiry),
+	})
 }
 
 // OracleSetDigest is the EIP-712 digest the current oracles sign to replace their set with

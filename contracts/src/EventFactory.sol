@@ -101,5 +101,8 @@ contract EventFactory is ERC2771Context {
         for (uint256 c; c < Category.COUNT; ++c) {
             if (r.categoryQuotaBps[c] > BPS) revert InvalidConfig("category quota");
         }
+        if (r.superfanPresaleEndsAt > r.presaleEndsAt || r.presaleEndsAt >= r.resaleClosesAt) {
+            revert InvalidConfig("presale windows");
+        }
     }
 }

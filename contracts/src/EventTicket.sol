@@ -45,6 +45,7 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     error NativeNotAccepted();
     error BuyerLimitReached(address buyer, uint256 limit);
     error CategoryQuotaReached(uint8 category, uint256 quota);
+    error PresaleOnly(uint8 category, uint256 opensAt);
     error InvalidCategory(uint8 category);
     error SalesClosed(uint256 closedAt);
     error GiftsNotAllowed();
@@ -168,6 +169,11 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     Settings internal _settings;
     address public issuer;
     address public currency;
+    /// @notice Presale windows: before presaleEndsAt only fans and superfans of the event's
+    /// artist (as the category registry attests) may buy new tickets; before
+    /// superfanPresaleEndsAt only superfans. Packed with `currency`, which a sale reads anyway.
+    uint40 public presaleEndsAt;
+    uint40 public superfanPresaleEndsAt;
     /// Five 16-bit quotas (basis points of total supply), one per category.
     uint80 internal _quotas;
     address public categoryRegistry;
@@ -248,6 +254,7 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
         });
         issuer = issuer_;
         currency = cfg.currency;
+        if (r.presaleEndsAt != 0) (presaleEndsAt, superfanPresaleEndsAt) = (r.presaleEndsAt, r.superfanPresaleEndsAt);
         _quotas = uint80(quotas);
         if (cfg.categoryRegistry != address(0)) categoryRegistry = cfg.categoryRegistry;
         for (uint256 i; i < cfg.gates.length; ++i) {
@@ -367,6 +374,8 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
         uint256 limit = _settings.maxPerBuyer;
         uint224 aux = _getAux(buyer);
         if (uint32(aux) + (qty == 0 ? 1 : qty) > limit) revert BuyerLimitReached(buyer, limit);
+        // A card payment for a purchase the presale refuses would only be refunded.
+        if (qty != 0 && block.timestamp < presaleEndsAt) _checkPresale(_categoryOf(buyer));
         // Count the buyer's card requests (bits 32..63 of the account word): this also pays for
         // that storage word now, so the mint the oracles' report brings costs less.
         _setAux(buyer, aux + (1 << 32));
@@ -825,6 +834,7 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
             _setAux(to, aux + 1);
 
             uint8 cat = _categoryOf(to);
+            if (from == address(0)) _checkPresale(cat);
             uint256 quota = (uint256(st.totalSupply) * ((_quotas >> (16 * cat)) & 0xffff)) / BPS;
             if (((ledger >> (COUNT_BITS * cat)) & COUNT_MASK) >= quota) revert CategoryQuotaReached(cat, quota);
             ledger += 1 << (COUNT_BITS * cat);
@@ -835,6 +845,14 @@ contract EventTicket is ERC721, ERC2771Context, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev Reverts with PresaleOnly when a buyer of category `cat` may not buy new tickets yet.
+    function _checkPresale(uint8 cat) internal view {
+        if (block.timestamp < presaleEndsAt) {
+            uint256 opens = cat == Category.FAN ? superfanPresaleEndsAt : presaleEndsAt;
+            if (cat != Category.SUPERFAN && block.timestamp < opens) revert PresaleOnly(cat, opens);
+        }
+    }
 
     function _categoryOf(address account) internal view returns (uint8 cat) {
         address registry = categoryRegistry;

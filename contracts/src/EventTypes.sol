@@ -49,6 +49,11 @@ struct Rules {
     Discount[] discounts;
     /// Share of total supply that buyers of each category may hold, in basis points.
     uint16[5] categoryQuotaBps;
+    /// Presale windows (claim 19): before `presaleEndsAt` only fans and superfans of the
+    /// event's artist may buy new tickets, and before `superfanPresaleEndsAt` only superfans.
+    /// 0 = no presale.
+    uint40 presaleEndsAt;
+    uint40 superfanPresaleEndsAt;
 }
 
 struct Discount {

@@ -4,10 +4,14 @@ pragma solidity 0.8.28;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {CardPurchase} from "./EventTypes.sol";
+import {CardPurchase, Category, ICategoryRegistry, Role, Split} from "./EventTypes.sol";
 
 interface IEventFactory {
     function isEvent(address) external view returns (bool);
+}
+
+interface ISplitEvent {
+    function splits() external view returns (Split[] memory);
 }
 
 interface ICardEvent {
@@ -31,7 +35,12 @@ interface ICardEvent {
 /// so duplicates and unsorted lists are rejected in one pass. Every report is bound to the
 /// chain id and this hub's address (the EIP-712 domain, "Stagepass OracleHub", "1") and to
 /// its request ids and payment ids (the signed struct).
-contract OracleHub is EIP712, ReentrancyGuardTransient {
+///
+/// Attestations (claims 5, 17-19): the same k-of-n quorum attests buyer categories — bot or
+/// scalper for everyone, fan or superfan of one artist — each with an expiry, which events
+/// read through ICategoryRegistry.categoryOf for their quotas and presales; and issuers'
+/// control of a web domain. A newer attestation replaces an older one, never the reverse.
+contract OracleHub is EIP712, ReentrancyGuardTransient, ICategoryRegistry {
     // ---------------------------------------------------------------- errors
 
     error NotDeployer(address caller);
@@ -48,6 +57,9 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
     error UnknownRequest(bytes32 requestId);
     error PaymentAlreadyReversed(bytes32 paymentId, PaymentStatus status);
     error InvalidReversalKind(uint8 kind);
+    error InvalidCategory(uint8 category);
+    error AttestationExpired(uint64 expiry);
+    error StaleAttestation(uint64 issuedAt, uint64 latest);
 
     // ---------------------------------------------------------------- events
 
@@ -58,6 +70,10 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
     /// A payment reversed: `status` is Refunded or ChargedBack; `ticketEvent` is zero if no
     /// request had claimed the payment.
     event PaymentReversed(bytes32 indexed paymentId, address indexed ticketEvent, PaymentStatus status);
+    /// A buyer's category for one artist (address(0): for every artist) until `expiry`.
+    event CategoryAttested(address indexed buyer, address indexed artist, uint8 category, uint64 issuedAt, uint64 expiry);
+    event IssuerVerified(address indexed issuer, string domain, uint64 issuedAt, uint64 expiry);
+    event EventArtistSet(address indexed ticketEvent, address indexed artist);
 
     // ---------------------------------------------------------------- types and state
 
@@ -86,6 +102,8 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
     uint8 public constant KIND_REFUNDED = 1;
     uint8 public constant KIND_CHARGED_BACK = 2;
     uint8 public constant KIND_ORACLES = 3;
+    uint8 public constant KIND_CATEGORY = 4;
+    uint8 public constant KIND_ISSUER = 5;
 
     uint256 public constant MAX_ORACLES = 32;
 
@@ -97,6 +115,11 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
         "CardPurchase(bytes32 requestId,bytes32 paymentId,address buyer,uint256 tier,uint256 quantity,uint256 amount)"
     );
     bytes32 internal constant REVERSED_TYPEHASH = keccak256("PaymentsReversed(uint8 kind,bytes32[] paymentIds)");
+    bytes32 internal constant CATEGORY_TYPEHASH = keccak256(
+        "CategoryAttestation(address buyer,address artist,uint8 category,uint64 issuedAt,uint64 expiry)"
+    );
+    bytes32 internal constant ISSUER_TYPEHASH =
+        keccak256("IssuerAttestation(address issuer,string domain,uint64 issuedAt,uint64 expiry)");
     bytes32 internal constant ORACLES_TYPEHASH =
         keccak256("OracleSetChange(address[] members,uint256 threshold,uint256 epoch)");
 
@@ -114,6 +137,16 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
     mapping(address => uint256) internal _memberEpoch;
     /// @notice Every payment id ever reported, and what became of it.
     mapping(bytes32 => Payment) public payments;
+    /// buyer → artist (address(0): any artist) → category | expiry << 8 | issuedAt << 72.
+    mapping(address => mapping(address => uint256)) internal _categories;
+    /// @notice The artist whose fans an event's presale and quotas look for (registerEvent).
+    mapping(address => address) public eventArtist;
+    struct IssuerRecord {
+        string domain;
+        uint64 issuedAt;
+        uint64 expiry;
+    }
+    mapping(address => IssuerRecord) internal _issuers;
 
     /// @param members The first oracle set, addresses in ascending order.
     /// @param k The threshold: more than half of the members, at most all of them.
@@ -243,6 +276,95 @@ contract OracleHub is EIP712, ReentrancyGuardTransient {
         emit ReportAccepted(digest, KIND_ORACLES, members.length);
         epoch = e + 1;
         _setOracles(members, k);
+    }
+
+    // ---------------------------------------------------------------- attestations
+
+    /// @notice Records k oracles' attestation that `buyer` is in `category` (Category numbers)
+    /// for `artist` — address(0) for a bot or scalper, whatever the artist — until `expiry`.
+    /// Category UNCLASSIFIED clears an earlier attestation.
+    /// @dev Anyone may submit. Reverts with InvalidCategory, AttestationExpired (expiry not in
+    /// the future, or issuedAt in it), StaleAttestation (not newer than the recorded one) and
+    /// the signature errors.
+    function attestCategory(
+        address buyer,
+        address artist,
+        uint8 category,
+        uint64 issuedAt,
+        uint64 expiry,
+        bytes[] calldata signatures
+    ) external {
+        if (category >= Category.COUNT) revert InvalidCategory(category);
+        if (expiry <= block.timestamp || issuedAt > block.timestamp) revert AttestationExpired(expiry);
+        uint64 latest = uint64(_categories[buyer][artist] >> 72);
+        if (issuedAt <= latest) revert StaleAttestation(issuedAt, latest);
+        bytes32 digest = _verify(keccak256(abi.encode(CATEGORY_TYPEHASH, buyer, artist, category, issuedAt, expiry)), signatures);
+        emit ReportAccepted(digest, KIND_CATEGORY, 1);
+        _categories[buyer][artist] = uint256(category) | (uint256(expiry) << 8) | (uint256(issuedAt) << 72);
+        emit CategoryAttested(buyer, artist, category, issuedAt, expiry);
+    }
+
+    /// @notice Records k oracles' attestation that `issuer` controls the web domain `domain`
+    /// (each oracle read https://domain/.well-known/stagepass.json naming the address).
+    /// @dev Anyone may submit. Reverts like attestCategory.
+    function attestIssuer(address issuer, string calldata domain, uint64 issuedAt, uint64 expiry, bytes[] calldata signatures)
+        external
+    {
+        if (expiry <= block.timestamp || issuedAt > block.timestamp) revert AttestationExpired(expiry);
+        uint64 latest = _issuers[issuer].issuedAt;
+        if (issuedAt <= latest) revert StaleAttestation(issuedAt, latest);
+        bytes32 digest =
+            _verify(keccak256(abi.encode(ISSUER_TYPEHASH, issuer, keccak256(bytes(domain)), issuedAt, expiry)), signatures);
+        emit ReportAccepted(digest, KIND_ISSUER, 1);
+        _issuers[issuer] = IssuerRecord({domain: domain, issuedAt: issuedAt, expiry: expiry});
+        emit IssuerVerified(issuer, domain, issuedAt, expiry);
+    }
+
+    /// @notice Records the artist of a genuine event: its first revenue-split party with the
+    /// artist role, or else its originator. Anyone, once per event (later calls change nothing).
+    /// @dev Reverts with NotGenuineEvent.
+    function registerEvent(address ticketEvent) external returns (address artist) {
+        artist = eventArtist[ticketEvent];
+        if (artist != address(0)) return artist;
+        address f = factory;
+        if (f == address(0) || !IEventFactory(f).isEvent(ticketEvent)) revert NotGenuineEvent(ticketEvent);
+        Split[] memory parts = ISplitEvent(ticketEvent).splits();
+        artist = parts[0].account;
+        for (uint256 i; i < parts.length; ++i) {
+            if (parts[i].role == Role.ARTIST) {
+                artist = parts[i].account;
+                break;
+            }
+        }
+        eventArtist[ticketEvent] = artist;
+        emit EventArtistSet(ticketEvent, artist);
+    }
+
+    /// @notice The category of `buyer` for the calling event (ICategoryRegistry): an
+    /// unexpired bot or scalper attestation first, then fan or superfan of the event's artist,
+    /// else UNCLASSIFIED.
+    function categoryOf(address buyer) external view returns (uint8) {
+        (uint8 c, ) = categoryFor(buyer, address(0));
+        if (c == Category.BOT || c == Category.SCALPER) return c;
+        address artist = eventArtist[msg.sender];
+        if (artist == address(0)) return Category.UNCLASSIFIED;
+        (c, ) = categoryFor(buyer, artist);
+        return c == Category.FAN || c == Category.SUPERFAN ? c : Category.UNCLASSIFIED;
+    }
+
+    /// @notice `buyer`'s unexpired attested category for `artist` and its expiry.
+    function categoryFor(address buyer, address artist) public view returns (uint8 category, uint64 expiry) {
+        uint256 w = _categories[buyer][artist];
+        expiry = uint64(w >> 8);
+        if (expiry <= block.timestamp) return (Category.UNCLASSIFIED, 0);
+        return (uint8(w), expiry);
+    }
+
+    /// @notice The web domain `issuer` is verified to control, or "" if none or expired.
+    function issuerDomain(address issuer) external view returns (string memory domain, uint64 expiry) {
+        IssuerRecord memory r = _issuers[issuer];
+        if (r.expiry <= block.timestamp) return ("", 0);
+        return (r.domain, r.expiry);
     }
 
     // ---------------------------------------------------------------- views

@@ -142,6 +142,7 @@ func (d *Devnet) createDemo() error {
 			ResaleClosesAt:       new(big.Int).SetUint64(starts - 3*3600),
 			Discounts:            []events.Discount{{From: new(big.Int).SetUint64(starts - 2*day), MaxDiscountBps: 2000}},
 			CategoryQuotaBps:     [5]uint16{10000, 10000, 10000, 1000, 0},
+			PresaleEndsAt:        new(big.Int), SuperfanPresaleEndsAt: new(big.Int),
 		},
 		Splits: []events.Split{
 			{Account: issuer.Address, Bps: 5000, Role: 0},

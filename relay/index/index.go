@@ -517,6 +517,23 @@ func (ix *Index) readEvent(ctx context.Context, addr common.Address, block uint6
 		}
 		info.CategoryQuotaBps[c] = uint16(q.Uint64())
 	}
+	for _, x := range []struct {
+		pack   []byte
+		unpack func([]byte) (*big.Int, error)
+		into   *uint64
+	}{
+		{ticketABI.PackPresaleEndsAt(), ticketABI.UnpackPresaleEndsAt, &info.PresaleEndsAt},
+		{ticketABI.PackSuperfanPresaleEndsAt(), ticketABI.UnpackSuperfanPresaleEndsAt, &info.SuperfanPresaleEndsAt},
+	} {
+		if out, err = call(x.pack); err != nil {
+			return nil, err
+		}
+		v, err := x.unpack(out)
+		if err != nil {
+			return nil, err
+		}
+		*x.into = v.Uint64()
+	}
 	return info, nil
 }
 

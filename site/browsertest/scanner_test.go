@@ -117,7 +117,8 @@ func doorEvent(t testing.TB, url string) protocol.EventInfo {
 		Currency: common.HexToAddress(ci.Currency),
 		Tiers:    []events.TierConfig{{Name: "General admission", FaceValue: new(big.Int).Mul(big.NewInt(30), usd), Supply: 1000}},
 		Rules: events.Rules{MaxPerBuyer: 1000, MaxResaleMarkupBps: 1000, SellerMarkupShareBps: 5000, GiftsAllowed: true,
-			ResaleClosesAt: big.NewInt(now + day), CategoryQuotaBps: [5]uint16{10000, 10000, 10000, 10000, 10000}},
+			ResaleClosesAt: big.NewInt(now + day), CategoryQuotaBps: [5]uint16{10000, 10000, 10000, 10000, 10000},
+			PresaleEndsAt: new(big.Int), SuperfanPresaleEndsAt: new(big.Int)},
 		Splits: []events.Split{{Account: common.Address(issuer.Address()), Bps: 10000, Role: 0}},
 		Gates:  []common.Address{common.Address(gate.Address())},
 	}

@@ -20,7 +20,7 @@ import (
 // The issuer's calls (contracts/src/EventFactory.sol, EventTicket.sol).
 const (
 	SigCreateEvent = "createEvent((string,string,string,uint40,uint40,address,address,(string,uint88,uint32)[]," +
-		"(uint16,uint16,uint16,bool,uint40,(uint40,uint16)[],uint16[5]),(address,uint16,uint8)[],address[]))"
+		"(uint16,uint16,uint16,bool,uint40,(uint40,uint16)[],uint16[5],uint40,uint40),(address,uint16,uint8)[],address[]))"
 	SigSetGate = "setGate(address,bool)"
 )
 
@@ -127,7 +127,8 @@ func (c *EventConfig) Validate() error {
 	for _, f := range []struct {
 		n string
 		x uint64
-	}{{"starts at", c.StartsAt}, {"doors open at", c.DoorsOpenAt}, {"resale closes at", c.ResaleClosesAt}} {
+	}{{"starts at", c.StartsAt}, {"doors open at", c.DoorsOpenAt}, {"resale closes at", c.ResaleClosesAt},
+		{"presale ends at", c.PresaleEndsAt}, {"superfan presale ends at", c.SuperfanPresaleEndsAt}} {
 		if err := checkBits(f.n, f.x, 40); err != nil {
 			return err
 		}
@@ -202,6 +203,9 @@ func (c *EventConfig) Validate() error {
 			return bad("category %d quota is over 100%%", i)
 		}
 	}
+	if c.SuperfanPresaleEndsAt > c.PresaleEndsAt || c.PresaleEndsAt >= c.ResaleClosesAt {
+		return bad("the superfan presale must end no later than the fan presale, and both before resale closes")
+	}
 	if _, err := parseAddr("currency", c.Currency); err != nil {
 		return err
 	}
@@ -243,7 +247,7 @@ func EncodeCreateEvent(c *EventConfig) ([]byte, error) {
 	}
 	rules := tupleVal(uintVal(uint64(c.MaxPerBuyer)), uintVal(uint64(c.MaxResaleMarkupBps)),
 		uintVal(uint64(c.SellerMarkupShareBps)), boolVal(c.GiftsAllowed), uintVal(c.ResaleClosesAt),
-		arrayVal(discounts...), tupleVal(quotas...))
+		arrayVal(discounts...), tupleVal(quotas...), uintVal(c.PresaleEndsAt), uintVal(c.SuperfanPresaleEndsAt))
 	splits := make([]abiVal, len(c.Splits))
 	for i, s := range c.Splits {
 		a, _ := parseAddr("party", s.Account)
@@ -359,6 +363,7 @@ func DecodeCreateEvent(data []byte) (*EventConfig, error) {
 	for i := range c.CategoryQuotaBps {
 		c.CategoryQuotaBps[i] = uint16(r.uint(ru + 192 + 32*i))
 	}
+	c.PresaleEndsAt, c.SuperfanPresaleEndsAt = r.uint(ru+352), r.uint(ru+384)
 	n, at = r.array(r.ptr(t, t+288))
 	for i := 0; i < n && r.err == nil; i++ {
 		c.Splits = append(c.Splits, protocol.SplitInfo{Account: r.addr(at + 96*i), Bps: uint16(r.uint(at + 96*i + 32)), Role: uint8(r.uint(at + 96*i + 64))})
@@ -431,6 +436,12 @@ func CreateEventSummary(c *EventConfig, m Money) signing.Summary {
 	}
 	if len(quotas) > 0 {
 		add("Buyer categories", strings.Join(quotas, "; "))
+	}
+	if c.SuperfanPresaleEndsAt > 0 {
+		add("Superfan presale", "until "+when(c.SuperfanPresaleEndsAt)+" only the artist's superfans may buy")
+	}
+	if c.PresaleEndsAt > 0 {
+		add("Fan presale", "until "+when(c.PresaleEndsAt)+" only the artist's fans and superfans may buy")
 	}
 	if c.CategoryRegistry != "" {
 		add("Category registry", c.CategoryRegistry)

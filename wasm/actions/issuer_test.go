@@ -34,7 +34,8 @@ func gethConfig(c *EventConfig) events.EventConfig {
 		Rules: events.Rules{MaxPerBuyer: c.MaxPerBuyer, MaxResaleMarkupBps: c.MaxResaleMarkupBps,
 			SellerMarkupShareBps: c.SellerMarkupShareBps, GiftsAllowed: c.GiftsAllowed,
 			ResaleClosesAt: new(big.Int).SetUint64(c.ResaleClosesAt), Discounts: []events.Discount{},
-			CategoryQuotaBps: c.CategoryQuotaBps},
+			CategoryQuotaBps: c.CategoryQuotaBps,
+			PresaleEndsAt:    new(big.Int).SetUint64(c.PresaleEndsAt), SuperfanPresaleEndsAt: new(big.Int).SetUint64(c.SuperfanPresaleEndsAt)},
 		Tiers: []events.TierConfig{}, Splits: []events.Split{}, Gates: []common.Address{}}
 	for _, t := range c.Tiers {
 		face, _ := new(big.Int).SetString(t.FaceValue, 10)

@@ -298,3 +298,45 @@ func ParseHash32(name, s string) ([32]byte, error) {
 	}
 	return out, nil
 }
+
+// CategoryTypedData is the attestation that `buyer` is in `category` (Category numbers:
+// 0 unclassified, 1 fan, 2 superfan, 3 scalper, 4 bot) for `artist` — the zero address for
+// every artist — from `issuedAt` until `expiry` (unix seconds): OracleHub's
+// CategoryAttestation.
+func CategoryTypedData(d Domain, buyer, artist ethcrypto.Address, category uint8, issuedAt, expiry uint64) *eip712.TypedData {
+	return &eip712.TypedData{
+		Types: eip712.Types{
+			eip712.DomainType: domainFields,
+			"CategoryAttestation": {
+				{Name: "buyer", Type: "address"}, {Name: "artist", Type: "address"}, {Name: "category", Type: "uint8"},
+				{Name: "issuedAt", Type: "uint64"}, {Name: "expiry", Type: "uint64"},
+			},
+		},
+		PrimaryType: "CategoryAttestation",
+		Domain:      d.values(),
+		Message: map[string]any{
+			"buyer": buyer, "artist": artist, "category": new(big.Int).SetUint64(uint64(category)),
+			"issuedAt": new(big.Int).SetUint64(issuedAt), "expiry": new(big.Int).SetUint64(expiry),
+		},
+	}
+}
+
+// IssuerTypedData is the attestation that `issuer` controls the web domain `domain`:
+// OracleHub's IssuerAttestation.
+func IssuerTypedData(d Domain, issuer ethcrypto.Address, domain string, issuedAt, expiry uint64) *eip712.TypedData {
+	return &eip712.TypedData{
+		Types: eip712.Types{
+			eip712.DomainType: domainFields,
+			"IssuerAttestation": {
+				{Name: "issuer", Type: "address"}, {Name: "domain", Type: "string"},
+				{Name: "issuedAt", Type: "uint64"}, {Name: "expiry", Type: "uint64"},
+			},
+		},
+		PrimaryType: "IssuerAttestation",
+		Domain:      d.values(),
+		Message: map[string]any{
+			"issuer": issuer, "domain": domain,
+			"issuedAt": new(big.Int).SetUint64(issuedAt), "expiry": new(big.Int).SetUint64(expiry),
+		},
+	}
+}

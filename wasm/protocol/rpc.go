@@ -103,7 +103,11 @@ type EventInfo struct {
 	Splits               []SplitInfo `json:"splits"`
 	Discounts            []Discount  `json:"discounts"`
 	CategoryQuotaBps     [5]uint16   `json:"categoryQuotaBps"`
-	Created              Cursor      `json:"created"`
+	// Presale windows: before PresaleEndsAt only fans and superfans of the event's artist may
+	// buy new tickets, before SuperfanPresaleEndsAt only superfans (0: no presale).
+	PresaleEndsAt         uint64 `json:"presaleEndsAt,omitempty"`
+	SuperfanPresaleEndsAt uint64 `json:"superfanPresaleEndsAt,omitempty"`
+	Created               Cursor `json:"created"`
 }
 
 // TierInfo is one ticket tier.
