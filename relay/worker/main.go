@@ -5,8 +5,9 @@
 // sp_requestStatus through relay/rpcserver) and /healthz, with the outbox in the Outbox
 // Durable Object and status pushes through the Fanout Durable Object (relay.mjs). A
 // Workers isolate runs this program afresh for every request, so it keeps nothing in
-// memory: each request builds the relay from the bindings, answers, and then (waitUntil)
-// runs the sender until the outbox is empty or a pass limit is reached.
+// memory: each request builds the relay from the bindings and answers. The sender runs when
+// the Outbox Durable Object's alarm calls /__pump, for as long as it holds unfinished
+// requests, and on the cron trigger as a backstop.
 //
 // Bindings (wrangler.toml): RPC_URL, CHAIN_ID, FORWARDER, FACTORY (vars), RELAYER_KEY
 // (secret: the hot wallet's hex private key), OUTBOX and FANOUT (Durable Objects).
@@ -21,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall/js"
 	"time"
 
@@ -37,11 +37,8 @@ import (
 	"github.com/stagepass/stagepass/relay/worker/edge"
 )
 
-// pumpFor is how long the sender keeps going after a request was answered; Workers allow
-// waitUntil work for 30 s after the response.
-const pumpFor = 25 * time.Second
-
-var background sync.WaitGroup
+// pumpFor is how long one sender run keeps going (the Outbox's alarm then sets the next).
+const pumpFor = 20 * time.Second
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -74,33 +71,44 @@ func main() {
 		srv := rpcserver.New(rpcserver.Config{AllowedOrigins: origins(), RatePerSecond: -1, Logger: log})
 		relay.Register(srv)
 		srv.HTTPHandler().ServeHTTP(w, r)
-		// Whatever the call was, the outbox may have work: send it after answering.
-		background.Add(1)
-		cloudflare.WaitUntil(func() {
-			defer background.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), pumpFor)
-			defer cancel()
-			if err := relay.Pump(ctx, time.Now().Add(pumpFor), 2*time.Second); err != nil {
-				log.Warn("sender pass", "err", err)
-			}
-		})
+	})
+	// The sender: the Outbox's alarm calls this (relay.mjs keeps /__ paths from the outside)
+	// whenever it holds unfinished requests, so one sender runs at a time.
+	mux.HandleFunc("/__pump", func(w http.ResponseWriter, r *http.Request) {
+		queued, err := pump(r.Context())
+		if err != nil {
+			log.Warn("sender", "err", err)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"queued": queued})
 	})
 	workers.ServeNonBlock(mux)
+	// A backstop should an alarm ever be lost.
 	cron.ScheduleTaskNonBlock(func(ctx context.Context) error {
-		relay, err := build(ctx)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(ctx, pumpFor)
-		defer cancel()
-		return relay.Pump(ctx, time.Now().Add(pumpFor), 2*time.Second)
+		_, err := pump(ctx)
+		return err
 	})
 	workers.Ready()
 	select {
 	case <-workers.Done():
 	case <-cron.Done():
 	}
-	background.Wait()
+}
+
+// pump runs the sender for up to pumpFor and says how many requests are still unfinished.
+func pump(ctx context.Context) (int, error) {
+	relay, err := build(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pumpFor)
+	defer cancel()
+	if err := relay.Pump(ctx, time.Now().Add(pumpFor), 2*time.Second); err != nil {
+		return 0, err
+	}
+	return relay.Queued(ctx)
 }
 
 // origins is ALLOWED_ORIGINS, comma-separated ("*" in development).

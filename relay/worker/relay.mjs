@@ -5,7 +5,8 @@
 //
 //   Outbox — the durable outbox: every request by id, the unfinished ones in acceptance
 //            order, each signer's pending forwarder nonces, the hot wallet's next nonce.
-//            A Durable Object runs one call at a time, so each operation is atomic.
+//            A Durable Object runs one call at a time, so each operation is atomic. Its
+//            alarm runs the sender (Go, /__pump) while requests are unfinished.
 //   Fanout — websocket subscriptions (hibernation API: idle sockets cost nothing) and the
 //            latest message of each key, sent to a subscriber as its backlog.
 //
@@ -21,10 +22,25 @@ export default {
     if (url.pathname === "/ws") {
       return env.FANOUT.get(env.FANOUT.idFromName(FANOUT_NAME)).fetch(request);
     }
+    if (url.pathname.startsWith("/__")) {
+      return json({ error: "not found" }, 404); // internal routes: the Durable Objects' only
+    }
     return goWorker.fetch(request, env, ctx);
   },
   scheduled: goWorker.scheduled,
 };
+
+// goCall runs one request through the Go worker from inside a Durable Object.
+function goCall(state, env, request) {
+  const ctx = {
+    waitUntil: (p) => (state.waitUntil ? state.waitUntil(p) : undefined),
+    passThroughOnException() {},
+  };
+  return goWorker.fetch(request, env, ctx);
+}
+
+// How soon the sender runs again while requests are unfinished.
+const PUMP_AGAIN_MS = 1000;
 
 const json = (body, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -32,8 +48,24 @@ const json = (body, status = 200) =>
 const lower = (s) => String(s).toLowerCase();
 
 export class Outbox {
-  constructor(state) {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
     this.storage = state.storage;
+  }
+
+  // The sender: while requests are unfinished, the alarm runs the Go worker's /__pump
+  // (up to 20 s of passes) and sets itself again. One alarm runs at a time, so there is one
+  // sender; a throw makes Cloudflare retry the alarm.
+  async alarm() {
+    const res = await goCall(this.state, this.env, new Request("https://relay.internal/__pump", { method: "POST" }));
+    if (!res.ok) throw new Error(`sender: HTTP ${res.status}: ${await res.text()}`);
+    const { queued } = await res.json();
+    if (queued > 0) await this.storage.setAlarm(Date.now() + PUMP_AGAIN_MS);
+  }
+
+  async wake() {
+    if ((await this.storage.getAlarm()) === null) await this.storage.setAlarm(Date.now());
   }
 
   async fetch(request) {
@@ -98,6 +130,7 @@ export class Outbox {
     record.seq = seq;
     pending.push({ id, nonce: record.nonce });
     await this.storage.put({ ["r:" + id]: record, [key]: id, seq, ["s:" + lower(record.from)]: pending });
+    await this.wake();
     return { record, changed: true };
   }
 
@@ -256,11 +289,7 @@ export class Fanout {
       headers: { "content-type": "application/json" },
       body: message,
     });
-    const ctx = {
-      waitUntil: (p) => (this.state.waitUntil ? this.state.waitUntil(p) : undefined),
-      passThroughOnException() {},
-    };
-    const response = await goWorker.fetch(request, this.env, ctx);
+    const response = await goCall(this.state, this.env, request);
     if (response.status !== 204) ws.send(await response.text());
   }
 

@@ -308,6 +308,13 @@ func TestWorkerAgainstGeth(t *testing.T) {
 
 	req, sig, id := p.buy(t, p.fan, p.event)
 
+	// The sender's route is the Outbox's alone.
+	if resp, err := http.Post(w.url+"/__pump", "application/json", nil); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/__pump from outside: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// A page from another origin may not open a socket.
 	wsURL := strings.Replace(w.url, "http", "ws", 1) + "/ws"
 	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://elsewhere.example"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {

@@ -3,8 +3,8 @@
 // (relay/forward/rules) as the native relay, but with no memory of its own between
 // requests. The outbox and the hot wallet's nonce live behind Store (a Durable Object in
 // the worker), status pushes go out through Publisher (the websocket fan-out Durable
-// Object), and the sender runs in short passes (Pump) after a request is accepted, when a
-// status is asked for and on a cron trigger, instead of a long-lived goroutine.
+// Object), and the sender runs in bounded passes (Pump, Step) when the outbox's alarm or a
+// cron trigger calls for it, instead of in a long-lived goroutine.
 //
 // It has no syscall/js: relay/worker's js/wasm main wires it to the Workers bindings.
 package edge
@@ -371,8 +371,13 @@ func (r *Relay) publish(ctx context.Context, rec *Record) {
 	_ = r.cfg.Fanout.Publish(ctx, RequestKey(rec.ID), rec.Status())
 }
 
-// Pump runs sender passes until the outbox is empty or until passes: the worker runs it
-// after answering (waitUntil), so a request is usually mined while its submitter watches.
+// Queued is the number of unfinished requests in the outbox.
+func (r *Relay) Queued(ctx context.Context) (int, error) {
+	q, err := r.cfg.Store.Queue(ctx)
+	return len(q), err
+}
+
+// Pump runs sender passes, every `every`, until the outbox is empty or until would pass.
 func (r *Relay) Pump(ctx context.Context, until time.Time, every time.Duration) error {
 	for {
 		if err := r.Step(ctx); err != nil {
