@@ -46,8 +46,11 @@ func (b *Bytes64) UnmarshalJSON(data []byte) error {
 	if strings.HasPrefix(s, "0x") {
 		d, err = hex.DecodeString(s[2:])
 	} else {
-		s = strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(s), "=")
-		d, err = base64.RawURLEncoding.DecodeString(s)
+		enc := base64.RawURLEncoding
+		if strings.ContainsAny(s, "+/") {
+			enc = base64.RawStdEncoding
+		}
+		d, err = enc.DecodeString(strings.TrimRight(s, "="))
 	}
 	if err != nil {
 		return fmt.Errorf("%w: not 0x hex or base64: %v", ErrBadParams, err)
