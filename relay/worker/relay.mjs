@@ -42,6 +42,36 @@ function goCall(state, env, request) {
 // How soon the sender runs again while requests are unfinished.
 const PUMP_AGAIN_MS = 1000;
 
+// How long finished requests (and the fan-out's latest push of each) are kept:
+// RETENTION_SECONDS, 7 days by default as on the native relay. A late resubmission of a
+// dropped request then meets its used forwarder nonce and is refused.
+const retentionMs = (env) => 1000 * (Number(env.RETENTION_SECONDS) || 7 * 24 * 3600);
+
+const pad = (n) => String(n).padStart(16, "0");
+
+// Retention in both objects: "f:<time finished>:<value>" keys in time order; drop deletes
+// the entries older than the retention (through forget(value)) and says when to look next.
+async function dropExpired(storage, env, forget) {
+  const cutoff = Date.now() - retentionMs(env);
+  for (;;) {
+    const old = await storage.list({ prefix: "f:", end: "f:" + pad(cutoff + 1), limit: 64 });
+    if (old.size === 0) break;
+    const keys = [];
+    for (const [k, v] of old) keys.push(k, ...forget(v));
+    for (let i = 0; i < keys.length; i += 128) await storage.delete(keys.slice(i, i + 128));
+  }
+  for (const k of (await storage.list({ prefix: "f:", limit: 1 })).keys()) {
+    return Number(k.slice(2, 18)) + retentionMs(env);
+  }
+  return null;
+}
+
+// setAlarmBy sets the alarm to at, unless one is set sooner.
+async function setAlarmBy(storage, at) {
+  const current = await storage.getAlarm();
+  if (current === null || current > at) await storage.setAlarm(at);
+}
+
 const json = (body, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
@@ -57,15 +87,21 @@ export class Outbox {
   // The sender: while requests are unfinished, the alarm runs the Go worker's /__pump
   // (up to 20 s of passes) and sets itself again. One alarm runs at a time, so there is one
   // sender; a throw makes Cloudflare retry the alarm.
+  // The same alarm drops finished requests past the retention.
   async alarm() {
-    const res = await goCall(this.state, this.env, new Request("https://relay.internal/__pump", { method: "POST" }));
-    if (!res.ok) throw new Error(`sender: HTTP ${res.status}: ${await res.text()}`);
-    const { queued } = await res.json();
-    if (queued > 0) await this.storage.setAlarm(Date.now() + PUMP_AGAIN_MS);
+    let queued = (await this.storage.list({ prefix: "q:", limit: 1 })).size;
+    if (queued > 0) {
+      const res = await goCall(this.state, this.env, new Request("https://relay.internal/__pump", { method: "POST" }));
+      if (!res.ok) throw new Error(`sender: HTTP ${res.status}: ${await res.text()}`);
+      queued = (await res.json()).queued;
+    }
+    const purgeAt = await dropExpired(this.storage, this.env, (id) => ["r:" + id]);
+    if (queued > 0) await setAlarmBy(this.storage, Date.now() + PUMP_AGAIN_MS);
+    if (purgeAt !== null) await setAlarmBy(this.storage, purgeAt);
   }
 
   async wake() {
-    if ((await this.storage.getAlarm()) === null) await this.storage.setAlarm(Date.now());
+    await setAlarmBy(this.storage, Date.now());
   }
 
   async fetch(request) {
@@ -126,7 +162,7 @@ export class Outbox {
     for (const p of pending) want = Math.max(want, p.nonce + 1);
     if (record.nonce !== want) return { error: "wrong nonce", kind: "nonce", want };
     const seq = ((await this.storage.get("seq")) || 0) + 1;
-    const key = "q:" + String(seq).padStart(16, "0");
+    const key = "q:" + pad(seq);
     record.seq = seq;
     pending.push({ id, nonce: record.nonce });
     await this.storage.put({ ["r:" + id]: record, [key]: id, seq, ["s:" + lower(record.from)]: pending });
@@ -170,8 +206,14 @@ export class Outbox {
     if (block) record.block = block;
     if (reason) record.reason = reason;
     const pending = (await this.signer(record.from)).filter((p) => p.id !== lower(id));
-    await this.storage.put({ ["r:" + lower(id)]: record, ["s:" + lower(record.from)]: pending });
-    await this.storage.delete("q:" + String(record.seq).padStart(16, "0"));
+    const finished = Date.now();
+    await this.storage.put({
+      ["r:" + lower(id)]: record,
+      ["s:" + lower(record.from)]: pending,
+      ["f:" + pad(finished) + ":" + lower(id)]: lower(id),
+    });
+    await this.storage.delete("q:" + pad(record.seq));
+    await setAlarmBy(this.storage, finished + retentionMs(this.env));
     return { record, changed: true };
   }
 }
@@ -216,6 +258,11 @@ export class Fanout {
     if (url.pathname === "/publish" && request.method === "POST") {
       const { key, data } = await request.json();
       await this.state.storage.put("last:" + key, data);
+      if (data && (data.state === "mined" || data.state === "failed")) {
+        const finished = Date.now();
+        await this.state.storage.put("f:" + pad(finished) + ":" + key, key);
+        await setAlarmBy(this.state.storage, finished + retentionMs(this.env));
+      }
       let sent = 0;
       for (const ws of this.state.getWebSockets()) {
         const att = ws.deserializeAttachment() || { subs: {} };
@@ -229,6 +276,12 @@ export class Fanout {
       return json({ sent });
     }
     return json({ error: "not found" }, 404);
+  }
+
+  // Drops the latest push of keys finished past the retention.
+  async alarm() {
+    const next = await dropExpired(this.state.storage, this.env, (key) => ["last:" + key]);
+    if (next !== null) await setAlarmBy(this.state.storage, next);
   }
 
   async webSocketMessage(ws, message) {

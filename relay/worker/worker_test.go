@@ -508,6 +508,39 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	}
 }
 
+// TestWorkerRetention: finished requests are dropped after RETENTION_SECONDS by the
+// Outbox's alarm, and the dropped request, submitted again, meets its used nonce.
+func TestWorkerRetention(t *testing.T) {
+	bin := wranglerPath(t)
+	p := newPlatform(t)
+	p.vars["RETENTION_SECONDS"] = "3"
+	w, _, _ := startWrangler(t, bin, buildWorker(t), t.TempDir(), p.vars)
+	req, sig, id := p.buy(t, p.fan, p.event)
+	if _, rerr := w.call(t, protocol.MethodSendForward, submission(req, sig)); rerr != nil {
+		t.Fatalf("sp_sendForward: %+v", rerr)
+	}
+	mined := false
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not dropped within 60 s (mined: %v)\n%s", mined, w.logs)
+		}
+		res, rerr := w.call(t, protocol.MethodRequestStatus, id)
+		if rerr != nil {
+			if !mined || rerr.Code != -32602 || !strings.Contains(rerr.Message, "unknown request") {
+				t.Fatalf("status (mined: %v): %+v", mined, rerr)
+			}
+			break
+		}
+		mined = mined || strings.Contains(string(res), `"state":"mined"`)
+	}
+	if _, rerr := w.call(t, protocol.MethodSendForward, submission(req, sig)); rerr == nil || !strings.Contains(rerr.Message, "wrong forwarder nonce") {
+		t.Fatalf("the dropped request submitted again: %+v", rerr)
+	}
+	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
+		t.Fatalf("forwarder nonce of the fan %d", n)
+	}
+}
+
 func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {
 	t.Helper()
 	key, err := ethcrypto.PrivateKeyFromBytes(p.fan.Key.D.FillBytes(make([]byte, 32)))
