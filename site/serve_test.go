@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -37,6 +38,49 @@ func TestHandlerServesPrecompressed(t *testing.T) {
 		}
 		if tc.path == "/w.wasm" && rec.Header().Get("Content-Type") != "application/wasm" {
 			t.Errorf("%s (%q): type %q", tc.path, tc.accept, rec.Header().Get("Content-Type"))
+		}
+	}
+}
+
+// Each file has an ETag, its own per encoding; a browser holding it gets 304 Not Modified.
+func TestHandlerETags(t *testing.T) {
+	fsys := fstest.MapFS{
+		"index.html": {Data: []byte("<!doctype html>")},
+		"w.wasm":     {Data: []byte("raw wasm bytes")},
+		"w.wasm.br":  {Data: []byte("brotli bytes")},
+		"a.js":       {Data: []byte("plain js")},
+	}
+	h := Handler(fsys)
+	get := func(path, accept, ifNoneMatch string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		if ifNoneMatch != "" {
+			req.Header.Set("If-None-Match", ifNoneMatch)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	seen := map[string]string{}
+	for _, tc := range []struct{ path, accept string }{{"/", ""}, {"/a.js", "br"}, {"/w.wasm", "br"}, {"/w.wasm", ""}} {
+		first := get(tc.path, tc.accept, "")
+		tag := first.Header().Get("ETag")
+		if first.Code != 200 || !strings.HasPrefix(tag, `"`) {
+			t.Errorf("%s (%q): %d, ETag %q", tc.path, tc.accept, first.Code, tag)
+			continue
+		}
+		if other, dup := seen[tag]; dup {
+			t.Errorf("%s (%q) has the ETag of %s", tc.path, tc.accept, other)
+		}
+		seen[tag] = tc.path + " " + tc.accept
+		again := get(tc.path, tc.accept, tag)
+		if again.Code != http.StatusNotModified || again.Body.Len() != 0 {
+			t.Errorf("%s (%q) with If-None-Match: %d, %d bytes", tc.path, tc.accept, again.Code, again.Body.Len())
+		}
+		if stale := get(tc.path, tc.accept, `"stale"`); stale.Code != 200 || stale.Body.Len() == 0 {
+			t.Errorf("%s (%q) with a stale tag: %d", tc.path, tc.accept, stale.Code)
 		}
 	}
 }

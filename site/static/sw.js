@@ -8,7 +8,7 @@ const CACHE = 'stagepass-v1';
 const APP = [
   './', 'index.html', 'app.css', 'app.js', 'format.js', 'qr.js', 'vendor/qrcode-generator/qrcode.mjs',
   'scanner.html', 'scanner.js', 'scanner.css', 'dom.js', 'vendor/jsqr/jsQR.js',
-  'issuer.html', 'issuer.js', 'issuer.css', 'walletui.js',
+  'issuer.html', 'issuer.js', 'issuer.css', 'walletui.js', 'passkey.js',
   'wallet/wallet-client.js', 'wallet/wallet-worker.js', 'wallet/wasm_exec.js', 'wallet/wallet.wasm',
   'manifest.webmanifest', 'favicon.ico', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/maskable-512.png', 'icons/apple-touch-icon.png',
@@ -18,8 +18,9 @@ const API = /^\/(ws|rpc|healthz|metrics|sandbox)(\/|$)/;
 self.addEventListener('install', (ev) => {
   ev.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    // One by one: a server without the wallet built still caches the rest.
-    await Promise.all(APP.map((u) => cache.add(new Request(u, { cache: 'reload' })).catch(() => {})));
+    // One by one: a server without the wallet built still caches the rest. 'no-cache'
+    // revalidates what the page has just downloaded (ETag → 304) rather than fetching it again.
+    await Promise.all(APP.map((u) => cache.add(new Request(u, { cache: 'no-cache' })).catch(() => {})));
     await self.skipWaiting();
   })());
 });
