@@ -5,6 +5,7 @@ import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, resaleS
 import { drawQR } from './qr.js';
 
 import { $, el, busy } from './dom.js';
+import { offerPasskeyUnlock, walletSettings } from './passkey.js';
 import { loadWallet, humanError, showError, tokenInfo as walletTokenInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
 
 const state = {
@@ -43,6 +44,7 @@ async function boot() {
     await w.accounts({});
     show('unlock');
     $('unlock-password').focus();
+    offerPasskeyUnlock(w, $('form-unlock'), (r) => enter(r.accounts[0]));
   } catch (e) {
     if (e.code !== 'NO_WALLET') throw e;
     show('onboard');
@@ -98,6 +100,7 @@ async function enter(account) {
   // The chain's id for door passes, known offline from the last visit.
   try { state.chain = JSON.parse(localStorage.getItem('stagepass.chain') || 'null'); } catch { state.chain = null; }
   $('account').textContent = account;
+  walletSettings(state.wallet, $('account').parentElement, () => state.account);
   $('backup-reminder').hidden = !localStorage.getItem('stagepass.backupPending');
   show('app');
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';

@@ -25,6 +25,10 @@ export function humanError(err) {
   const msg = (err && err.message) || String(err);
   switch (code) {
     case 'WRONG_PASSWORD': return 'That password is not right. Try again.';
+    case 'WRONG_PASSKEY': case 'UNKNOWN_PASSKEY': return 'That passkey does not unlock this wallet. Use your password.';
+    case 'WRONG_KEYSTORE_PASSWORD': return 'That is not the keystore file\'s password.';
+    case 'INVALID_KEYSTORE': return 'That is not a keystore (v3 JSON) file this wallet can read.';
+    case 'ACCOUNT_EXISTS': return 'That account is already in this wallet.';
     case 'WEAK_PASSWORD': return 'Choose a longer password (at least 8 characters).';
     case 'INVALID_MNEMONIC': return 'That recovery phrase is not valid. Check each word and the order.';
     case 'OFFLINE': case 'NOT_CONNECTED': return 'No connection to Stagepass right now. Check your network and try again.';
