@@ -1,12 +1,15 @@
 package site
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/andybalholm/brotli"
 )
 
 func TestHandlerServesPrecompressed(t *testing.T) {
@@ -82,5 +85,55 @@ func TestHandlerETags(t *testing.T) {
 		if stale := get(tc.path, tc.accept, `"stale"`); stale.Code != 200 || stale.Body.Len() == 0 {
 			t.Errorf("%s (%q) with a stale tag: %d", tc.path, tc.accept, stale.Code)
 		}
+	}
+}
+
+// Text with no precompressed copy is compressed (brotli, else gzip) and decodes to the file;
+// images are not; "/index.html" is still redirected to "/".
+func TestHandlerCompressesText(t *testing.T) {
+	js := strings.Repeat("export const answer = 42; // the same line, again and again\n", 200)
+	fsys := fstest.MapFS{
+		"index.html": {Data: []byte("<!doctype html>" + strings.Repeat("<p>hello</p>", 100))},
+		"app.js":     {Data: []byte(js)},
+		"icon.png":   {Data: []byte(strings.Repeat("png ", 100))},
+	}
+	h := Handler(fsys)
+	for _, tc := range []struct{ path, accept, wantEnc, want string }{
+		{"/app.js", "gzip, deflate, br", "br", js},
+		{"/app.js", "gzip", "gzip", js},
+		{"/app.js", "", "", js},
+		{"/", "br", "br", string(fsys["index.html"].Data)},
+		{"/icon.png", "br, gzip", "", string(fsys["icon.png"].Data)},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		req.Header.Set("Accept-Encoding", tc.accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var body io.Reader = rec.Body
+		switch rec.Header().Get("Content-Encoding") {
+		case "br":
+			body = brotli.NewReader(body)
+		case "gzip":
+			zr, err := gzip.NewReader(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = zr
+		}
+		sent := rec.Body.Len()
+		got, err := io.ReadAll(body)
+		if err != nil || rec.Code != 200 || string(got) != tc.want || rec.Header().Get("Content-Encoding") != tc.wantEnc {
+			t.Errorf("%s (%q): %d, encoding %q, err %v, body ok %v", tc.path, tc.accept, rec.Code, rec.Header().Get("Content-Encoding"), err, string(got) == tc.want)
+		}
+		if tc.wantEnc != "" && sent*5 > len(tc.want) {
+			t.Errorf("%s (%q): %d bytes sent for %d", tc.path, tc.accept, sent, len(tc.want))
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/index.html", nil)
+	req.Header.Set("Accept-Encoding", "br")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "./" {
+		t.Errorf("/index.html: %d %q, want a redirect to ./", rec.Code, rec.Header().Get("Location"))
 	}
 }
