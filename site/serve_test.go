@@ -93,9 +93,10 @@ func TestHandlerETags(t *testing.T) {
 func TestHandlerCompressesText(t *testing.T) {
 	js := strings.Repeat("export const answer = 42; // the same line, again and again\n", 200)
 	fsys := fstest.MapFS{
-		"index.html": {Data: []byte("<!doctype html>" + strings.Repeat("<p>hello</p>", 100))},
-		"app.js":     {Data: []byte(js)},
-		"icon.png":   {Data: []byte(strings.Repeat("png ", 100))},
+		"index.html":           {Data: []byte("<!doctype html>" + strings.Repeat("<p>hello</p>", 100))},
+		"app.js":               {Data: []byte(js)},
+		"icon.png":             {Data: []byte(strings.Repeat("png ", 100))},
+		"manifest.webmanifest": {Data: []byte(`{"icons": [` + strings.Repeat(`{"src": "icon.png"}, `, 50) + `{}]}`)},
 	}
 	h := Handler(fsys)
 	for _, tc := range []struct{ path, accept, wantEnc, want string }{
@@ -104,6 +105,7 @@ func TestHandlerCompressesText(t *testing.T) {
 		{"/app.js", "", "", js},
 		{"/", "br", "br", string(fsys["index.html"].Data)},
 		{"/icon.png", "br, gzip", "", string(fsys["icon.png"].Data)},
+		{"/manifest.webmanifest", "br", "br", string(fsys["manifest.webmanifest"].Data)},
 	} {
 		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
 		req.Header.Set("Accept-Encoding", tc.accept)
@@ -124,6 +126,9 @@ func TestHandlerCompressesText(t *testing.T) {
 		got, err := io.ReadAll(body)
 		if err != nil || rec.Code != 200 || string(got) != tc.want || rec.Header().Get("Content-Encoding") != tc.wantEnc {
 			t.Errorf("%s (%q): %d, encoding %q, err %v, body ok %v", tc.path, tc.accept, rec.Code, rec.Header().Get("Content-Encoding"), err, string(got) == tc.want)
+		}
+		if tc.path == "/manifest.webmanifest" && rec.Header().Get("Content-Type") != "application/manifest+json" {
+			t.Errorf("manifest served as %q", rec.Header().Get("Content-Type"))
 		}
 		if tc.wantEnc != "" && sent*5 > len(tc.want) {
 			t.Errorf("%s (%q): %d bytes sent for %d", tc.path, tc.accept, sent, len(tc.want))
