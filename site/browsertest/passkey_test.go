@@ -17,7 +17,8 @@ import (
 
 // A fan adds a passkey (a WebAuthn virtual authenticator with the PRF extension stands in
 // for the phone's), reloads and unlocks with it — no password typed — and sees the same
-// account; then imports a keystore file made by go-ethereum through the page's file input.
+// account; then imports a keystore file made by go-ethereum through the page's file input;
+// the same passkey then unlocks the door scanner and the issuer console.
 // WebAuthn refuses IP addresses, so the page is opened as localhost.
 func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 	setup(t)
@@ -103,4 +104,13 @@ func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 		t.Fatalf("import result: %q", got)
 	}
 	shot(t, ctx, "keystore-imported")
+
+	// The door scanner and the issuer console share the vault: the passkey opens them too.
+	for _, page := range []string{"scanner.html", "issuer.html"} {
+		step(t, ctx, "passkey unlock in "+page, 60*time.Second,
+			chromedp.Navigate(url+page),
+			waitFor(`document.body.dataset.view === 'unlock' && document.getElementById('btn-passkey-unlock')`, 45*time.Second),
+			chromedp.Click(css("#btn-passkey-unlock")),
+			waitFor(`document.body.dataset.view !== 'unlock' && document.getElementById('error').hidden`, 30*time.Second))
+	}
 }

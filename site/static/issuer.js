@@ -4,6 +4,7 @@
 // them gaslessly after the wallet's summary, adds door scanners, and follows each event's
 // sales, resales, check-ins and what every party was paid, live.
 import { $, el, busy } from './dom.js';
+import { offerPasskeyUnlock } from './passkey.js';
 import { formatAmount, parseAmount, formatDate, short, rules, roleName } from './format.js';
 import { loadWallet, humanError, showError, tokenInfo, approveFlow } from './walletui.js';
 
@@ -47,6 +48,7 @@ async function boot() {
     await w.accounts({});
     show('unlock');
     $('unlock-password').focus();
+    offerPasskeyUnlock(w, $('form-unlock'), enter);
   } catch (e) {
     if (e.code !== 'NO_WALLET') throw e;
     show('restore');

@@ -5,6 +5,7 @@
 // the door list it loaded (the event's owners) and queues the check-ins, which sync when
 // the network returns.
 import { $, el, busy } from './dom.js';
+import { offerPasskeyUnlock } from './passkey.js';
 import { formatDate, short } from './format.js';
 import { loadWallet, humanError, showError } from './walletui.js';
 
@@ -54,6 +55,7 @@ async function boot() {
     state.accounts = r.accounts;
     show('unlock');
     $('unlock-password').focus();
+    offerPasskeyUnlock(w, $('form-unlock'), enter);
   } catch (e) {
     if (e.code !== 'NO_WALLET') throw e;
     show('restore');
