@@ -201,8 +201,24 @@ type Health struct {
 	Queued    int    `json:"queued"`
 }
 
-// Health reads the head block and the outbox's length.
+// checkChain refuses a node on another chain than the configured one: the hot wallet's
+// transactions would be signed for the wrong chain.
+func (r *Relay) checkChain(ctx context.Context) error {
+	id, err := r.cfg.Chain.ChainID(ctx)
+	if err != nil {
+		return fmt.Errorf("edge: read chain id: %w", err)
+	}
+	if id.Cmp(r.cfg.ChainID) != 0 {
+		return fmt.Errorf("edge: the node is on chain %s, CHAIN_ID is %s", id, r.cfg.ChainID)
+	}
+	return nil
+}
+
+// Health checks the node's chain and reads the head block and the outbox's length.
 func (r *Relay) Health(ctx context.Context) (Health, error) {
+	if err := r.checkChain(ctx); err != nil {
+		return Health{}, err
+	}
 	head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
 	if err != nil {
 		return Health{}, fmt.Errorf("read head: %w", err)
@@ -379,6 +395,9 @@ func (r *Relay) Queued(ctx context.Context) (int, error) {
 
 // Pump runs sender passes, every `every`, until the outbox is empty or until would pass.
 func (r *Relay) Pump(ctx context.Context, until time.Time, every time.Duration) error {
+	if err := r.checkChain(ctx); err != nil {
+		return err
+	}
 	for {
 		if err := r.Step(ctx); err != nil {
 			return err
