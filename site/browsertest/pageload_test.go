@@ -184,7 +184,7 @@ func logRequests(t testing.TB, what string, reqs []metered) {
 }
 
 // The fan app's load on a phone-like budget — DevTools' Fast 4G profile and a 4× slower CPU
-// — and, for comparison, the network alone and neither. For each run, a fresh Chromium (empty cache, no
+// — and, for comparison, each alone and neither. For each run, a fresh Chromium (empty cache, no
 // service worker): the first visit to the wallet ready (bytes and time), then what the
 // service worker's install adds (it keeps the app and the wallet for offline use); then a
 // repeat visit in the same browser.
@@ -199,6 +199,7 @@ func BenchmarkBrowserPageLoad(b *testing.B) {
 	}{
 		{"fast4g-cpu4x", &shaper{rate: fast4GDown, latency: fast4GLatencyMs * time.Millisecond}, cpuSlowdown},
 		{"fast4g", &shaper{rate: fast4GDown, latency: fast4GLatencyMs * time.Millisecond}, 1},
+		{"cpu4x", nil, cpuSlowdown},
 		{"unthrottled", nil, 1},
 	} {
 		b.Run(profile.name, func(b *testing.B) {
