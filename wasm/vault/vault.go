@@ -259,6 +259,7 @@ func (v *Vault) Unlock(ctx context.Context, password string) ([]ethcrypto.Addres
 	}
 	if wasV1 {
 		if err := v.save(ctx, rec); err != nil {
+			clear(dataKey)
 			return nil, err
 		}
 	}
@@ -458,6 +459,7 @@ func (r *record) passkey(id string) int {
 func (v *Vault) install(rec *record, dataKey []byte, sec *secret) ([]ethcrypto.Address, error) {
 	master, ks, err := accountKeys(rec, sec)
 	if err != nil {
+		clear(dataKey)
 		return nil, err
 	}
 	v.lockLocked()
