@@ -157,6 +157,18 @@ func TestBrowserAccessibility(t *testing.T) {
 			chromedp.Click(css("#btn-pass-close")),
 			waitFor(`document.getElementById('pass').hidden`, 5*time.Second))
 
+		step(t, ctx, "wallet settings", 20*time.Second,
+			waitFor(`document.querySelector('#wallet-settings summary')`, 10*time.Second),
+			chromedp.Click(css("#wallet-settings summary")),
+			chromedp.WaitVisible(css("#btn-import-keystore")))
+		audit(t, ctx, "fan: wallet settings")
+		step(t, ctx, "import a keystore file: the sheet", 20*time.Second,
+			chromedp.Click(css("#btn-import-keystore")),
+			chromedp.WaitVisible(css("#btn-import")))
+		audit(t, ctx, "fan: import a keystore")
+		step(t, ctx, "Escape closes the sheet", 10*time.Second,
+			chromedp.KeyEvent(kb.Escape), waitFor(`document.getElementById('sheet').hidden`, 5*time.Second))
+
 		step(t, ctx, "pay by card: the checkout in the sheet", 60*time.Second,
 			chromedp.Click(css("#tab-events")),
 			chromedp.Click(css("#events .event button.pay-card")),
