@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,7 +209,10 @@ func TestBrowserAccessibility(t *testing.T) {
 
 	t.Run("scanner", func(t *testing.T) {
 		ev := doorEvent(t, url)
-		ctx, done := browser(t)
+		cam := filepath.Join(t.TempDir(), "camera.y4m")
+		writeY4M(t, cam, "")
+		// Offline, the wallet's websocket and fetches fail, as the scanner tests expect.
+		ctx, done := browserWith(t, fakeCamera(cam), "WebSocket connection to", "Failed to load resource", "ERR_INTERNET_DISCONNECTED")
 		defer done()
 		step(t, ctx, "scanner: wallet ready", 60*time.Second,
 			chromedp.Navigate(url+"scanner.html"),
@@ -222,6 +226,13 @@ func TestBrowserAccessibility(t *testing.T) {
 		lastVerdict(t, ctx, "a verdict", 1)
 		audit(t, ctx, "scanner: rejected")
 		tabTo(t, ctx, "#btn-check", 16)
+		step(t, ctx, "the camera on", 20*time.Second,
+			chromedp.Click(css("#btn-camera")), waitFor(`document.body.dataset.camera === 'on'`, 15*time.Second))
+		audit(t, ctx, "scanner: camera on")
+		setOffline(t, ctx, true)
+		step(t, ctx, "offline", 60*time.Second, waitFor(`document.body.dataset.online === 'false'`, 55*time.Second))
+		audit(t, ctx, "scanner: offline")
+		setOffline(t, ctx, false)
 	})
 
 	t.Run("issuer", func(t *testing.T) {
