@@ -50,6 +50,9 @@ type Devnet struct {
 	Reporter *ecdsa.PrivateKey
 	// Demo is the demo event's contract.
 	Demo common.Address
+	// Attest is the template of the oracle nodes' attestation settings (StartOracles fills
+	// in the factory); the zero value runs the platform's category rules.
+	Attest oracle.AttestConfig
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -130,6 +133,8 @@ func (d *Devnet) createDemo() error {
 		StartsAt:    new(big.Int).SetUint64(starts),
 		DoorsOpenAt: new(big.Int).SetUint64(starts - 2*3600),
 		Currency:    d.USD,
+		// Buyer categories come from the oracle network's attestations on the hub.
+		CategoryRegistry: d.Hub,
 		Tiers: []events.TierConfig{
 			{Name: "General admission", FaceValue: devchain.USDC(45), Supply: 2000},
 			{Name: "VIP balcony", FaceValue: devchain.USDC(120), Supply: 150},
@@ -160,6 +165,15 @@ func (d *Devnet) createDemo() error {
 	// Development accounts hold TestUSD, approved to the demo event.
 	d.FundUSD(ev, devchain.USDC(5000), acc...)
 	return nil
+}
+
+func (d *Devnet) attestConfig() *oracle.AttestConfig {
+	c := d.Attest
+	c.Factory = d.Factory
+	if c.Scheme == "" {
+		c.Scheme = "https"
+	}
+	return &c
 }
 
 func (d *Devnet) commitLoop(ctx context.Context, every time.Duration) {
@@ -201,7 +215,7 @@ func (d *Devnet) StartOracles(ctx context.Context, relay func(i int) oracle.Rela
 		}
 		n, err := oracle.NewNode(oracle.NodeConfig{
 			Key: acc.Key, Chain: d.Client, ChainID: d.ChainID, Hub: d.Hub, Processor: processor(i), Relay: relay(i),
-			Poll: 100 * time.Millisecond, Logger: logger,
+			Poll: 100 * time.Millisecond, Logger: logger, Attest: d.attestConfig(),
 		})
 		if err != nil {
 			return nil, err

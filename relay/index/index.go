@@ -165,6 +165,19 @@ func (ix *Index) Since(key string, from protocol.Cursor) []protocol.Activity {
 	return out
 }
 
+// Activities returns every activity after cursor `from`, in order (the category rules
+// read the whole history).
+func (ix *Index) Activities(from protocol.Cursor) []protocol.Activity {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	start := sort.Search(len(ix.log), func(i int) bool { return from.Less(ix.log[i].act.Cursor) })
+	out := make([]protocol.Activity, 0, len(ix.log)-start)
+	for _, e := range ix.log[start:] {
+		out = append(out, e.act)
+	}
+	return out
+}
+
 // Head is the cursor of the last activity applied.
 func (ix *Index) Head() protocol.Cursor {
 	ix.mu.RLock()

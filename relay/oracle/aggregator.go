@@ -93,6 +93,11 @@ type Aggregator struct {
 	nonce     *uint64
 	wake      chan struct{}
 	store     *store
+	// register: events whose artist OracleHub.registerEvent should record (sent once each);
+	// issuerReqs: issuer verifications the nodes are asked for, by issuer/domain.
+	register   map[common.Address]common.Hash
+	issuerReqs map[string]protocol.IssuerRequest
+	issuerAt   map[string]time.Time // when each request was made, by this relay's clock
 }
 
 // group is one report (one digest) and its signatures so far.
@@ -110,6 +115,7 @@ type group struct {
 	heldBy     *group
 	solo       bool
 	digest     [32]byte
+	att        *attestation // kinds ReportCategory and ReportIssuer
 	readyAt    time.Time
 	sigs       map[common.Address][]byte
 	ready      bool // k signatures, waiting for the sender
@@ -151,6 +157,7 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 		cfg: cfg, from: crypto.PubkeyToAddress(cfg.Key.PublicKey),
 		refs: map[[32]byte]string{}, groups: map[[32]byte]*group{}, progress: map[[32]byte]*protocol.PaymentProgress{},
 		done: map[[32]byte]bool{}, wake: make(chan struct{}, 1),
+		register: map[common.Address]common.Hash{}, issuerReqs: map[string]protocol.IssuerRequest{}, issuerAt: map[string]time.Time{},
 	}
 	if err := a.refreshMembers(ctx); err != nil {
 		return nil, err
@@ -270,7 +277,8 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 	if err != nil || len(sig) != 65 {
 		return protocol.ReportReceipt{}, fmt.Errorf("%w: signature must be 65 bytes of 0x hex", ErrBadReport)
 	}
-	if !common.IsHexAddress(r.Event) {
+	attest := r.Kind == protocol.ReportKindCategory || r.Kind == protocol.ReportKindIssuer
+	if !attest && !common.IsHexAddress(r.Event) {
 		return protocol.ReportReceipt{}, fmt.Errorf("%w: event must be an address", ErrBadReport)
 	}
 	event := common.HexToAddress(r.Event)
@@ -320,6 +328,12 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 		if digest, err = reversalDigest(a.cfg.ChainID, a.cfg.Hub, g.kind, pid); err != nil {
 			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
 		}
+	case protocol.ReportKindCategory, protocol.ReportKindIssuer:
+		at, d, err := a.parseAttestation(r)
+		if err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+		g.kind, g.att, digest = at.kind, at, d
 	default:
 		return protocol.ReportReceipt{}, fmt.Errorf("%w: unknown kind %q", ErrBadReport, r.Kind)
 	}
@@ -361,7 +375,7 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 		if known == nil || deadBatch {
 			return protocol.ReportReceipt{}, fmt.Errorf("%w: no open batch proposal %s", ErrRefused, protocol.Hex32(digest))
 		}
-	} else if known == nil {
+	} else if known == nil && g.att == nil {
 		if err := a.checkRequest(ctx, g); err != nil {
 			return protocol.ReportReceipt{}, err
 		}
@@ -383,7 +397,7 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 	known.sigs[who] = sig
 	n := len(known.sigs)
 	key := doneKey(known.kind, known.pid)
-	if known.batch != nil {
+	if known.batch != nil || known.att != nil {
 		key = digest
 	}
 	state := protocol.PaymentVerifying
@@ -485,6 +499,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 		if err := a.step(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.Logger.Warn("oracle aggregator step failed; retrying", "err", err)
+		}
+		if err := a.registerEvents(ctx); err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Warn("registering events with the hub failed; retrying", "err", err)
 		}
 	}
 }
@@ -654,42 +671,22 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 	var data []byte
 	gas := uint64(1_000_000)
 	sigs := a.signatures(g)
-	if g.kind == protocol.ReportCaptured {
+	switch {
+	case g.att != nil:
+		data = g.att.call(sigs)
+		gas = 300_000
+	case g.kind == protocol.ReportCaptured:
 		data = hubABI.PackFulfil(g.event, g.items(), sigs)
 		for _, p := range g.items() {
 			gas += 150_000 * min(p.Quantity.Uint64(), 100)
 		}
-	} else {
+	default:
 		data = hubABI.PackReverse(g.kind, [][32]byte{g.pid}, sigs)
 	}
-	c := a.cfg.Client
-	if a.nonce == nil {
-		n, err := c.PendingNonceAt(ctx, a.from)
-		if err != nil {
-			return fmt.Errorf("read the aggregator's nonce: %w", err)
-		}
-		a.nonce = &n
-	}
-	head, err := c.HeaderByNumber(ctx, nil)
+	tx, err := a.sendTx(ctx, data, gas)
 	if err != nil {
-		return err
-	}
-	tip, err := c.SuggestGasTipCap(ctx)
-	if err != nil {
-		return err
-	}
-	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
-	tx, err := types.SignNewTx(a.cfg.Key, types.LatestSignerForChainID(a.cfg.ChainID), &types.DynamicFeeTx{
-		ChainID: a.cfg.ChainID, Nonce: *a.nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &a.cfg.Hub, Data: data,
-	})
-	if err != nil {
-		return err
-	}
-	if err := c.SendTransaction(ctx, tx); err != nil {
-		a.nonce = nil // read it again next time
 		return fmt.Errorf("send the oracles' report: %w", err)
 	}
-	*a.nonce++
 	a.mu.Lock()
 	g.tx, g.sentAt = tx.Hash(), time.Now()
 	if g.batch != nil {
@@ -715,6 +712,40 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 	return nil
 }
 
+// sendTx signs and sends one transaction to the hub from the aggregator's wallet. Only the
+// Run loop sends, so the nonce needs no lock.
+func (a *Aggregator) sendTx(ctx context.Context, data []byte, gas uint64) (*types.Transaction, error) {
+	c := a.cfg.Client
+	if a.nonce == nil {
+		n, err := c.PendingNonceAt(ctx, a.from)
+		if err != nil {
+			return nil, fmt.Errorf("read the aggregator's nonce: %w", err)
+		}
+		a.nonce = &n
+	}
+	head, err := c.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	tip, err := c.SuggestGasTipCap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
+	tx, err := types.SignNewTx(a.cfg.Key, types.LatestSignerForChainID(a.cfg.ChainID), &types.DynamicFeeTx{
+		ChainID: a.cfg.ChainID, Nonce: *a.nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &a.cfg.Hub, Data: data,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SendTransaction(ctx, tx); err != nil {
+		a.nonce = nil // read it again next time
+		return nil, err
+	}
+	*a.nonce++
+	return tx, nil
+}
+
 func (a *Aggregator) settle(ctx context.Context, g *group) error {
 	rcpt, err := a.cfg.Client.TransactionReceipt(ctx, g.tx)
 	if err != nil || rcpt == nil {
@@ -725,6 +756,16 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 			a.nonce = nil
 			a.mu.Unlock()
 		}
+		return nil
+	}
+	if g.att != nil {
+		a.mu.Lock()
+		g.settled = true
+		if g.kind == protocol.ReportIssuer {
+			delete(a.issuerReqs, issuerKey(g.att.issuer, g.att.domain))
+		}
+		a.mu.Unlock()
+		a.cfg.Logger.Info("attestation recorded", "kind", g.kind, "tx", g.tx, "ok", rcpt.Status == types.ReceiptStatusSuccessful)
 		return nil
 	}
 	if g.kind != protocol.ReportCaptured {

@@ -27,6 +27,7 @@ import (
 type ChainReader interface {
 	Caller
 	BlockNumber(ctx context.Context) (uint64, error)
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
 }
 
@@ -36,6 +37,7 @@ type Relay interface {
 	PaymentRef(ctx context.Context, pid [32]byte) (string, error)
 	Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error)
 	Proposals(ctx context.Context) ([]protocol.BatchProposal, error)
+	IssuerRequests(ctx context.Context) ([]protocol.IssuerRequest, error)
 }
 
 // NodeConfig configures an oracle Node.
@@ -66,7 +68,9 @@ type NodeConfig struct {
 	// Parallel is how many requests the node verifies at once (default 8): each waits on
 	// the chain, the relay and the processor.
 	Parallel int
-	Logger   *slog.Logger
+	// Attest, if set, makes the node attest buyer categories and issuers' domains too.
+	Attest *AttestConfig
+	Logger *slog.Logger
 }
 
 // Node is one oracle: it follows PurchaseRequested and CardPurchaseFailed logs on its own
@@ -92,6 +96,8 @@ type Node struct {
 	seq       uint64
 	// proposalsAt: when the relay's batch proposals were last read.
 	proposalsAt time.Time
+	attester    *attester                  // nil unless NodeConfig.Attest
+	attested    map[[2]common.Address]bool // (buyer, artist) pairs this node attested
 }
 
 type task struct {
@@ -145,6 +151,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		captured: map[[32]byte]common.Address{}, batches: map[[32]byte]bool{}, watched: map[[32]byte]*watch{},
 	}
 	n.cfg.Logger = cfg.Logger.With("oracle", n.addr)
+	n.attested = map[[2]common.Address]bool{}
+	if cfg.Attest != nil {
+		n.attester = newAttester(n)
+	}
 	return n, nil
 }
 
@@ -221,6 +231,7 @@ func (n *Node) Step(ctx context.Context) error {
 	}
 	keep(n.signBatches(ctx))
 	keep(n.checkWatched(ctx))
+	keep(n.attest(ctx))
 	return errors.Join(errs...)
 }
 
@@ -625,6 +636,9 @@ func (n *Node) verify(ctx context.Context, t *task) (*protocol.OracleReport, err
 	}
 	if err := b.Verify(in); err != nil {
 		return nil, err
+	}
+	if in.Card != nil {
+		n.attester.sawCard(p.Buyer, in.Card.Fingerprint, in.Livemode)
 	}
 	if !strings.EqualFold(in.Currency, protocol.CardCurrency) {
 		return nil, fmt.Errorf("payment %s is in %s, not %s", ref, in.Currency, protocol.CardCurrency)

@@ -92,3 +92,9 @@ func (c *RPCRelay) Proposals(ctx context.Context) ([]protocol.BatchProposal, err
 	var out []protocol.BatchProposal
 	return out, c.Call(ctx, protocol.MethodBatchProposals, &out)
 }
+
+// IssuerRequests implements Relay with sp_issuerRequests.
+func (c *RPCRelay) IssuerRequests(ctx context.Context) ([]protocol.IssuerRequest, error) {
+	var out []protocol.IssuerRequest
+	return out, c.Call(ctx, protocol.MethodIssuerRequests, &out)
+}

@@ -52,6 +52,9 @@ type Intent struct {
 	// charged the payment back.
 	AmountRefunded int64 `json:"amount_refunded"`
 	Disputed       bool  `json:"disputed"`
+	// Livemode is false for test-mode payments (the sandbox's are all test mode): their
+	// test cards are shared by everyone, so they are no signal about a buyer.
+	Livemode bool `json:"livemode"`
 }
 
 // CardInfo describes the card that paid.

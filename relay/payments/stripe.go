@@ -131,6 +131,7 @@ func fromStripe(pi *stripe.PaymentIntent) Intent {
 	in := Intent{
 		ID: pi.ID, Object: "payment_intent", Amount: pi.Amount, Currency: string(pi.Currency),
 		Status: string(pi.Status), Metadata: pi.Metadata, ClientSecret: pi.ClientSecret, Created: pi.Created,
+		Livemode: pi.Livemode,
 	}
 	if in.Metadata == nil {
 		in.Metadata = map[string]string{}

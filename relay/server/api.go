@@ -32,10 +32,14 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 	s.Register(protocol.MethodChainInfo, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
 		return r.chainInfo(ctx)
 	})
-	s.Register(protocol.MethodEvents, func(context.Context, *rpcserver.Request) (any, error) {
-		return nonNil(r.index.Events()), nil
+	s.Register(protocol.MethodEvents, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
+		evs := r.index.Events()
+		for i := range evs {
+			r.withIssuerDomain(ctx, &evs[i])
+		}
+		return nonNil(evs), nil
 	})
-	s.Register(protocol.MethodEvent, func(_ context.Context, req *rpcserver.Request) (any, error) {
+	s.Register(protocol.MethodEvent, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var ev common.Address
 		if err := positional(req, addressParam(&ev, "event")); err != nil {
 			return nil, err
@@ -44,6 +48,7 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 		if !ok {
 			return nil, rpcserver.InvalidParams("no Stagepass event at %s", ev.Hex())
 		}
+		r.withIssuerDomain(ctx, &info)
 		return info, nil
 	})
 	s.Register(protocol.MethodTicketsByOwner, func(_ context.Context, req *rpcserver.Request) (any, error) {
@@ -309,6 +314,9 @@ func (r *Relay) publishStatus(st forward.Status) {
 
 // publish fans an activity out to the subscribers of its keys.
 func (r *Relay) publish(keys []string, a protocol.Activity) {
+	if a.Kind == protocol.KindEventCreated && !a.Removed && r.agg != nil {
+		r.agg.RegisterEvent(common.HexToAddress(a.Event))
+	}
 	_ = r.rpc.Publish(rpcserver.Message{Cursor: a.Cursor, Data: a}, keys...)
 }
 

@@ -41,6 +41,7 @@ type cardOptions struct {
 	down    []int
 	rpcOnly bool
 	expire  time.Duration
+	attest  oracle.AttestConfig
 }
 
 // newCardEnv runs a chain, the relay with the sandbox processor and the aggregator, and the
@@ -64,6 +65,7 @@ func newCardEnvWith(t *testing.T, o cardOptions) *cardEnv {
 	t.Cleanup(func() { sandbox.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	chain.Attest = o.attest
 	e := &cardEnv{env: &env{t: t, chain: chain}, sandbox: sandbox, opts: o, dataDir: t.TempDir(), ctx: ctx}
 	e.startRelay("127.0.0.1:0")
 	e.api = &payments.Client{BaseURL: e.base + "/sandbox", APIKey: cardKey}

@@ -97,6 +97,7 @@ type Relay struct {
 	cards   *CardConfig
 	agg     *oracle.Aggregator
 	payouts *payout.Worker
+	ident   identity
 
 	headBlock prometheus.Gauge
 	started   time.Time
@@ -148,6 +149,10 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	r.registerAPI(r.rpc)
 	if r.agg != nil {
 		r.registerCardAPI(r.rpc)
+		r.registerIdentityAPI(r.rpc)
+		for _, ev := range r.index.Events() { // created before the relay started
+			r.agg.RegisterEvent(common.HexToAddress(ev.Address))
+		}
 	}
 	r.registerMetrics()
 

@@ -35,6 +35,13 @@ const (
 	MethodBatchProposals = "sp_batchProposals"
 	// MethodPaymentStatus ["pi_…" or 0x payment id] → PaymentProgress.
 	MethodPaymentStatus = "sp_paymentStatus"
+	// MethodCategory [buyer] → CategoryView: the buyer's category, why, and what is attested.
+	MethodCategory = "sp_category"
+	// MethodRequestIssuerVerification [issuer, domain] → IssuerRequest: asks the oracle
+	// network to verify the issuer's domain.
+	MethodRequestIssuerVerification = "sp_requestIssuerVerification"
+	// MethodIssuerRequests [] → []IssuerRequest: pending verifications, for oracle nodes.
+	MethodIssuerRequests = "sp_issuerRequests"
 	// TopicPayment {"id": "pi_…" or 0x payment id}: a card payment's progress
 	// (verifying 1/3, 2/3 → submitted → minted | failed → refunded).
 	TopicPayment = "payment"
@@ -51,6 +58,8 @@ const (
 	ReportCaptured    uint8 = 0
 	ReportRefunded    uint8 = 1
 	ReportChargedBack uint8 = 2
+	ReportCategory    uint8 = 4
+	ReportIssuer      uint8 = 5
 )
 
 // CardCurrency is the card currency of every purchase, and CardUnitDivisor how many of the
@@ -194,7 +203,72 @@ type OracleReport struct {
 	Purchase  *CardPurchaseJSON  `json:"purchase,omitempty"`
 	Purchases []CardPurchaseJSON `json:"purchases,omitempty"`
 	PaymentID string             `json:"paymentId,omitempty"`
-	Signature string             `json:"signature"`
+	// Attestation: kinds "category" and "issuer".
+	Attestation *AttestationJSON `json:"attestation,omitempty"`
+	Signature   string           `json:"signature"`
+}
+
+// AttestationJSON is a category attestation (Buyer, Artist — "" or the zero address for
+// every artist —, Category) or an issuer attestation (Issuer, Domain), valid from IssuedAt
+// until Expiry (unix seconds).
+type AttestationJSON struct {
+	Buyer    string `json:"buyer,omitempty"`
+	Artist   string `json:"artist,omitempty"`
+	Category uint8  `json:"category"`
+	Issuer   string `json:"issuer,omitempty"`
+	Domain   string `json:"domain,omitempty"`
+	IssuedAt uint64 `json:"issuedAt"`
+	Expiry   uint64 `json:"expiry"`
+}
+
+// IssuerRequest asks the oracle network to verify that Issuer controls Domain: each node
+// reads https://DOMAIN/.well-known/stagepass.json itself (IssuerFile). RequestedAt, set by
+// the relay, is the attestation's IssuedAt, so every node signs the same thing.
+type IssuerRequest struct {
+	Issuer      string `json:"issuer"`
+	Domain      string `json:"domain"`
+	RequestedAt uint64 `json:"requestedAt"`
+}
+
+// IssuerFile is what an issuer serves at https://DOMAIN/.well-known/stagepass.json:
+// its address, the domain, and its EIP-191 signature over IssuerClaim(address, domain).
+type IssuerFile struct {
+	Address   string `json:"address"`
+	Domain    string `json:"domain"`
+	Signature string `json:"signature"`
+}
+
+// IssuerClaim is the text an issuer signs (EIP-191 personal_sign) to publish in its
+// stagepass.json: the address claims the domain, and the domain (serving the file) names
+// the address.
+func IssuerClaim(address, domain string) string {
+	return "Stagepass issuer verification\naddress: " + strings.ToLower(address) + "\ndomain: " + strings.ToLower(domain)
+}
+
+// CategoryView is sp_category's answer: a buyer's category for every artist and per artist,
+// with the facts behind each (what the relay computes with the oracles' rules), and what
+// the oracle network attested on chain.
+type CategoryView struct {
+	Buyer     string             `json:"buyer"`
+	Computed  CategoryVerdict    `json:"computed"`
+	PerArtist []CategoryVerdict  `json:"perArtist"`
+	Attested  []CategoryAttested `json:"attested"`
+}
+
+// CategoryVerdict is one computed category with its facts.
+type CategoryVerdict struct {
+	Artist   string   `json:"artist,omitempty"`
+	Category uint8    `json:"category"`
+	Name     string   `json:"name"`
+	Facts    []string `json:"facts"`
+}
+
+// CategoryAttested is a category as OracleHub holds it for (buyer, artist).
+type CategoryAttested struct {
+	Artist   string `json:"artist,omitempty"`
+	Category uint8  `json:"category"`
+	Name     string `json:"name"`
+	Expiry   uint64 `json:"expiry"`
 }
 
 // Report kinds on the wire.
@@ -202,6 +276,8 @@ const (
 	ReportKindCaptured    = "captured"
 	ReportKindRefunded    = "refunded"
 	ReportKindChargedBack = "chargedBack"
+	ReportKindCategory    = "category"
+	ReportKindIssuer      = "issuer"
 )
 
 // BatchProposal is a batch of purchases of one event, in the order the report lists them,

@@ -107,7 +107,10 @@ type EventInfo struct {
 	// buy new tickets, before SuperfanPresaleEndsAt only superfans (0: no presale).
 	PresaleEndsAt         uint64 `json:"presaleEndsAt,omitempty"`
 	SuperfanPresaleEndsAt uint64 `json:"superfanPresaleEndsAt,omitempty"`
-	Created               Cursor `json:"created"`
+	// IssuerDomain is the web domain the oracle network verified the issuer controls
+	// (OracleHub.issuerDomain), "" if none.
+	IssuerDomain string `json:"issuerDomain,omitempty"`
+	Created      Cursor `json:"created"`
 }
 
 // TierInfo is one ticket tier.

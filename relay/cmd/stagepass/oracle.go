@@ -31,6 +31,7 @@ func runOracle(ctx context.Context, args []string, stderr io.Writer) error {
 	procURL := fs.String("processor-url", "", "base URL of the Stripe-shaped payment API, e.g. http://127.0.0.1:8080/sandbox (required)")
 	procKey := fs.String("processor-key", "", "the payment API's secret key (required; better as $STAGEPASS_PROCESSOR_KEY)")
 	startBlock := fs.Uint64("start-block", 0, "first block to read")
+	factory := fs.String("factory", "", "address of the EventFactory: with it the node also attests buyer categories and issuers' domains")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +47,13 @@ func runOracle(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if !common.IsHexAddress(*hub) {
 		return fmt.Errorf("--hub %q is not an address", *hub)
+	}
+	var attest *oracle.AttestConfig
+	if *factory != "" {
+		if !common.IsHexAddress(*factory) {
+			return fmt.Errorf("--factory %q is not an address", *factory)
+		}
+		attest = &oracle.AttestConfig{Factory: common.HexToAddress(*factory), Start: *startBlock}
 	}
 	log, err := (&sharedFlags{logLevel: *logLevel}).logger(stderr)
 	if err != nil {
@@ -67,7 +75,7 @@ func runOracle(ctx context.Context, args []string, stderr io.Writer) error {
 	node, err := oracle.NewNode(oracle.NodeConfig{
 		Key: key, Chain: client, ChainID: chainID, Hub: common.HexToAddress(*hub), Start: *startBlock,
 		Processor: &payments.Client{BaseURL: *procURL, APIKey: *procKey},
-		Relay:     &oracle.RPCRelay{URL: *relayURL}, Poll: 500 * time.Millisecond, Logger: log,
+		Relay:     &oracle.RPCRelay{URL: *relayURL}, Poll: 500 * time.Millisecond, Logger: log, Attest: attest,
 	})
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func TestCardPurchaseSeparateOracles(t *testing.T) {
 	p := start(t, env, args...)
 	for i, o := range c.Oracles {
 		cmd := exec.Command(binary(t), "oracle", "--rpc", url, "--keystore", writeKey(fmt.Sprintf("oracle%d", i), o),
-			"--hub", c.Hub.Hex(), "--relay", p.url+"/rpc", "--processor-url", p.url+"/sandbox")
+			"--hub", c.Hub.Hex(), "--factory", c.Factory.Hex(), "--relay", p.url+"/rpc", "--processor-url", p.url+"/sandbox")
 		cmd.Env = append(append(os.Environ(), env...), "STAGEPASS_PROCESSOR_KEY="+apiKey)
 		cmd.Stdout, cmd.Stderr = nil, nil
 		if err := cmd.Start(); err != nil {
