@@ -4,21 +4,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stagepass/stagepass/wasm/protocol"
+	"github.com/stagepass/stagepass/wasm/relayclient"
+	"github.com/stagepass/stagepass/wasm/relayclient/wsconn"
 )
 
-// RPCRelay is a Relay reached over the relay's JSON-RPC API (HTTP POST /rpc): what an
-// independent oracle node (`stagepass oracle`) uses.
+// RPCRelay is a Relay reached over the relay's JSON-RPC API: what an independent oracle
+// node (`stagepass oracle`) uses. Over a websocket (ws:// or wss://…/ws: one connection,
+// reconnected with backoff by the wallet's own relay client) or plain HTTP POST /rpc.
 type RPCRelay struct {
-	// URL is the relay's JSON-RPC endpoint, e.g. http://127.0.0.1:8080/rpc.
+	// URL is the relay's endpoint: ws://127.0.0.1:8080/ws, or http://127.0.0.1:8080/rpc.
 	URL  string
 	HTTP *http.Client
+
+	once sync.Once
+	ws   *relayclient.Client
+}
+
+// Close closes the websocket, if one was opened.
+func (c *RPCRelay) Close() {
+	if c.ws != nil {
+		c.ws.Close()
+	}
 }
 
 var _ Relay = (*RPCRelay)(nil)
@@ -35,6 +50,25 @@ func (e *rpcError) Error() string { return fmt.Sprintf("relay: %s (%d)", e.Messa
 func (c *RPCRelay) Call(ctx context.Context, method string, out any, params ...any) error {
 	if params == nil {
 		params = []any{}
+	}
+	if strings.HasPrefix(c.URL, "ws://") || strings.HasPrefix(c.URL, "wss://") {
+		c.once.Do(func() {
+			c.ws = relayclient.New(relayclient.Config{URL: c.URL, Dial: wsconn.Dial, MaxBackoff: 5 * time.Second})
+			c.ws.Start()
+		})
+		// The client waits for its connection while ctx allows: bound it, so a relay that
+		// is down delays the node's round rather than stopping it.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		err := c.ws.Call(cctx, method, params, out)
+		var re *relayclient.RPCError
+		if errors.As(err, &re) {
+			return &rpcError{Code: re.Code, Message: re.Message}
+		}
+		if err != nil {
+			return fmt.Errorf("relay %s: %w", method, err)
+		}
+		return nil
 	}
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	if err != nil {

@@ -27,7 +27,7 @@ func runOracle(ctx context.Context, args []string, stderr io.Writer) error {
 	keyFile := fs.String("keystore", "", "keystore v3 JSON file of the oracle's signing key (required)")
 	passFile := fs.String("password-file", "", "file holding the keystore's password (default: $STAGEPASS_PASSWORD)")
 	hub := fs.String("hub", "", "address of the OracleHub (required)")
-	relayURL := fs.String("relay", "", "the relay's JSON-RPC endpoint, e.g. http://127.0.0.1:8080/rpc (required)")
+	relayURL := fs.String("relay", "", "the relay's websocket, e.g. ws://127.0.0.1:8080/ws, or its HTTP JSON-RPC endpoint http://127.0.0.1:8080/rpc (required)")
 	procURL := fs.String("processor-url", "", "base URL of the Stripe-shaped payment API, e.g. http://127.0.0.1:8080/sandbox (required)")
 	procKey := fs.String("processor-key", "", "the payment API's secret key (required; better as $STAGEPASS_PROCESSOR_KEY)")
 	startBlock := fs.Uint64("start-block", 0, "first block to read")

@@ -28,9 +28,10 @@ func TestOracleFlags(t *testing.T) {
 }
 
 // TestCardPurchaseSeparateOracles: on geth --dev, `stagepass serve --hub …` with the
-// sandbox processor and three `stagepass oracle` processes, each with its own keystore, chain
-// connection and processor credentials: a card payment is verified by the separate nodes,
-// aggregated by the relay and minted.
+// sandbox processor and two of the three oracles as `stagepass oracle` processes (k = 2: both
+// are needed), each with its own keystore, chain connection and processor credentials, one
+// reporting over the relay's websocket and one over HTTP: a card payment is verified by the
+// separate nodes, aggregated by the relay and minted.
 func TestCardPurchaseSeparateOracles(t *testing.T) {
 	c, url, args := gethPlatform(t)
 	issuer := c.Accounts[1]
@@ -54,9 +55,13 @@ func TestCardPurchaseSeparateOracles(t *testing.T) {
 	env := []string{"STAGEPASS_PASSWORD=relay password"}
 	args = append(args, "--hub", c.Hub.Hex(), "--reporter-keystore", writeKey("reporter", c.Accounts[5]), "--sandbox-key", apiKey)
 	p := start(t, env, args...)
-	for i, o := range c.Oracles {
+	for i, o := range c.Oracles[:2] {
+		relay := p.url + "/rpc"
+		if i == 0 { // one node on the relay's websocket, the others on HTTP
+			relay = "ws" + strings.TrimPrefix(p.url, "http") + "/ws"
+		}
 		cmd := exec.Command(binary(t), "oracle", "--rpc", url, "--keystore", writeKey(fmt.Sprintf("oracle%d", i), o),
-			"--hub", c.Hub.Hex(), "--factory", c.Factory.Hex(), "--relay", p.url+"/rpc", "--processor-url", p.url+"/sandbox")
+			"--hub", c.Hub.Hex(), "--factory", c.Factory.Hex(), "--relay", relay, "--processor-url", p.url+"/sandbox")
 		cmd.Env = append(append(os.Environ(), env...), "STAGEPASS_PROCESSOR_KEY="+apiKey)
 		cmd.Stdout, cmd.Stderr = nil, nil
 		if err := cmd.Start(); err != nil {

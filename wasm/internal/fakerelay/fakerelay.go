@@ -4,7 +4,6 @@
 package fakerelay
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,34 +15,11 @@ import (
 
 	"github.com/stagepass/stagepass/wasm/protocol"
 	"github.com/stagepass/stagepass/wasm/relayclient"
+	"github.com/stagepass/stagepass/wasm/relayclient/wsconn"
 )
 
 // Dial opens a gorilla websocket as a relayclient.Conn.
-func Dial(ctx context.Context, url string) (relayclient.Conn, error) {
-	c, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &conn{c: c}, nil
-}
-
-type conn struct {
-	c  *websocket.Conn
-	mu sync.Mutex
-}
-
-func (c *conn) Read(context.Context) ([]byte, error) {
-	_, b, err := c.c.ReadMessage()
-	return b, err
-}
-
-func (c *conn) Write(_ context.Context, b []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.c.WriteMessage(websocket.TextMessage, b)
-}
-
-func (c *conn) Close() error { return c.c.Close() }
+var Dial relayclient.Dialer = wsconn.Dial
 
 // Handler answers a method; returning an *Error sends that JSON-RPC error.
 type Handler func(params []json.RawMessage) (any, error)
