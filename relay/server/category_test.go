@@ -204,6 +204,12 @@ func TestCategoryOnsale(t *testing.T) {
 	c.MustTransact(c.Accounts[9], bots[0].Address, nil, new(big.Int).Mul(big.NewInt(1e18), big.NewInt(1)))
 	c.FundUSD(onsale, devchain.USDC(100), bots[0])
 	wantRevert(t, try(bots[0]), "CategoryQuotaReached")
+	// The issuer sees the category mix of the sales (live tickets by holder category).
+	waitFor(t, "the onsale's category mix in sp_eventStats", func() bool {
+		var st protocol.EventStats
+		e.result(protocol.MethodEventStats, []any{onsale.Hex()}, &st)
+		return st.Sold == 4 && st.Categories == [5]uint64{1, 1, 1, 1, 0}
+	})
 
 	// Issuer identity: the issuer serves a signed stagepass.json; the nodes read it and 2 of
 	// 3 attest; events show the verified domain. A file naming someone else is refused.

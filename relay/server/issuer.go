@@ -186,5 +186,17 @@ func (r *Relay) eventStats(ctx context.Context, addr common.Address) (*protocol.
 		}
 	}
 	sort.Strings(st.Gates)
+	// The category mix, as the contract counts it now.
+	for c := range st.Categories {
+		out, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &addr, Data: ticketBinding.PackCategoryCount(uint8(c))}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("read the category mix of %s: %w", addr.Hex(), err)
+		}
+		n, err := ticketBinding.UnpackCategoryCount(out)
+		if err != nil {
+			return nil, fmt.Errorf("read the category mix of %s: %w", addr.Hex(), err)
+		}
+		st.Categories[c] = n.Uint64()
+	}
 	return st, nil
 }

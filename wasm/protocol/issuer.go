@@ -28,6 +28,9 @@ type EventStats struct {
 	CheckedIn uint64   `json:"checkedIn"`
 	Gates     []string `json:"gates"` // accounts allowed to check tickets in now
 	Payouts   []Payout `json:"payouts"`
+	// Categories is the category mix: live tickets by their holder's buyer category when
+	// they acquired them (EventTicket.categoryCount; unclassified, fan, superfan, scalper, bot).
+	Categories [5]uint64 `json:"categories"`
 }
 
 // TierStats is one tier's primary sales.

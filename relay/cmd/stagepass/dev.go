@@ -22,6 +22,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	var c sharedFlags
 	c.register(fs, filepath.Join(os.TempDir(), "stagepass-dev"))
 	blockTime := fs.Duration("block-time", time.Second, "how often the development chain commits a block")
+	identityHTTP := fs.Bool("identity-http", false, "for tests only: the oracle nodes read issuers' stagepass.json over plain http:// "+
+		"(a local test server) instead of https://")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,6 +44,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer chain.Close()
+	if *identityHTTP {
+		chain.Attest.Scheme = "http"
+	}
 	sandbox, err := payments.OpenSandbox(filepath.Join(c.data, "sandbox.db"))
 	if err != nil {
 		return err
