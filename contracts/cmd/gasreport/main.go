@@ -284,6 +284,41 @@ func measure() ([]line, string, error) {
 	}
 	record("checkin_batch50_per_ticket", r.GasUsed/50)
 
+	// Attestations (issue 8), k = 2: a buyer's category for one artist; an issuer's domain;
+	// recording an event's artist; and a primary purchase on an event whose quotas and
+	// presale read categories from the hub.
+	attFan, now := fans[len(fans)-4], c.Now()
+	exp := now + 30*86400
+	sigs := devchain.SignDigest(devchain.CategoryDigest(c.OracleDomain(), attFan.Address, artist.Address, devchain.Fan, now, exp), c.Quorum()...)
+	if r, err = c.Transact(c.Deployer, c.Hub, devchain.Hub.PackAttestCategory(attFan.Address, artist.Address, devchain.Fan, now, exp, sigs), nil); err != nil {
+		return nil, "", fmt.Errorf("attest_category: %w", err)
+	}
+	record("attest_category", r.GasUsed)
+	sigs = devchain.SignDigest(devchain.IssuerDigest(c.OracleDomain(), issuer.Address, "tickets.example.org", now, exp), c.Quorum()...)
+	if r, err = c.Transact(c.Deployer, c.Hub, devchain.Hub.PackAttestIssuer(issuer.Address, "tickets.example.org", now, exp, sigs), nil); err != nil {
+		return nil, "", fmt.Errorf("attest_issuer: %w", err)
+	}
+	record("attest_issuer", r.GasUsed)
+	hubCfg := c.DefaultConfig(issuer.Address, artist.Address, venue.Address) // its times from now
+	hubCfg.CategoryRegistry = c.Hub
+	hubCfg.Rules.MaxPerBuyer, hubCfg.Rules.CategoryQuotaBps, hubCfg.Gates = cfg.Rules.MaxPerBuyer, cfg.Rules.CategoryQuotaBps, cfg.Gates
+	hubEv, err := c.CreateEvent(issuer, hubCfg)
+	if err != nil {
+		return nil, "", err
+	}
+	if r, err = c.Transact(c.Deployer, c.Hub, devchain.Hub.PackRegisterEvent(hubEv), nil); err != nil {
+		return nil, "", fmt.Errorf("register_event: %w", err)
+	}
+	record("register_event", r.GasUsed)
+	c.FundUSD(hubEv, devchain.USDC(1000), attFan, fans[len(fans)-5])
+	if _, err := firstToken(c, fans[len(fans)-5], hubEv); err != nil { // the event's first sale
+		return nil, "", err
+	}
+	if r, err = c.Transact(attFan, hubEv, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil); err != nil {
+		return nil, "", fmt.Errorf("buy_primary_1_hub_categories: %w", err)
+	}
+	record("buy_primary_1_hub_categories", r.GasUsed)
+
 	// The floor: OpenZeppelin's ERC721 minting to a new owner in the same harness.
 	nft, err := c.Deploy(c.Deployer, &testing.PlainNFTMetaData, nil)
 	if err != nil {
