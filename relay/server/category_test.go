@@ -167,6 +167,11 @@ func TestCategoryOnsale(t *testing.T) {
 	}
 
 	// The onsale: superfans, then fans, then everyone; scalpers hold one ticket, bots none.
+	// (sp_chainInfo names the hub: the category registry the issuer console puts in events.)
+	var ci protocol.ChainInfo
+	if e.result(protocol.MethodChainInfo, []any{}, &ci); !strings.EqualFold(ci.Hub, c.Hub.Hex()) {
+		t.Fatalf("sp_chainInfo hub %q, want %s", ci.Hub, c.Hub.Hex())
+	}
 	now := c.Now()
 	superEnd, fanEnd := now+120, now+240
 	onsale := newEvent("A: the big one", func(cfg *events.EventConfig) {

@@ -306,6 +306,9 @@ func (r *Relay) chainInfo(ctx context.Context) (protocol.ChainInfo, error) {
 	if r.cfg.USD != (common.Address{}) {
 		info.Currency = strings.ToLower(r.cfg.USD.Hex())
 	}
+	if r.cards != nil {
+		info.Hub = strings.ToLower(r.cards.Hub.Hex())
+	}
 	return info, nil
 }
 

@@ -81,6 +81,9 @@ type ChainInfo struct {
 	Forwarder string `json:"forwarder"`
 	Factory   string `json:"factory"`
 	Currency  string `json:"currency,omitempty"` // the development stablecoin, if any
+	// Hub is the OracleHub (card payments, buyer categories, issuer domains), if any: the
+	// category registry an event names to read buyer categories.
+	Hub string `json:"hub,omitempty"`
 }
 
 // EventInfo is an event's configuration as its contract holds it.
