@@ -302,6 +302,9 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 	if slices.Contains(issuerMethods, method) {
 		return s.callIssuer(ctx, method, params)
 	}
+	if slices.Contains(identityMethods, method) {
+		return s.callIdentity(ctx, method, params)
+	}
 	return s.callCard(ctx, method, params)
 }
 

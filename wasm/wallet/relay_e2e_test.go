@@ -28,7 +28,7 @@ import (
 
 // startRealRelay builds `stagepass` from this tree (a binary left in bin/ may be stale) and
 // runs `stagepass dev` on a free port.
-func startRealRelay(t *testing.T) string {
+func startRealRelay(t *testing.T, flags ...string) string {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
 	bin := filepath.Join(t.TempDir(), "stagepass")
@@ -43,7 +43,7 @@ func startRealRelay(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "dev", "--addr", addr, "--data", t.TempDir(), "--block-time", "500ms", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"dev", "--addr", addr, "--data", t.TempDir(), "--block-time", "500ms", "--log-level", "warn"}, flags...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -111,6 +111,7 @@ type pendingEntry struct {
 	summary signing.Summary
 	prep    *signing.Prepared
 	action  *actions.Action
+	file    *protocol.IssuerFile // prepareIssuerFile: approve returns it signed (identity.go)
 }
 
 // New returns a service over store; kdf nil means pure-Go PBKDF2.
@@ -393,6 +394,11 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 			res, err = e.prep.Sign(k)
 			return err
 		})
+		if err == nil && e.file != nil {
+			f := *e.file
+			f.Signature = res.Signature
+			return map[string]any{"signature": res.Signature, "digest": res.Digest, "file": f}, nil
+		}
 		return res, err
 	case "makePass":
 		var p struct {
