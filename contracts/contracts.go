@@ -74,6 +74,12 @@ var bindingPackages = map[string]string{
 	"OracleHub":          "events",
 	"StagepassForwarder": "forwarder",
 	"TestUSD":            "testusd",
+	"StakeManager":       "mainchain",
+	"CheckpointManager":  "mainchain",
+	"RootGateway":        "mainchain",
+	"TicketMirror":       "mainchain",
+	"ChildGateway":       "sidechain",
+	"ChildToken":         "childtoken",
 }
 
 // GenerateBindings returns the gofmt-ed Go source of every bindings package for the

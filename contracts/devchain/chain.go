@@ -69,6 +69,9 @@ type Options struct {
 	// Oracles is the size n of the OracleHub's first oracle set (default 3), and
 	// OracleThreshold its threshold k (default 2). The oracles' keys derive from Seed.
 	Oracles, OracleThreshold int
+	// ChainID, if set, replaces the simulated chain's id (default 1337), so two chains in
+	// one test (main chain and sidechain) have distinct ids. New only.
+	ChainID *big.Int
 }
 
 // Chain is a chain with the platform deployed.
@@ -148,7 +151,11 @@ func New(opts Options) (*Chain, error) {
 	}
 	cfg := OsakaConfig()
 	if opts.AllForks {
-		cfg = params.AllDevChainProtocolChanges
+		all := *params.AllDevChainProtocolChanges
+		cfg = &all
+	}
+	if opts.ChainID != nil {
+		cfg.ChainID = new(big.Int).Set(opts.ChainID)
 	}
 	backend := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) {
 		ec.Genesis.Config = cfg

@@ -1,0 +1,257 @@
+package contracts_test
+
+// Checkpoints and stake (issue 9, claims 11 and 13): StakeManager's validators, their
+// EIP-712 checkpoint signatures, CheckpointManager's ≥ 2/3-of-stake and contiguity rules,
+// slashing on equivocation and unbonding.
+
+import (
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/devchain"
+)
+
+func (e *bridgeEnv) totalStake() *big.Int {
+	n, _ := devchain.Stake.UnpackTotalStake(e.callMain(e.b.Stake, devchain.Stake.PackTotalStake()))
+	return n
+}
+
+func (e *bridgeEnv) stakeOf(a common.Address) *big.Int {
+	v, err := devchain.Stake.UnpackValidators(e.callMain(e.b.Stake, devchain.Stake.PackValidators(a)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v.Stake
+}
+
+func TestCheckpointQuorumAndContiguity(t *testing.T) {
+	// Unequal stakes: the first validator (ascending order) holds 4,000 of 7,000, so two
+	// thirds (4,667) is a matter of stake, not of head count.
+	e := newBridgeEnv(t, devchain.BridgeOptions{Stakes: []*big.Int{devchain.USDC(4000), devchain.USDC(1000), devchain.USDC(1000), devchain.USDC(1000)}})
+	v := e.v
+	stranger := devchain.NewAccount("not a validator", 0)
+
+	cp, err := e.b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Go EIP-712 encoding (what validators sign) and StakeManager's agree.
+	onChain, _ := devchain.Stake.UnpackCheckpointDigest(e.callMain(e.b.Stake, devchain.Stake.PackCheckpointDigest(cp)))
+	if want := devchain.CheckpointDigest(e.b.StakeDomain(), cp); onChain != want {
+		t.Fatalf("checkpoint digest: chain %x, Go %x", onChain, want)
+	}
+	shifted := func(d int64) mainchain.Checkpoint {
+		c := cp
+		c.StartBlock = new(big.Int).Add(cp.StartBlock, big.NewInt(d))
+		return c
+	}
+	backwards := cp
+	backwards.EndBlock = new(big.Int).Sub(cp.StartBlock, big.NewInt(1))
+
+	for _, tc := range []struct {
+		name    string
+		cp      mainchain.Checkpoint
+		signers []*devchain.Account
+		want    string
+	}{
+		{"three smaller validators: 3/7 of the stake", cp, v[1:], "NotEnoughStake"},
+		{"largest alone: 4/7", cp, v[:1], "NotEnoughStake"},
+		{"largest twice", cp, []*devchain.Account{v[0], v[0]}, "DuplicateSigner"},
+		{"unsorted signers", cp, []*devchain.Account{v[1], v[0]}, "SignersNotSorted"},
+		{"a non-validator signs", cp, devchain.SortedAccounts(v[0], v[1], stranger), "NotValidator"},
+		{"no signatures", cp, nil, "NotEnoughStake"},
+		{"gap after the first block", shifted(1), v[:2], "CheckpointGap"},
+		{"starts before the first block", shifted(-1), v[:2], "CheckpointOverlap"},
+		{"ends before it starts", backwards, v[:2], "InvalidRange"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.main.Transact(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(tc.cp, tc.signers...), nil)
+			wantBridgeErr(t, err, tc.want)
+		})
+	}
+	// A signature over another checkpoint counts for nobody it could be checked against.
+	other := cp
+	other.BlockRoot[0] ^= 1
+	sigs := devchain.SignDigest(devchain.CheckpointDigest(e.b.StakeDomain(), other), v[:2]...)
+	_, err = e.main.Transact(e.main.Deployer, e.b.Checkpoints, devchain.Checkpoints.PackSubmit(cp, sigs), nil)
+	if name := bridgeErr(err); name != "NotValidator" && name != "SignersNotSorted" {
+		t.Fatalf("signatures over another checkpoint: %q %v", name, err)
+	}
+
+	// 5/7 of the stake: accepted and stored.
+	r := e.okMain(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, v[:2]...))
+	var ev *mainchain.CheckpointManagerCheckpointSubmitted
+	for _, l := range r.Logs {
+		if x, err := devchain.Checkpoints.UnpackCheckpointSubmittedEvent(l); err == nil {
+			ev = x
+		}
+	}
+	if ev == nil || ev.Number.Sign() != 0 || ev.SignedStake.Cmp(devchain.USDC(5000)) != 0 || ev.Digest != onChain {
+		t.Fatalf("CheckpointSubmitted %+v", ev)
+	}
+	st, _ := devchain.Checkpoints.UnpackCheckpoint(e.callMain(e.b.Checkpoints, devchain.Checkpoints.PackCheckpoint(big.NewInt(0))))
+	if st.StartBlock != cp.StartBlock.Uint64() || st.EndBlock != cp.EndBlock.Uint64() || st.BlockRoot != cp.BlockRoot || st.WithdrawalRoot != cp.WithdrawalRoot {
+		t.Fatalf("stored %+v, submitted %+v", st, cp)
+	}
+
+	// The same range again overlaps; so does one starting inside it; one past the next
+	// block leaves a gap. The next range is accepted.
+	e.side.Commit()
+	e.side.Commit()
+	next, err := e.b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		start *big.Int
+		want  string
+	}{
+		{"the same range again", cp.StartBlock, "CheckpointOverlap"},
+		{"starting on the last checkpointed block", cp.EndBlock, "CheckpointOverlap"},
+		{"skipping a block", new(big.Int).Add(next.StartBlock, big.NewInt(1)), "CheckpointGap"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := next
+			c.StartBlock = tc.start
+			_, err := e.main.Transact(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(c, v[:2]...), nil)
+			wantBridgeErr(t, err, tc.want)
+		})
+	}
+	if next.StartBlock.Uint64() != cp.EndBlock.Uint64()+1 {
+		t.Fatalf("next checkpoint starts at %v, previous ended at %v", next.StartBlock, cp.EndBlock)
+	}
+	if n := e.checkpoint(v[0], v[2]); n != 1 {
+		t.Fatalf("second checkpoint number %d", n)
+	}
+}
+
+func TestCheckpointEquivocationSlashes(t *testing.T) {
+	e := newBridgeEnv(t, devchain.BridgeOptions{})
+	v := e.v
+	cp, err := e.b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom := e.b.StakeDomain()
+	forked := cp
+	forked.WithdrawalRoot[31] ^= 1
+	sign := func(c mainchain.Checkpoint, a *devchain.Account) []byte {
+		return devchain.SignDigest(devchain.CheckpointDigest(dom, c), a)[0]
+	}
+	otherRange := cp
+	otherRange.EndBlock = new(big.Int).Add(cp.EndBlock, big.NewInt(1))
+
+	for _, tc := range []struct {
+		name   string
+		a, b   mainchain.Checkpoint
+		sa, sb []byte
+		want   string
+	}{
+		{"the same checkpoint twice", cp, cp, sign(cp, v[0]), sign(cp, v[0]), "NotEquivocation"},
+		{"different ranges", cp, otherRange, sign(cp, v[0]), sign(otherRange, v[0]), "NotEquivocation"},
+		{"two different signers", cp, forked, sign(cp, v[0]), sign(forked, v[1]), "NotEquivocation"},
+		{"a stranger signed both", cp, forked, sign(cp, devchain.NewAccount("x", 1)), sign(forked, devchain.NewAccount("x", 1)), "NotValidator"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.main.Transact(e.main.Deployer, e.b.Stake, devchain.Stake.PackSlash(tc.a, tc.sa, tc.b, tc.sb), nil)
+			wantBridgeErr(t, err, tc.want)
+		})
+	}
+
+	// v[1] signs two roots for one range, and has started leaving: still slashable.
+	e.okMain(v[1], e.b.Stake, devchain.Stake.PackLeave())
+	reporter := e.main.Accounts[0]
+	r := e.okMain(reporter, e.b.Stake, devchain.Stake.PackSlash(cp, sign(cp, v[1]), forked, sign(forked, v[1])))
+	var slashed *mainchain.StakeManagerSlashed
+	for _, l := range r.Logs {
+		if x, err := devchain.Stake.UnpackSlashedEvent(l); err == nil {
+			slashed = x
+		}
+	}
+	if slashed == nil || slashed.Validator != v[1].Address || slashed.Stake.Cmp(devchain.USDC(1000)) != 0 || slashed.Reporter != reporter.Address {
+		t.Fatalf("Slashed %+v", slashed)
+	}
+	if got := e.totalStake(); got.Cmp(devchain.USDC(3000)) != 0 {
+		t.Fatalf("total stake after slashing %v", got)
+	}
+	if s := e.stakeOf(v[1].Address); s.Sign() != 0 {
+		t.Fatalf("slashed validator keeps stake %v", s)
+	}
+	gone, _ := devchain.Stake.UnpackSlashedStake(e.callMain(e.b.Stake, devchain.Stake.PackSlashedStake()))
+	if gone.Cmp(devchain.USDC(1000)) != 0 || e.main.USDBalance(e.b.Stake).Cmp(devchain.USDC(4000)) != 0 {
+		t.Fatalf("slashed stake %v, held %v", gone, e.main.USDBalance(e.b.Stake))
+	}
+	// Its signatures count for nothing now, it cannot unbond, and the evidence is spent.
+	_, err = e.main.Transact(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, v[:3]...), nil)
+	wantBridgeErr(t, err, "NotValidator")
+	_, err = e.main.Transact(reporter, e.b.Stake, devchain.Stake.PackSlash(cp, sign(cp, v[1]), forked, sign(forked, v[1])), nil)
+	wantBridgeErr(t, err, "NotValidator")
+	_, err = e.main.Transact(v[1], e.b.Stake, devchain.Stake.PackUnbond(v[1].Address), nil)
+	wantBridgeErr(t, err, "NotValidator")
+	set, _ := devchain.Stake.UnpackValidatorSet(e.callMain(e.b.Stake, devchain.Stake.PackValidatorSet()))
+	if len(set.Members) != 3 {
+		t.Fatalf("validator set %v", set.Members)
+	}
+	for _, m := range set.Members {
+		if m == v[1].Address {
+			t.Fatal("slashed validator still in the set")
+		}
+	}
+	// The three left hold all the stake: their checkpoint is accepted.
+	e.checkpoint(v[0], v[2], v[3])
+}
+
+func TestCheckpointLeavingValidatorKeepsPowerUntilUnbonded(t *testing.T) {
+	e := newBridgeEnv(t, devchain.BridgeOptions{UnbondingDelay: 3600})
+	v := e.v
+	leaver := v[3]
+	wantBridgeErr(t, func() error {
+		_, err := e.main.Transact(leaver, e.b.Stake, devchain.Stake.PackUnbond(leaver.Address), nil)
+		return err
+	}(), "NotLeaving")
+	e.okMain(leaver, e.b.Stake, devchain.Stake.PackLeave())
+	_, err := e.main.Transact(leaver, e.b.Stake, devchain.Stake.PackLeave(), nil)
+	wantBridgeErr(t, err, "AlreadyLeaving")
+	_, err = e.main.Transact(e.main.Deployer, e.b.Stake, devchain.Stake.PackUnbond(leaver.Address), nil)
+	wantBridgeErr(t, err, "StillBonded")
+
+	// While unbonding it still counts: v1, v2 and the leaver are 3/4 of the stake.
+	e.checkpoint(v[1], v[2], leaver)
+	if got := e.totalStake(); got.Cmp(devchain.USDC(4000)) != 0 {
+		t.Fatalf("total stake while unbonding %v", got)
+	}
+
+	// After the delay anyone unbonds it: its stake goes back to it, its power goes.
+	e.main.Warp(time.Hour)
+	before := e.main.USDBalance(leaver.Address)
+	e.okMain(e.main.Accounts[0], e.b.Stake, devchain.Stake.PackUnbond(leaver.Address))
+	if got := new(big.Int).Sub(e.main.USDBalance(leaver.Address), before); got.Cmp(devchain.USDC(1000)) != 0 {
+		t.Fatalf("stake paid back %v", got)
+	}
+	if got := e.totalStake(); got.Cmp(devchain.USDC(3000)) != 0 {
+		t.Fatalf("total stake after unbonding %v", got)
+	}
+	e.side.Commit()
+	cp, err := e.b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.main.Transact(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, v[1], v[2], leaver), nil)
+	wantBridgeErr(t, err, "NotValidator")
+	// Two of the three remaining are now two thirds.
+	e.okMain(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, v[1], v[2]))
+
+	// It can join again (with at least the minimum stake).
+	_, err = e.main.Transact(leaver, e.b.Stake, devchain.Stake.PackJoin(devchain.USDC(99)), nil)
+	wantBridgeErr(t, err, "StakeTooLow")
+	if _, err := e.b.Join(leaver, devchain.USDC(500)); err != nil {
+		t.Fatalf("join again: %s %v", bridgeErr(err), err)
+	}
+	_, err = e.main.Transact(leaver, e.b.Stake, devchain.Stake.PackJoin(devchain.USDC(500)), nil)
+	wantBridgeErr(t, err, "AlreadyValidator")
+}
