@@ -241,6 +241,10 @@ func TestCategoryOnsale(t *testing.T) {
 		e.result(protocol.MethodEvent, []any{onsale.Hex()}, &ev)
 		return ev.IssuerDomain == domain
 	})
+	var mine []protocol.EventInfo // the issuer console's list shows it too
+	if e.result(protocol.MethodIssuerEvents, []any{issuer.Address.Hex()}, &mine); len(mine) == 0 || mine[len(mine)-1].IssuerDomain != domain {
+		t.Fatalf("sp_issuerEvents without the verified domain: %+v", mine)
+	}
 	out, _ := c.Call(c.Hub, devchain.Hub.PackIssuerDomain(c.Accounts[5].Address))
 	if d, _ := devchain.Hub.UnpackIssuerDomain(out); d.Domain != "" {
 		t.Fatalf("an address the file does not name was verified for %q", d.Domain)

@@ -36,7 +36,7 @@ func mustTicketEvent(name string) common.Hash {
 // registerIssuerAPI puts the issuer console's read methods on the server. The console
 // follows the "event" topic and reads sp_eventStats again on each activity.
 func (r *Relay) registerIssuerAPI(s *rpcserver.Server) {
-	s.Register(protocol.MethodIssuerEvents, func(_ context.Context, req *rpcserver.Request) (any, error) {
+	s.Register(protocol.MethodIssuerEvents, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var issuer common.Address
 		if err := positional(req, addressParam(&issuer, "issuer")); err != nil {
 			return nil, err
@@ -45,6 +45,7 @@ func (r *Relay) registerIssuerAPI(s *rpcserver.Server) {
 		out := []protocol.EventInfo{}
 		for _, ev := range r.index.Events() {
 			if ev.Issuer == want {
+				r.withIssuerDomain(ctx, &ev)
 				out = append(out, ev)
 			}
 		}
