@@ -106,22 +106,64 @@ func (ix *Index) Apply(ctx context.Context, logs []types.Log) (created []common.
 			return created, err
 		}
 		for _, a := range acts {
-			ix.mu.Lock()
-			if len(ix.log) > 0 && !ix.lastSeen.Less(a.Cursor) {
-				ix.mu.Unlock()
-				return created, fmt.Errorf("index: log %d/%d applied out of order (last %d/%d)", a.Block, a.LogIndex, ix.lastSeen.Block, ix.lastSeen.LogIndex)
+			if err := ix.ApplyActivity(a, info); err != nil {
+				return created, err
 			}
-			keys := ix.apply(a, info)
-			ix.log = append(ix.log, entry{act: a, info: info, keys: keys})
-			ix.lastSeen = a.Cursor
-			ix.mu.Unlock()
 			if a.Kind == protocol.KindEventCreated {
 				created = append(created, common.HexToAddress(a.Event))
 			}
-			ix.publish(keys, a)
 		}
 	}
 	return created, nil
+}
+
+// ApplyActivity adds one activity that Decode made (info: the configuration decoded with an
+// eventCreated) and publishes it.
+func (ix *Index) ApplyActivity(a protocol.Activity, info *protocol.EventInfo) error {
+	ix.mu.Lock()
+	if len(ix.log) > 0 && !ix.lastSeen.Less(a.Cursor) {
+		ix.mu.Unlock()
+		return fmt.Errorf("index: log %d/%d applied out of order (last %d/%d)", a.Block, a.LogIndex, ix.lastSeen.Block, ix.lastSeen.LogIndex)
+	}
+	keys := ix.apply(a, info)
+	ix.log = append(ix.log, entry{act: a, info: info, keys: keys})
+	ix.lastSeen = a.Cursor
+	ix.mu.Unlock()
+	ix.publish(keys, a)
+	return nil
+}
+
+// Seed loads state kept elsewhere — events (in creation order), tickets, and the cursor of
+// the last activity they reflect — into an index, without its history. The Workers build
+// keeps the index in a database and seeds one of these per request with the rows it needs,
+// so the answers and the state changes are this package's.
+func (ix *Index) Seed(events []protocol.EventInfo, tickets []protocol.TicketInfo, head protocol.Cursor) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range events {
+		a := common.HexToAddress(e.Address)
+		if _, ok := ix.events[a]; !ok {
+			ix.order = append(ix.order, a)
+		}
+		cp := e
+		ix.events[a] = &cp
+	}
+	for _, t := range tickets {
+		k := ticketKey{common.HexToAddress(t.Event), t.TokenID}
+		if old := ix.tickets[k]; old != nil {
+			delete(ix.byOwner[common.HexToAddress(old.Owner)], k)
+		}
+		cp := t
+		ix.tickets[k] = &cp
+		owner := common.HexToAddress(t.Owner)
+		if ix.byOwner[owner] == nil {
+			ix.byOwner[owner] = map[ticketKey]struct{}{}
+		}
+		ix.byOwner[owner][k] = struct{}{}
+	}
+	if ix.lastSeen.Less(head) {
+		ix.lastSeen = head
+	}
 }
 
 // Revert retracts every activity from block `from` on (a reorganisation replaced those
@@ -357,6 +399,18 @@ func (ix *Index) apply(a protocol.Activity, info *protocol.EventInfo) []string {
 
 // decode turns one log into activities (a batch check-in is one per ticket).
 func (ix *Index) decode(ctx context.Context, l types.Log) ([]protocol.Activity, *protocol.EventInfo, error) {
+	return Decode(ctx, ix.caller, ix.factory, func(a common.Address) bool {
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		_, ok := ix.events[a]
+		return ok
+	}, l)
+}
+
+// Decode turns one log into activities (a batch check-in is one per ticket): the factory's
+// EventCreated (with the new event's configuration, read from its contract at that block)
+// and the logs of the events `known` says exist. Other logs give nothing.
+func Decode(ctx context.Context, caller Caller, factory common.Address, known func(common.Address) bool, l types.Log) ([]protocol.Activity, *protocol.EventInfo, error) {
 	base := protocol.Activity{
 		Event:  strings.ToLower(l.Address.Hex()),
 		TxHash: l.TxHash.Hex(),
@@ -364,12 +418,12 @@ func (ix *Index) decode(ctx context.Context, l types.Log) ([]protocol.Activity, 
 	}
 	one := func(a protocol.Activity) []protocol.Activity { return []protocol.Activity{a} }
 	hex := func(a common.Address) string { return strings.ToLower(a.Hex()) }
-	if l.Address == ix.factory {
+	if l.Address == factory {
 		ev, err := factoryABI.UnpackEventCreatedEvent(&l)
 		if err != nil {
 			return nil, nil, nil // another factory log
 		}
-		info, err := ix.readEvent(ctx, ev.EventAddress, l.BlockNumber)
+		info, err := readEvent(ctx, caller, ev.EventAddress, l.BlockNumber)
 		if err != nil {
 			return nil, nil, fmt.Errorf("index: read event %s: %w", ev.EventAddress, err)
 		}
@@ -377,10 +431,7 @@ func (ix *Index) decode(ctx context.Context, l types.Log) ([]protocol.Activity, 
 		base.Kind, base.Event, base.Account = protocol.KindEventCreated, hex(ev.EventAddress), hex(ev.Issuer)
 		return one(base), info, nil
 	}
-	ix.mu.RLock()
-	_, known := ix.events[l.Address]
-	ix.mu.RUnlock()
-	if !known || len(l.Topics) == 0 {
+	if !known(l.Address) || len(l.Topics) == 0 {
 		return nil, nil, nil
 	}
 	a := base
@@ -450,10 +501,10 @@ func (ix *Index) decode(ctx context.Context, l types.Log) ([]protocol.Activity, 
 }
 
 // readEvent reads an event's configuration from its contract at `block`.
-func (ix *Index) readEvent(ctx context.Context, addr common.Address, block uint64) (*protocol.EventInfo, error) {
+func readEvent(ctx context.Context, caller Caller, addr common.Address, block uint64) (*protocol.EventInfo, error) {
 	at := new(big.Int).SetUint64(block)
 	call := func(data []byte) ([]byte, error) {
-		return ix.caller.CallContract(ctx, ethereum.CallMsg{To: &addr, Data: data}, at)
+		return caller.CallContract(ctx, ethereum.CallMsg{To: &addr, Data: data}, at)
 	}
 	info := &protocol.EventInfo{Address: strings.ToLower(addr.Hex())}
 	out, err := call(ticketABI.PackSettings())
@@ -497,7 +548,7 @@ func (ix *Index) readEvent(ctx context.Context, addr common.Address, block uint6
 		}
 		info.Tiers = append(info.Tiers, protocol.TierInfo{FaceValue: t.FaceValue.String(), Supply: t.Supply})
 	}
-	if err := ix.tierNames(ctx, addr, block, info); err != nil {
+	if err := tierNames(ctx, caller, addr, block, info); err != nil {
 		return nil, err
 	}
 	if out, err = call(ticketABI.PackSplits()); err != nil {
@@ -552,8 +603,8 @@ func (ix *Index) readEvent(ctx context.Context, addr common.Address, block uint6
 
 // tierNames fills in tier names, which the contract emits (TierConfigured) rather than
 // stores, from the creating block's logs.
-func (ix *Index) tierNames(ctx context.Context, addr common.Address, block uint64, info *protocol.EventInfo) error {
-	fl, ok := ix.caller.(ethereum.LogFilterer)
+func tierNames(ctx context.Context, caller Caller, addr common.Address, block uint64, info *protocol.EventInfo) error {
+	fl, ok := caller.(ethereum.LogFilterer)
 	if !ok {
 		return nil
 	}

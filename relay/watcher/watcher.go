@@ -96,6 +96,32 @@ func (w *Watcher) Head() uint64 {
 	return w.next - 1
 }
 
+// Resume makes the watcher go on from block next, with the hashes of the blocks before it
+// that it remembered (Position's): a follower that keeps no memory of its own between runs
+// (the Workers build) stores both and resumes from them.
+func (w *Watcher) Resume(next uint64, hashes map[uint64]common.Hash) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.next = max(next, w.cfg.Start)
+	w.hashes = map[uint64]common.Hash{}
+	for n, h := range hashes {
+		if n < w.next {
+			w.hashes[n] = h
+		}
+	}
+}
+
+// Position is the next block to read and the remembered hashes of the blocks before it.
+func (w *Watcher) Position() (uint64, map[uint64]common.Hash) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hashes := make(map[uint64]common.Hash, len(w.hashes))
+	for n, h := range w.hashes {
+		hashes[n] = h
+	}
+	return w.next, hashes
+}
+
 // Run follows the chain until ctx ends. Errors (a node that went away, a timeout) are
 // logged and retried with backoff; only a reorganisation deeper than the window stops it.
 func (w *Watcher) Run(ctx context.Context) error {
