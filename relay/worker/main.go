@@ -9,18 +9,22 @@
 // the Outbox Durable Object's alarm calls /__pump, for as long as it holds unfinished
 // requests, and on the cron trigger as a backstop.
 //
-// Bindings (wrangler.toml): RPC_URL, CHAIN_ID, FORWARDER, FACTORY (vars), RELAYER_KEY
-// (secret: the hot wallet's hex private key), OUTBOX and FANOUT (Durable Objects).
+// Bindings (wrangler.toml): RPC_URL, CHAIN_ID, FORWARDER, FACTORY, START_BLOCK (vars),
+// RELAYER_KEY (secret: the hot wallet's hex private key), OUTBOX and FANOUT (Durable
+// Objects), INDEX (D1: the chain index, which the sender's passes and the cron trigger keep
+// current; edge/index.go).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall/js"
 	"time"
@@ -83,6 +87,31 @@ func main() {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]int{"queued": queued})
+	})
+	// sp_subscribe to the tickets and event topics: the Fanout object asks here for the
+	// params' check and the backlog after the subscriber's cursor (relay.mjs).
+	mux.HandleFunc("/__subscribe", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Topic  string          `json:"topic"`
+			Params json.RawMessage `json:"params"`
+		}
+		reply := map[string]any{}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			reply["error"] = rpcserver.InvalidParams("invalid params: %v", err)
+		} else if relay, err := build(r.Context()); err != nil {
+			reply["error"] = rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
+		} else if feed, err := relay.Subscribe(r.Context(), body.Topic, body.Params); err != nil {
+			var re *rpcserver.Error
+			if !errors.As(err, &re) {
+				log.Warn("subscribe", "err", err)
+				re = rpcserver.Errorf(rpcserver.CodeInternalError, "internal error")
+			}
+			reply["error"] = re
+		} else {
+			reply["result"] = feed
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(reply)
 	})
 	workers.ServeNonBlock(mux)
 	// A backstop should an alarm ever be lost.
@@ -167,11 +196,22 @@ func build(ctx context.Context) (*edge.Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	var startBlock uint64
+	if v := strings.TrimSpace(cloudflare.Getenv("START_BLOCK")); v != "" {
+		if startBlock, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("worker: START_BLOCK %q is not a block number", v)
+		}
+	}
+	var db edge.DB
+	if v := cloudflare.GetBinding("INDEX"); v.Type() == js.TypeObject {
+		db = d1{v}
+	}
+	pub := &edge.HTTPPublisher{Client: &http.Client{Transport: fanout}, Base: "https://fanout"}
 	return edge.New(edge.Config{
 		Chain: ethclient.NewClient(rc), ChainID: chainID,
 		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Key: key,
 		Store:  &edge.HTTPStore{Client: &http.Client{Transport: outbox}, Base: "https://outbox"},
-		Fanout: &edge.HTTPPublisher{Client: &http.Client{Transport: fanout}, Base: "https://fanout"},
+		Fanout: pub, Activities: pub, DB: db, StartBlock: startBlock,
 	})
 }
 

@@ -219,12 +219,17 @@ export class Outbox {
 }
 
 // Subscriptions of one socket live in its attachment ({subs: {subId: key}}), so they
-// survive hibernation. Only the "request" topic is served at the edge; every other call on
-// the socket goes to the Go worker.
+// survive hibernation. Topics: "request" (the latest status kept here), "tickets" and
+// "event" (the Go worker checks the params and reads the backlog from the index, D1; the
+// follower publishes new activities to /activities). Every other call on the socket goes to
+// the Go worker.
 export class Fanout {
   constructor(state, env) {
     this.state = state;
     this.env = env;
+    // Subscriptions whose backlog is being read, by connection: the activities published
+    // meanwhile wait here, so none is lost or sent twice.
+    this.replaying = new Map();
   }
 
   // Browsers send Origin: only the site's origins (ALLOWED_ORIGINS, comma-separated; "*"
@@ -252,7 +257,7 @@ export class Fanout {
       }
       const pair = new WebSocketPair();
       this.state.acceptWebSocket(pair[1]);
-      pair[1].serializeAttachment({ subs: {}, next: 1 });
+      pair[1].serializeAttachment({ subs: {}, next: 1, conn: crypto.randomUUID() });
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     if (url.pathname === "/publish" && request.method === "POST") {
@@ -275,7 +280,68 @@ export class Fanout {
       }
       return json({ sent });
     }
+    if (url.pathname === "/activities" && request.method === "POST") {
+      // New (or, after a reorganisation, removed) activities, in order, each with its keys.
+      const { items } = await request.json();
+      let sent = 0;
+      for (const ws of this.state.getWebSockets()) {
+        const att = ws.deserializeAttachment() || { subs: {} };
+        for (const r of this.replaying.get(att.conn) || []) r.items.push(...items);
+        for (const item of items) {
+          for (const [sub, k] of Object.entries(att.subs)) {
+            if (item.keys.includes(k)) {
+              ws.send(notification(sub, item.data));
+              sent++;
+            }
+          }
+        }
+      }
+      return json({ sent });
+    }
     return json({ error: "not found" }, 404);
+  }
+
+  // sp_subscribe ["tickets", {"owner","from"?}] or ["event", {"event","from"?}]: the Go
+  // worker checks the params as the native relay does and answers the key and the backlog
+  // after "from"; the subscription id, the backlog, then what was published meanwhile
+  // (past the backlog's last cursor) and every later activity follow.
+  async subscribeActivities(ws, reply, topic, p) {
+    const conn = (ws.deserializeAttachment() || {}).conn;
+    const waiting = { items: [] };
+    if (!this.replaying.has(conn)) this.replaying.set(conn, new Set());
+    this.replaying.get(conn).add(waiting);
+    let answer;
+    try {
+      const res = await goCall(this.state, this.env, new Request("https://relay.internal/__subscribe", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ topic, params: p === undefined ? null : p }),
+      }));
+      answer = await res.json();
+    } catch (e) {
+      answer = { error: { code: -32603, message: "internal error" } };
+    } finally {
+      const set = this.replaying.get(conn);
+      set.delete(waiting);
+      if (set.size === 0) this.replaying.delete(conn);
+    }
+    if (answer.error) return reply(null, answer.error);
+    const att = ws.deserializeAttachment();
+    if (Object.keys(att.subs).length >= 100) {
+      return reply(null, { code: -32005, message: "too many subscriptions on this connection" });
+    }
+    const sub = "0x" + (att.next++).toString(16);
+    const { key, backlog } = answer.result;
+    att.subs[sub] = key;
+    ws.serializeAttachment(att);
+    reply(sub);
+    for (const a of backlog) ws.send(notification(sub, a));
+    const last = backlog.length > 0 ? backlog[backlog.length - 1] : null;
+    for (const item of waiting.items) {
+      if (!item.keys.includes(key)) continue;
+      if (last && !item.data.removed && !cursorAfter(item.data, last)) continue; // in the backlog
+      ws.send(notification(sub, item.data));
+    }
   }
 
   // Drops the latest push of keys finished past the retention.
@@ -303,9 +369,13 @@ export class Fanout {
     switch (msg.method) {
       case "sp_subscribe": {
         const [topic, p] = params;
+        if (topic === "tickets" || topic === "event") {
+          await this.subscribeActivities(ws, reply, topic, p);
+          return;
+        }
         const id = p && typeof p.id === "string" ? p.id : "";
         if (topic !== "request" || !/^0x[0-9a-fA-F]{64}$/.test(id)) {
-          reply(null, { code: -32602, message: 'invalid params: the edge serves the "request" topic, {"id":"0x…32 bytes"}' });
+          reply(null, { code: -32602, message: 'invalid params: topics are "tickets", "event" and "request" ({"id":"0x…32 bytes"})' });
           return;
         }
         if (Object.keys(att.subs).length >= 100) {
@@ -351,6 +421,13 @@ export class Fanout {
       ws.close(code, "closing");
     } catch {}
   }
+}
+
+// cursorAfter orders activities as protocol.Cursor does: block, log index, then sub.
+function cursorAfter(a, b) {
+  if (a.block !== b.block) return a.block > b.block;
+  if (a.logIndex !== b.logIndex) return a.logIndex > b.logIndex;
+  return (a.sub || 0) > (b.sub || 0);
 }
 
 function notification(subscription, result) {

@@ -8,14 +8,17 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,11 +26,15 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
 
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
+	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/keys"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -55,7 +62,10 @@ func wranglerPath(t testing.TB) string {
 func buildWorker(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"relay.mjs", "wrangler.toml"} {
+	if err := os.Mkdir(filepath.Join(dir, "migrations"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"relay.mjs", "wrangler.toml", "migrations/0001_index.sql"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -115,14 +125,23 @@ func freePort(t testing.TB) int {
 // waits for /healthz to answer. It returns the time from the start to that answer, and how
 // long the answering request itself took (the worker's first request: the wasm module is
 // compiled and the first Go instance started).
-func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]string) (w *wrangler, ready, first time.Duration) {
+func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]string, flags ...string) (w *wrangler, ready, first time.Duration) {
 	t.Helper()
+	// The index's tables (D1, local): applied once, remembered in the state.
+	migrate := exec.Command(bin, "d1", "migrations", "apply", "stagepass-index", "--local",
+		"--config", filepath.Join(dir, "wrangler.toml"), "--persist-to", persist)
+	migrate.Dir = dir
+	migrate.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1", "WRANGLER_LOG_PATH="+filepath.Join(dir, "logs"))
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("wrangler d1 migrations apply: %v\n%s", err, out)
+	}
 	port := freePort(t)
 	args := []string{"dev", "--config", filepath.Join(dir, "wrangler.toml"), "--ip", "127.0.0.1",
 		"--port", fmt.Sprint(port), "--inspector-port", fmt.Sprint(freePort(t)), "--persist-to", persist, "--log-level", "info"}
 	for k, v := range vars {
 		args = append(args, "--var", k+":"+v)
 	}
+	args = append(args, flags...)
 	w = &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Dir = dir
@@ -338,16 +357,28 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	if err := ws.ReadJSON(&subReply); err != nil || subReply.Result == "" {
 		t.Fatalf("subscribe: %+v %v", subReply, err)
 	}
-	// The edge serves the request topic only, and says so.
+	// The fan's tickets, from the index: its activities are pushed as the follower finds them.
 	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "sp_subscribe", "params": []any{"tickets", map[string]string{"owner": p.fan.Address.Hex()}}}); err != nil {
+		t.Fatal(err)
+	}
+	var ticketsSub struct {
+		ID     int       `json:"id"`
+		Result string    `json:"result"`
+		Error  *rpcError `json:"error"`
+	}
+	if err := ws.ReadJSON(&ticketsSub); err != nil || ticketsSub.ID != 2 || ticketsSub.Result == "" {
+		t.Fatalf("tickets topic: %+v %v\n%s", ticketsSub, err, w.logs)
+	}
+	// A topic's params are checked as on the native relay: an address that is no event is refused.
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 4, "method": "sp_subscribe", "params": []any{"event", map[string]string{"event": p.fan.Address.Hex()}}}); err != nil {
 		t.Fatal(err)
 	}
 	var refused struct {
 		ID    int       `json:"id"`
 		Error *rpcError `json:"error"`
 	}
-	if err := ws.ReadJSON(&refused); err != nil || refused.ID != 2 || refused.Error == nil || refused.Error.Code != -32602 {
-		t.Fatalf("tickets topic at the edge: %+v %v", refused, err)
+	if err := ws.ReadJSON(&refused); err != nil || refused.ID != 4 || refused.Error == nil || refused.Error.Code != -32602 || !strings.Contains(refused.Error.Message, "no Stagepass event") {
+		t.Fatalf("event topic of a non-event: %+v %v", refused, err)
 	}
 	// Calls go over the same socket, to the Go worker, as on the native relay.
 	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 3, "method": protocol.MethodForwarderNonce, "params": []any{p.fan.Address.Hex()}}); err != nil {
@@ -362,22 +393,33 @@ func TestWorkerAgainstGeth(t *testing.T) {
 		t.Fatalf("sp_forwarderNonce over /ws: %+v %v\n%s", nonce, err, w.logs)
 	}
 	pushes := make(chan protocol.RequestStatus, 16)
+	activities := make(chan protocol.Activity, 64)
 	go func() {
 		defer close(pushes)
 		for {
 			var n struct {
 				Method string `json:"method"`
 				Params struct {
-					Subscription string                 `json:"subscription"`
-					Result       protocol.RequestStatus `json:"result"`
+					Subscription string          `json:"subscription"`
+					Result       json.RawMessage `json:"result"`
 				} `json:"params"`
 			}
 			_ = ws.SetReadDeadline(time.Now().Add(60 * time.Second))
 			if err := ws.ReadJSON(&n); err != nil {
 				return
 			}
-			if n.Method == protocol.MethodSubscription && n.Params.Subscription == subReply.Result {
-				pushes <- n.Params.Result
+			if n.Method != protocol.MethodSubscription {
+				continue
+			}
+			switch n.Params.Subscription {
+			case subReply.Result:
+				var st protocol.RequestStatus
+				_ = json.Unmarshal(n.Params.Result, &st)
+				pushes <- st
+			case ticketsSub.Result:
+				var a protocol.Activity
+				_ = json.Unmarshal(n.Params.Result, &a)
+				activities <- a
 			}
 		}
 	}()
@@ -428,6 +470,38 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	rcpt, err := p.c.Client.TransactionReceipt(context.Background(), common.HexToHash(mined.TxHash))
 	if err != nil || rcpt.Status != 1 || rcpt.BlockNumber.Uint64() != mined.Block {
 		t.Fatalf("receipt of %s: %+v %v", mined.TxHash, rcpt, err)
+	}
+
+	// The index: the subscriber of the fan's tickets gets the mint and the purchase, and the
+	// read calls answer what the native relay's index answers for the same chain.
+	var kinds []string
+	var firstPush protocol.Cursor
+	for timeout := time.After(30 * time.Second); len(kinds) < 2; {
+		select {
+		case a := <-activities:
+			if len(kinds) == 0 {
+				firstPush = a.Cursor
+			}
+			if a.TxHash != mined.TxHash || a.Block != mined.Block || a.To != strings.ToLower(p.fan.Address.Hex()) {
+				t.Fatalf("tickets push %+v, want the purchase %s to the fan", a, mined.TxHash)
+			}
+			kinds = append(kinds, a.Kind)
+		case <-timeout:
+			t.Fatalf("tickets pushes %v within 30 s\n%s", kinds, w.logs)
+		}
+	}
+	if strings.Join(kinds, ",") != "transfer,purchased" {
+		t.Fatalf("tickets pushes %v, want transfer,purchased", kinds)
+	}
+	p.waitIndexed(t, w, []common.Address{p.event}, []common.Address{p.fan.Address})
+	if res, rerr := w.call(t, protocol.MethodTicketsByOwner, p.fan.Address.Hex()); rerr != nil || !strings.Contains(string(res), `"tokenId":"1"`) {
+		t.Fatalf("sp_ticketsByOwner: %s %+v", res, rerr)
+	}
+	if _, rerr := w.call(t, protocol.MethodEvent, p.fan.Address.Hex()); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "no Stagepass event at") {
+		t.Fatalf("sp_event of a non-event: %+v", rerr)
+	}
+	if _, rerr := w.call(t, protocol.MethodListings, "0x12"); rerr == nil || rerr.Code != -32602 {
+		t.Fatalf("sp_listings of a short address: %+v", rerr)
 	}
 
 	// Replays: the same signed request answers with its record and is not executed again;
@@ -483,12 +557,27 @@ func TestWorkerAgainstGeth(t *testing.T) {
 		t.Fatalf("race: %+v", final)
 	}
 	t.Logf("the race's loser: %s", final["failed"].Reason)
+	events, owners := []common.Address{p.event, last}, []common.Address{p.fan.Address, rival.Address}
+	p.waitIndexed(t, w, events, owners)
 
-	// Restart wrangler dev on the same state: the outbox remembers the requests.
+	// Restart wrangler dev on the same state: the outbox remembers the requests, the index
+	// its events, tickets and activities.
 	nonceBefore := p.forwarderNonce(t, p.fan.Address)
 	ws.Close()
 	w.stop()
 	w2, _, _ := startWrangler(t, bin, dir, persist, p.vars)
+	if diff := p.compareIndex(t, w2, events, owners); diff != "" {
+		t.Fatalf("the index after restart: %s", diff)
+	}
+	// A wallet that resumes from a cursor gets what it missed from there, in order.
+	from := firstPush
+	want := p.nativeIndex(t).Since(index.OwnerKey(p.fan.Address), from)
+	if len(want) == 0 {
+		t.Fatalf("nothing after %+v to resume", from)
+	}
+	if got := w2.resume(t, p.fan.Address, from, len(want)); !equalJSON(got, want) {
+		t.Fatalf("resumed from %+v: %s, want %s", from, mustJSON(got), mustJSON(want))
+	}
 	if st := w2.status(t, id); st.State != "mined" || st.TxHash != mined.TxHash || st.Block != mined.Block {
 		t.Fatalf("after restart: %+v, want %+v", st, mined)
 	}
@@ -539,6 +628,286 @@ func TestWorkerRetention(t *testing.T) {
 	if n := p.forwarderNonce(t, p.fan.Address); n != 1 {
 		t.Fatalf("forwarder nonce of the fan %d", n)
 	}
+}
+
+// TestWorkerReorg: the worker's index follows go-ethereum's simulated chain (through a
+// JSON-RPC proxy, so that the test can replace blocks), run by the cron trigger. When a
+// longer side chain replaces the block of a purchase, the worker retracts its activities —
+// a subscriber gets each again with "removed":true, newest first — and then agrees with
+// the native relay's index of the new chain.
+func TestWorkerReorg(t *testing.T) {
+	bin := wranglerPath(t)
+	c, err := devchain.New(devchain.Options{Accounts: 5, Seed: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	fan := c.Accounts[4]
+	ev, err := c.CreateEvent(c.Accounts[0], c.DefaultConfig(c.Accounts[0].Address, c.Accounts[1].Address, c.Accounts[2].Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.FundUSD(ev, devchain.USDC(1000), fan)
+	dev, err := keys.DevAccount(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"RPC_URL": serveChain(t, c), "CHAIN_ID": c.ChainID.String(), "FORWARDER": c.Forwarder.Hex(), "FACTORY": c.Factory.Hex(),
+		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()),
+	}
+	w, _, _ := startWrangler(t, bin, buildWorker(t), t.TempDir(), vars, "--test-scheduled")
+	p := &platform{c: c, event: ev, fan: fan}
+	follow := func() { // the cron trigger: a sender pass and a follower pass
+		t.Helper()
+		resp, err := http.Get(w.url + "/__scheduled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/__scheduled: HTTP %d %s\n%s", resp.StatusCode, body, w.logs)
+		}
+	}
+	events, owners := []common.Address{ev}, []common.Address{fan.Address}
+	follow()
+	if diff := p.compareIndex(t, w, events, owners); diff != "" {
+		t.Fatal(diff)
+	}
+	parent, err := c.Client.HeaderByNumber(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sp_subscribe", "params": []any{"tickets", map[string]string{"owner": fan.Address.Hex()}}}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string { // the next push, as "kind" or "kind removed"
+		t.Helper()
+		for {
+			var m struct {
+				Method string `json:"method"`
+				Params struct {
+					Result protocol.Activity `json:"result"`
+				} `json:"params"`
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("tickets push: %v\n%s", err, w.logs)
+			}
+			if m.Method == protocol.MethodSubscription {
+				if m.Params.Result.Removed {
+					return m.Params.Result.Kind + " removed"
+				}
+				return m.Params.Result.Kind
+			}
+		}
+	}
+	c.MustTransact(fan, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
+	follow()
+	if got := next() + "," + next(); got != "transfer,purchased" {
+		t.Fatalf("pushes %s", got)
+	}
+	if diff := p.compareIndex(t, w, events, owners); diff != "" {
+		t.Fatal(diff)
+	}
+
+	// A longer side chain from before the purchase replaces it.
+	if err := c.Backend.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.Backend.Commit()
+	}
+	follow()
+	if got := next() + "," + next(); got != "purchased removed,transfer removed" {
+		t.Fatalf("pushes after the reorganisation %s", got)
+	}
+	// The next passes read the new chain (where the purchase may be mined again): the
+	// worker ends agreeing with the native index.
+	for range 2 {
+		c.Backend.Commit()
+		follow()
+	}
+	if diff := p.compareIndex(t, w, events, owners); diff != "" {
+		t.Fatalf("after the reorganisation: %s", diff)
+	}
+
+	// A later pass changes a ticket indexed by an earlier one: the fan lists it.
+	c.MustTransact(fan, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
+	follow()
+	mine := p.nativeIndex(t).TicketsByOwner(fan.Address)
+	id, _ := new(big.Int).SetString(mine[len(mine)-1].TokenID, 10)
+	c.MustTransact(fan, ev, devchain.Ticket.PackList(id, devchain.USDC(55)), nil)
+	follow()
+	if diff := p.compareIndex(t, w, events, owners); diff != "" {
+		t.Fatalf("after a listing: %s", diff)
+	}
+	if res, rerr := w.call(t, protocol.MethodListings, ev.Hex()); rerr != nil || !strings.Contains(string(res), `"listingPrice":"55000000"`) {
+		t.Fatalf("sp_listings: %s %+v", res, rerr)
+	}
+}
+
+// serveChain serves the simulated chain's JSON-RPC over HTTP for the worker.
+func serveChain(t testing.TB, c *devchain.Chain) string {
+	t.Helper()
+	// simulated.Client hides its *ethclient.Client (an exported field of an unexported
+	// type), whose in-process *rpc.Client this serves.
+	ec, ok := reflect.ValueOf(c.Client).FieldByName("Client").Interface().(*ethclient.Client)
+	if !ok {
+		t.Fatal("the simulated chain's client is not an ethclient")
+	}
+	rc := ec.Client()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     json.RawMessage   `json:"id"`
+			Method string            `json:"method"`
+			Params []json.RawMessage `json:"params"`
+		}
+		reply := map[string]any{"jsonrpc": "2.0"}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			reply["error"] = map[string]any{"code": -32700, "message": err.Error()}
+		} else {
+			reply["id"] = req.ID
+			args := make([]any, len(req.Params))
+			for i, p := range req.Params {
+				args[i] = p
+			}
+			var result json.RawMessage
+			if err := rc.CallContext(r.Context(), &result, req.Method, args...); err != nil {
+				e := map[string]any{"code": -32000, "message": err.Error()}
+				var de rpc.DataError
+				if errors.As(err, &de) {
+					e["data"] = de.ErrorData()
+				}
+				reply["error"] = e
+			} else {
+				reply["result"] = result
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(reply)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// nativeIndex is the native relay's index of the chain (relay/index, relay/watcher), up to
+// the head.
+func (p *platform) nativeIndex(t testing.TB) *index.Index {
+	t.Helper()
+	ix := index.New(p.c.Client, p.c.Factory, nil)
+	if err := watcher.New(watcher.Config{Client: p.c.Client, Sink: ix, Factory: p.c.Factory}).Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func equalJSON(a, b any) bool { return mustJSON(a) == mustJSON(b) }
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// compareIndex asks the worker the index's read calls and says how its answers differ from
+// the native relay's (relay/server answers these from the index as below), "" if they do not.
+func (p *platform) compareIndex(t testing.TB, w *wrangler, events, owners []common.Address) string {
+	t.Helper()
+	ix := p.nativeIndex(t)
+	type call struct {
+		method string
+		param  []any
+		want   any
+	}
+	calls := []call{{protocol.MethodEvents, nil, nonNil(ix.Events())}}
+	for _, ev := range events {
+		info, _ := ix.Event(ev)
+		tickets, cursor := ix.EventTickets(ev)
+		calls = append(calls,
+			call{protocol.MethodEvent, []any{ev.Hex()}, info},
+			call{protocol.MethodListings, []any{ev.Hex()}, nonNil(ix.Listings(ev))},
+			call{protocol.MethodEventTickets, []any{ev.Hex()}, protocol.EventTickets{Event: strings.ToLower(ev.Hex()), Cursor: cursor, Tickets: nonNil(tickets)}})
+	}
+	for _, o := range owners {
+		calls = append(calls, call{protocol.MethodTicketsByOwner, []any{o.Hex()}, nonNil(ix.TicketsByOwner(o))})
+	}
+	for _, c := range calls {
+		res, rerr := w.call(t, c.method, c.param...)
+		if rerr != nil {
+			return fmt.Sprintf("%s %v: %+v", c.method, c.param, rerr)
+		}
+		var buf bytes.Buffer
+		_ = json.Compact(&buf, res)
+		if want := mustJSON(c.want); buf.String() != want {
+			return fmt.Sprintf("%s %v: the worker answers %s, the native index %s", c.method, c.param, buf.String(), want)
+		}
+	}
+	return ""
+}
+
+// waitIndexed waits until the worker's index answers as the native relay's (its follower
+// runs after each sender pass).
+func (p *platform) waitIndexed(t testing.TB, w *wrangler, events, owners []common.Address) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		diff := p.compareIndex(t, w, events, owners)
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's index after 30 s: %s\n%s", diff, w.logs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// resume subscribes to owner's tickets from a cursor on a new socket and returns the first
+// n activities pushed.
+func (w *wrangler) resume(t testing.TB, owner common.Address, from protocol.Cursor, n int) []protocol.Activity {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sp_subscribe", "params": []any{"tickets", map[string]any{"owner": owner.Hex(), "from": from}}}); err != nil {
+		t.Fatal(err)
+	}
+	var out []protocol.Activity
+	for len(out) < n {
+		var m struct {
+			Error  *rpcError `json:"error"`
+			Params struct {
+				Result protocol.Activity `json:"result"`
+			} `json:"params"`
+			Method string `json:"method"`
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if err := ws.ReadJSON(&m); err != nil || m.Error != nil {
+			t.Fatalf("resume: %v %+v after %d of %d", err, m.Error, len(out), n)
+		}
+		if m.Method == protocol.MethodSubscription {
+			out = append(out, m.Params.Result)
+		}
+	}
+	return out
 }
 
 func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -34,6 +35,8 @@ import (
 type Chain interface {
 	rules.Caller
 	ChainID(ctx context.Context) (*big.Int, error)
+	BlockNumber(ctx context.Context) (uint64, error)
+	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
@@ -131,6 +134,11 @@ type Config struct {
 	Key       *ecdsa.PrivateKey // the hot wallet that pays the gas
 	Store     Store
 	Fanout    Publisher
+	// The chain index (index.go): its database (nil: the read calls answer ErrNoIndex),
+	// the first block to read (the factory's deployment), and the push of new activities.
+	DB         DB
+	StartBlock uint64
+	Activities ActivityPublisher
 	// Limits as in forward.Limits [8 pending, 1 minute, 2,000,000 gas, 16 KiB].
 	MaxPending     int
 	DeadlineMargin time.Duration
@@ -235,8 +243,10 @@ func (r *Relay) Health(ctx context.Context) (Health, error) {
 }
 
 // Register adds the edge relay's methods to s: sp_chainInfo, sp_forwarderNonce,
-// sp_sendForward and sp_requestStatus. Subscriptions are the fan-out Durable Object's.
+// sp_sendForward and sp_requestStatus, and the index's read calls (index.go).
+// Subscriptions are the fan-out Durable Object's.
 func (r *Relay) Register(s *rpcserver.Server) {
+	r.registerIndex(s)
 	s.Register(protocol.MethodChainInfo, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
 		head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
 		if err != nil {
@@ -394,20 +404,27 @@ func (r *Relay) Queued(ctx context.Context) (int, error) {
 }
 
 // Pump runs sender passes, every `every`, until the outbox is empty or until would pass.
+// With an index database, each pass is followed by a pass of the index's follower (Follow),
+// so what the sender got mined is indexed and pushed; a follower's error is returned once
+// the sender is done.
 func (r *Relay) Pump(ctx context.Context, until time.Time, every time.Duration) error {
 	if err := r.checkChain(ctx); err != nil {
 		return err
 	}
+	var followErr error
 	for {
 		if err := r.Step(ctx); err != nil {
 			return err
+		}
+		if r.cfg.DB != nil {
+			_, followErr = r.Follow(ctx)
 		}
 		q, err := r.cfg.Store.Queue(ctx)
 		if err != nil {
 			return err
 		}
 		if len(q) == 0 || r.cfg.Now().Add(every).After(until) {
-			return nil
+			return followErr
 		}
 		select {
 		case <-ctx.Done():

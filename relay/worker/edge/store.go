@@ -150,23 +150,32 @@ type HTTPPublisher struct {
 
 // Publish implements Publisher.
 func (p *HTTPPublisher) Publish(ctx context.Context, key string, data any) error {
-	body, err := json.Marshal(map[string]any{"key": key, "data": data})
+	return p.post(ctx, "/publish", map[string]any{"key": key, "data": data})
+}
+
+// PublishActivities implements ActivityPublisher: POST /activities {"items":[{"keys":[…],"data":…}]}.
+func (p *HTTPPublisher) PublishActivities(ctx context.Context, items []Published) error {
+	return p.post(ctx, "/activities", map[string]any{"items": items})
+}
+
+func (p *HTTPPublisher) post(ctx context.Context, path string, msg any) error {
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.Base, "/")+"/publish", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.Base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fanout publish: %w", err)
+		return fmt.Errorf("fanout %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return fmt.Errorf("fanout publish: HTTP %d: %s", resp.StatusCode, msg)
+		return fmt.Errorf("fanout %s: HTTP %d: %s", path, resp.StatusCode, msg)
 	}
 	return nil
 }
