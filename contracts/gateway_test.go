@@ -239,6 +239,22 @@ func TestGatewayWithdrawalsExitOnce(t *testing.T) {
 	if got := e.main.USDBalance(e.b.Root); got.Cmp(devchain.USDC(50)) != 0 {
 		t.Fatalf("still locked %v, want the 50 not withdrawn", got)
 	}
+
+	// Nine more leaves (the tree carries up three levels on the way; each root is checked
+	// against ChildGateway's in queued), then any of them exits against the next checkpoint.
+	var more []merkle.Withdrawal
+	for range 9 {
+		more = append(more, e.queued(e.okSide(fan, e.b.Child, devchain.ChildGW.PackWithdraw(other.Address, devchain.USDC(1)))))
+	}
+	e.checkpoint(q...)
+	for _, w := range []merkle.Withdrawal{more[0], more[5], more[8]} {
+		if err := exit(3, w); err != nil {
+			t.Fatalf("exit %d: %s %v", w.Index, bridgeErr(err), err)
+		}
+	}
+	if got := e.main.USDBalance(other.Address); got.Cmp(devchain.USDC(13)) != 0 {
+		t.Fatalf("second recipient got %v in all", got)
+	}
 }
 
 func proofOf(t *testing.T, tree *merkle.Tree, i int) [][32]byte {

@@ -272,10 +272,7 @@ func (b *Bridge) NextCheckpoint() (mainchain.Checkpoint, error) {
 	if err != nil {
 		return mainchain.Checkpoint{}, err
 	}
-	if out, err = b.Side.Call(b.Child, ChildGW.PackWithdrawalRoot()); err != nil {
-		return mainchain.Checkpoint{}, err
-	}
-	wroot, err := ChildGW.UnpackWithdrawalRoot(out)
+	wroot, err := b.WithdrawalRoot()
 	if err != nil {
 		return mainchain.Checkpoint{}, err
 	}
@@ -319,13 +316,25 @@ func MainWithdrawal(w merkle.Withdrawal) mainchain.Withdrawal {
 	return mainchain.Withdrawal{Kind: w.Kind, Index: new(big.Int).SetUint64(w.Index), Recipient: w.Recipient, Asset: w.Asset, Value: value, Data: data}
 }
 
-// QueuedWithdrawal reads the WithdrawalQueued log of a ChildGateway receipt's logs.
-func QueuedWithdrawal(logs []*types.Log) (merkle.Withdrawal, merkle.Hash, error) {
+// QueuedWithdrawal reads the withdrawal a ChildGateway receipt's WithdrawalQueued log queued.
+func QueuedWithdrawal(logs []*types.Log) (merkle.Withdrawal, error) {
 	for _, l := range logs {
 		if ev, err := ChildGW.UnpackWithdrawalQueuedEvent(l); err == nil {
 			w := merkle.Withdrawal{Kind: ev.Kind, Index: ev.Index.Uint64(), Recipient: ev.Recipient, Asset: ev.Asset, Value: ev.Value, Data: ev.Data}
-			return w, ev.Root, nil
+			if w.Leaf() != ev.Leaf {
+				return merkle.Withdrawal{}, fmt.Errorf("withdrawal %d: Go leaf %x, ChildGateway's %x", w.Index, w.Leaf(), ev.Leaf)
+			}
+			return w, nil
 		}
 	}
-	return merkle.Withdrawal{}, merkle.Hash{}, fmt.Errorf("no WithdrawalQueued log")
+	return merkle.Withdrawal{}, fmt.Errorf("no WithdrawalQueued log")
+}
+
+// WithdrawalRoot reads ChildGateway's withdrawal root now.
+func (b *Bridge) WithdrawalRoot() (merkle.Hash, error) {
+	out, err := b.Side.Call(b.Child, ChildGW.PackWithdrawalRoot())
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	return ChildGW.UnpackWithdrawalRoot(out)
 }

@@ -3,8 +3,9 @@
 // keccak256: a parent is keccak256 of its two children, smaller first), empty leaves zero,
 // and leaves double-hashed ABI encodings, as OpenZeppelin's StandardMerkleTree builds them.
 //
-// ChildGateway keeps its withdrawal tree on chain (OpenZeppelin's MerkleTree, depth 32);
-// validators rebuild it here from its WithdrawalQueued logs to prove exits to RootGateway.
+// ChildGateway keeps its withdrawal tree on chain (depth 32, the same tree OpenZeppelin's
+// MerkleTree builds); validators rebuild it here from its WithdrawalQueued logs to prove
+// exits to RootGateway.
 // Checkpoints' block roots are the same kind of tree over a range's block hashes.
 package merkle
 

@@ -332,6 +332,9 @@ func measure() ([]line, string, error) {
 	}
 	record("erc721_plain_mint", r.GasUsed)
 
+	if err := measureBridge(record); err != nil {
+		return nil, "", err
+	}
 	return lines, devchain.ForkName(devchain.OsakaConfig()), nil
 }
 
