@@ -4,27 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/stagepass/stagepass/contracts/bindings/testusd"
 	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/forward/rules"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
-
-// erc20 reads the few ERC-20 / EIP-2612 / EIP-5267 views a permit needs; TestUSD's binding
-// has exactly those (any OpenZeppelin ERC20Permit answers them the same way).
-var erc20 = testusd.NewTestUSD()
 
 // registerAPI puts the sp_ methods and subscription topics on the JSON-RPC server.
 // relay/README.md documents each with an example.
@@ -216,43 +209,7 @@ func (r *Relay) permitInfo(ctx context.Context, req *rpcserver.Request) (any, er
 	if !r.index.Currencies()[token] && (token != r.cfg.USD || token == common.Address{}) {
 		return nil, rpcserver.InvalidParams("%s is not a currency of any Stagepass event", token.Hex())
 	}
-	call := func(data []byte) ([]byte, error) {
-		return r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
-	}
-	info := protocol.PermitInfo{Token: strings.ToLower(token.Hex()), Version: "1"}
-	var err error
-	var out []byte
-	if out, err = call(erc20.PackName()); err == nil {
-		info.Name, err = erc20.UnpackName(out)
-	}
-	if err == nil {
-		if out, err = call(erc20.PackSymbol()); err == nil {
-			info.Symbol, err = erc20.UnpackSymbol(out)
-		}
-	}
-	if err == nil {
-		if out, err = call(erc20.PackDecimals()); err == nil {
-			info.Decimals, err = erc20.UnpackDecimals(out)
-		}
-	}
-	if err == nil {
-		var n *big.Int
-		if out, err = call(erc20.PackNonces(owner)); err == nil {
-			if n, err = erc20.UnpackNonces(out); err == nil {
-				info.Nonce = n.String()
-			}
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read permit details of %s: %w", token.Hex(), err)
-	}
-	// EIP-5267: the token's own EIP-712 domain, where it publishes one.
-	if out, err := call(erc20.PackEip712Domain()); err == nil {
-		if d, err := erc20.UnpackEip712Domain(out); err == nil {
-			info.Name, info.Version = d.Name, d.Version
-		}
-	}
-	return info, nil
+	return permit.Read(ctx, r.cfg.Client, token, owner)
 }
 
 // sendForward accepts a user's signed forward request: the relay checks it, queues it

@@ -34,6 +34,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/keys"
@@ -502,6 +503,19 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	}
 	if _, rerr := w.call(t, protocol.MethodListings, "0x12"); rerr == nil || rerr.Code != -32602 {
 		t.Fatalf("sp_listings of a short address: %+v", rerr)
+	}
+	// Permit details of the event's currency, as the native relay reads them; nothing else.
+	info, _ := p.nativeIndex(t).Event(p.event)
+	currency := common.HexToAddress(info.Currency)
+	permitWant, err := permit.Read(context.Background(), p.c.Client, currency, p.fan.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, rerr := w.call(t, protocol.MethodPermitInfo, currency.Hex(), p.fan.Address.Hex()); rerr != nil || string(res) != mustJSON(permitWant) {
+		t.Fatalf("sp_permitInfo: %s %+v, want %s", res, rerr, mustJSON(permitWant))
+	}
+	if _, rerr := w.call(t, protocol.MethodPermitInfo, p.event.Hex(), p.fan.Address.Hex()); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "not a currency") {
+		t.Fatalf("sp_permitInfo of a non-currency: %+v", rerr)
 	}
 
 	// Replays: the same signed request answers with its record and is not executed again;

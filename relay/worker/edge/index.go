@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -147,7 +148,7 @@ func nonNil[T any](s []T) []T {
 
 // registerIndex adds the read calls the index answers: sp_events, sp_event,
 // sp_ticketsByOwner, sp_listings, sp_eventTickets — the native relay's answers (relay/server),
-// from the rows in DB.
+// from the rows in DB — and sp_permitInfo for the indexed events' currencies.
 func (r *Relay) registerIndex(s *rpcserver.Server) {
 	eventParam := func(ctx context.Context, req *rpcserver.Request) (*index.Index, common.Address, error) {
 		if r.cfg.DB == nil {
@@ -202,6 +203,26 @@ func (r *Relay) registerIndex(s *rpcserver.Server) {
 		}
 		ix.Seed(nil, ts, protocol.Cursor{})
 		return nonNil(ix.Listings(ev)), nil
+	})
+	s.Register(protocol.MethodPermitInfo, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		if r.cfg.DB == nil {
+			return nil, ErrNoIndex
+		}
+		var token, owner common.Address
+		if err := rpcserver.Positional(req, rpcserver.AddressParam(&token, "token"), rpcserver.AddressParam(&owner, "owner")); err != nil {
+			return nil, err
+		}
+		// Only the currencies of indexed events: the relay is no general-purpose RPC proxy.
+		evs, err := r.events(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		ix := index.New(r.cfg.Chain, r.cfg.Factory, nil)
+		ix.Seed(evs, nil, protocol.Cursor{})
+		if !ix.Currencies()[token] {
+			return nil, rpcserver.InvalidParams("%s is not a currency of any Stagepass event", token.Hex())
+		}
+		return permit.Read(ctx, r.cfg.Chain, token, owner)
 	})
 	s.Register(protocol.MethodEventTickets, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		ix, ev, err := eventParam(ctx, req)
