@@ -119,7 +119,9 @@ func startDev(logs *bytes.Buffer) (string, *exec.Cmd, error) {
 		return "", nil, err
 	}
 	env.temp = append(env.temp, data)
-	cmd := exec.Command(env.bin, "dev", "--addr", addr, "--data", data, "--block-time", "500ms", "--log-level", "warn")
+	// --identity-http: the oracle nodes read issuers' stagepass.json from a local test server
+	// over http (TestBrowserIssuerVerifiesDomain).
+	cmd := exec.Command(env.bin, "dev", "--addr", addr, "--data", data, "--block-time", "500ms", "--log-level", "warn", "--identity-http")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return "", nil, err

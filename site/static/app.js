@@ -1,7 +1,7 @@
 // Stagepass fan app: onboarding, events with their rules, gasless purchase with TestUSD,
 // my tickets (live), the rotating door pass, and resale within the event's range.
 // The wallet (Go → wasm) runs in a Web Worker; this page only talks to it by messages.
-import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, resaleSplit, isNative, roleName } from './format.js';
+import { formatAmount, parseAmount, formatDate, short, rules, resaleCap, resaleSplit, isNative, roleName, eventCategory, presale, presaleText } from './format.js';
 import { drawQR } from './qr.js';
 
 import { $, el, busy } from './dom.js';
@@ -10,6 +10,7 @@ import { loadWallet, humanError, showError, tokenInfo as walletTokenInfo, openSh
 
 const state = {
   wallet: null, account: null, chain: null, events: [], view: null,
+  category: null, // the wallet's sp_category view: the fan's category, why, and what is attested
   requests: new Map(), // request id → progress callback
   payments: new Map(), // card payment id (0x…) → progress callback
 };
@@ -110,6 +111,7 @@ async function enter(account) {
   try {
     state.chain = await state.wallet.chainInfo({});
     localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
+    await loadCategory();
     await loadEvents();
     resumePayments();
   } catch (e) {
@@ -137,6 +139,7 @@ async function loadEvents() {
 
 function renderEvent(ev, tok) {
   const now = Date.now() / 1000;
+  const presaleNow = presaleText(ev, eventCategory(ev, state.category), now);
   // How to pay: the processor's card checkout (the oracle network confirms the payment) or
   // the event's stablecoin from the wallet (a permit, gasless).
   const choice = el('div', { class: 'pay-choice', role: 'group', 'aria-label': 'How to pay', dataset: { pay: 'token' } });
@@ -169,11 +172,17 @@ function renderEvent(ev, tok) {
   return el('li', { class: 'card event', dataset: { event: ev.address } },
     el('h3', {}, ev.name),
     el('div', { class: 'muted' }, `${ev.venue} · ${formatDate(ev.startsAt)}`),
+    // Who publishes it: a web domain the oracle network verified the issuer controls.
+    ev.issuerDomain ? el('p', { class: 'issuer verified', title: 'The oracle network checked that this issuer controls this web domain' },
+      el('span', { 'aria-hidden': 'true' }, '✓ '), `verified: ${ev.issuerDomain}`)
+      : el('p', { class: 'issuer unverified' }, 'Issuer not verified: no one has checked which organisation publishes this event.'),
     ev.cancelled ? el('p', { class: 'error' }, 'This event is cancelled.') : null,
+    presaleNow ? el('p', { class: 'presale notice' }, presaleNow) : null,
     el('details', {}, el('summary', {}, 'The rules of this event'),
       el('ul', { class: 'rules' }, ...rules(ev, tok).map((r) => el('li', {}, r)))),
     choice,
     ...tiers,
+    el('p', { class: 'error buy-error', role: 'alert', hidden: true }),
     isNative(ev) ? null : el('div', { class: 'resale' }, el('h4', {}, 'Resale'),
       el('ul', { class: 'listings list', 'aria-live': 'polite' }, el('li', { class: 'muted' }, 'Loading…'))));
 }
@@ -183,8 +192,19 @@ function renderEvent(ev, tok) {
 // approveFlow: the wallet's summary → Approve and sign → accepted → sent → mined (walletui.js).
 function approveFlow(title, prepared, doneText, onDone) { walletApproveFlow(state.wallet, title, prepared, doneText, onDone); }
 
+// presaleRefusal: the presale in words when this fan's category may not buy yet (EventTicket
+// would revert with PresaleOnly), shown in the event's card before anything is signed.
+function presaleRefusal(ev, button) {
+  const where = button.closest('.event').querySelector('.buy-error');
+  const cat = eventCategory(ev, state.category);
+  if (presale(ev, cat).open) { showError(null, where); return false; }
+  showError(new Error('Not yet. ' + presaleText(ev, cat) + ' Nothing was signed.'), where);
+  return true;
+}
+
 async function buy(ev, tier, quantity, tok, button) {
   showError(null);
+  if (presaleRefusal(ev, button)) return;
   await busy(button, async () => {
     button.textContent = 'Preparing…';
     try {
@@ -215,6 +235,7 @@ function forgetPayment(id) {
 
 async function buyByCard(ev, tier, quantity, tok, button) {
   showError(null);
+  if (presaleRefusal(ev, button)) return;
   await busy(button, async () => {
     button.textContent = 'Preparing…';
     try {
@@ -406,6 +427,41 @@ async function buyListed(ev, t, tok, button, ul) {
     } catch (e) { showError(e); }
   });
 }
+
+// ---- my category ----
+// What the oracles' rules make of this wallet's activity, the facts that put it there, and
+// what the oracle network attested on the chain (what events read).
+
+async function loadCategory() {
+  try {
+    state.category = await state.wallet.category({ account: state.account });
+    renderCategory(state.category);
+  } catch (e) {
+    $('category').replaceChildren(el('p', { class: 'muted' }, humanError(e)));
+  }
+}
+
+function renderCategory(v) {
+  const facts = (x, id) => el('ul', { class: 'facts', id }, ...(x.facts || []).map((f) => el('li', {}, f)));
+  const now = Date.now() / 1000;
+  const attested = (v.attested || []).filter((a) => a.expiry > now);
+  $('category').replaceChildren(
+    el('p', {}, 'From your activity on Stagepass you are ', el('strong', { id: 'category-name' }, v.computed.name), '. Why:'),
+    facts(v.computed, 'category-facts'),
+    ...(v.perArtist || []).flatMap((x) => [
+      el('p', {}, `For the artist ${short(x.artist)}: `, el('strong', {}, x.name), '. Why:'), facts(x)]),
+    el('h4', {}, 'On the chain'),
+    attested.length
+      ? el('ul', { id: 'category-attested' }, ...attested.map((a) => el('li', {},
+        `${a.name}${a.artist ? ' of the artist ' + short(a.artist) : ' (every artist)'}, attested until ${formatDate(a.expiry)}`)))
+      : el('p', { id: 'category-attested' }, 'Nothing attested yet: events count you as an unclassified buyer.'),
+    el('p', { class: 'muted note' }, 'Every oracle of the network works this out on its own from purchases, resales, gifts and ' +
+      'check-ins (and the card signals its payment processor gives) with the same published rules; it counts on the chain only ' +
+      'once enough of them sign the same answer. It is about how this account buys, not about who you are.'));
+  document.body.dataset.category = v.computed.name;
+}
+
+$('category-box').addEventListener('toggle', () => { if ($('category-box').open && state.account) loadCategory(); });
 
 // ---- tickets ----
 

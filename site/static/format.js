@@ -79,6 +79,8 @@ export function rules(ev, token) {
   if (ev.sellerMarkupShareBps < 10000) {
     out.push(`On a resale above face value the seller keeps ${pct(ev.sellerMarkupShareBps)} of the markup; the rest goes to the people below.`);
   }
+  if (ev.superfanPresaleEndsAt) out.push(`Superfan presale until ${formatDate(ev.superfanPresaleEndsAt)}: only the artist's superfans may buy new tickets.`);
+  if (ev.presaleEndsAt) out.push(`Fan presale until ${formatDate(ev.presaleEndsAt)}: only the artist's fans and superfans may buy new tickets.`);
   if (ev.resaleClosesAt) out.push(`Resale closes ${formatDate(ev.resaleClosesAt)}.`);
   out.push(ev.maxPerBuyer > 0 ? `At most ${ev.maxPerBuyer} ticket${ev.maxPerBuyer === 1 ? '' : 's'} per buyer.` : 'No limit per buyer.');
   out.push(ev.giftsAllowed ? 'You may gift your ticket to a friend.' : 'Tickets cannot be gifted.');
@@ -91,3 +93,45 @@ export function rules(ev, token) {
 }
 
 export function isNative(ev) { return !ev.currency || ev.currency.toLowerCase() === ZERO; }
+
+// ---- buyer categories (relay/README.md, "Categories and identity") ----
+
+// CATEGORY_NAMES are the buyer categories by number, as EventTicket and OracleHub count them.
+export const CATEGORY_NAMES = ['unclassified', 'fan', 'superfan', 'scalper', 'bot'];
+
+// artistOf is whose fans an event counts, as OracleHub.registerEvent decides: the first
+// party with the artist role, else the originator.
+export function artistOf(ev) {
+  const a = (ev.splits || []).find((s) => s.role === 1) || (ev.splits || [])[0];
+  return a ? a.account.toLowerCase() : '';
+}
+
+// eventCategory is the category an event reads for a buyer (OracleHub.categoryOf) from what
+// is attested on chain (sp_category's `attested`): bot or scalper for every artist, else fan
+// or superfan of the event's artist, else unclassified. Expired attestations do not count.
+export function eventCategory(ev, view, now = Date.now() / 1000) {
+  const live = ((view && view.attested) || []).filter((a) => a.expiry > now);
+  const global = live.find((a) => !a.artist || a.artist === ZERO);
+  if (global && (global.category === 3 || global.category === 4)) return global.category;
+  const artist = artistOf(ev);
+  const mine = live.find((a) => a.artist && a.artist.toLowerCase() === artist);
+  return mine && (mine.category === 1 || mine.category === 2) ? mine.category : 0;
+}
+
+// presale says whether a buyer of category `cat` may buy new tickets now (EventTicket's
+// _checkPresale) and, if not, from when: {open, opensAt}.
+export function presale(ev, cat, now = Date.now() / 1000) {
+  if (!ev.presaleEndsAt || now >= ev.presaleEndsAt || cat === 2) return { open: true, opensAt: 0 };
+  const opensAt = cat === 1 ? ev.superfanPresaleEndsAt : ev.presaleEndsAt;
+  return now >= opensAt ? { open: true, opensAt: 0 } : { open: false, opensAt };
+}
+
+// presaleText is the presale in words for this buyer: who may buy now and whether they may.
+export function presaleText(ev, cat, now = Date.now() / 1000) {
+  if (!ev.presaleEndsAt || now >= ev.presaleEndsAt) return '';
+  const who = now < ev.superfanPresaleEndsAt ? 'Superfan presale: only the artist\'s superfans may buy now'
+    : 'Fan presale: only the artist\'s fans and superfans may buy now';
+  const p = presale(ev, cat, now);
+  const you = `you are ${cat === 0 ? 'not yet a fan of this artist (unclassified)' : 'a ' + CATEGORY_NAMES[cat] + (cat <= 2 ? ' of this artist' : '')}`;
+  return `${who}. ${p.open ? `You may buy now: ${you}.` : `You may buy from ${formatDate(p.opensAt)}: ${you}.`}`;
+}

@@ -6,7 +6,7 @@
 import { $, el, busy } from './dom.js';
 import { offerPasskeyUnlock } from './passkey.js';
 import { formatAmount, parseAmount, formatDate, short, rules, roleName } from './format.js';
-import { loadWallet, humanError, showError, tokenInfo, approveFlow } from './walletui.js';
+import { loadWallet, humanError, showError, tokenInfo, approveFlow, openSheet, closeSheet, summaryList } from './walletui.js';
 
 const state = {
   wallet: null, accounts: [], account: null, chain: null, token: { symbol: 'ETH', decimals: 18 },
@@ -140,6 +140,7 @@ async function loadEvents(select) {
     el('option', { value: e.address, selected: e.address === current }, `${e.name} · ${formatDate(e.startsAt)}`)));
   if (events.length) await pickEvent(current);
   else { state.event = null; $('stats').replaceChildren(); }
+  showVerified();
   document.body.dataset.eventsFor = state.account.toLowerCase();
 }
 
@@ -194,7 +195,13 @@ function renderStats(ev, st, tok) {
         el('th', { scope: 'row' }, `${roleName(p.role)} ${p.bps / 100}%`, el('br'), el('code', { title: p.account }, short(p.account))),
         el('td', { class: 'primary-amount' }, num(p.primary)), el('td', { class: 'resale-amount' }, num(p.resale)),
         el('td', { class: 'card-amount' }, num(p.card)), el('td', { class: 'total-amount' }, num(p.total)))))),
-    el('p', { class: 'muted', id: 'to-sellers' }, `Resellers received ${money(st.toSellers)} of the resale volume.`)));
+    el('p', { class: 'muted', id: 'to-sellers' }, `Resellers received ${money(st.toSellers)} of the resale volume.`),
+    el('h3', {}, 'Category mix'),
+    el('table', { class: 'figures', id: 'category-mix' },
+      el('caption', {}, 'Tickets held now, by the buyer category (attested by the oracle network) of their holder when they got them'),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Category'), el('th', { scope: 'col' }, 'Tickets'))),
+      el('tbody', {}, ...CATEGORIES.map((c, i) => el('tr', { dataset: { category: String(i) } },
+        el('th', { scope: 'row' }, c), el('td', {}, String((st.categories || [])[i] || 0))))))));
   $('gates').replaceChildren(...(st.gates.length ? st.gates.map((g) => el('li', { dataset: { gate: g } }, el('code', {}, g)))
     : [el('li', { class: 'muted' }, 'No door scanner yet.')]));
   document.body.dataset.statsCursor = `${st.cursor.block}/${st.cursor.logIndex}`;
@@ -215,6 +222,112 @@ $('form-gate').addEventListener('submit', (ev) => {
       approveFlow(state.wallet, 'Add a door scanner', prepared, 'Done', () => { input.value = ''; refreshSoon(); });
     } catch (e) { showError(e); }
   });
+});
+
+// ---- verify your domain ----
+// The wallet signs IssuerClaim(account, domain) (EIP-191, after its summary) and returns the
+// stagepass.json to publish at https://DOMAIN/.well-known/; the relay passes the request to
+// the oracle nodes, each reads the file itself, and once enough agree OracleHub holds the
+// domain, which the relay then shows on the issuer's events (EventInfo.issuerDomain).
+
+const verify = { domain: '', timer: null };
+
+// showVerified says which domain the oracles verified for this account (seen on its events).
+function showVerified() {
+  const d = (state.events.find((e) => e.issuerDomain) || {}).issuerDomain;
+  const st = $('verify-status');
+  st.classList.toggle('verified', !!d);
+  if (d) {
+    st.textContent = `Verified: ${d}. Fans see "verified: ${d}" on your events.`;
+    document.body.dataset.verified = d;
+  } else if (!verify.timer) {
+    st.textContent = 'Not verified: your events say "issuer not verified".';
+  }
+}
+
+// domainOf reads a host name (and port) from what was typed: a scheme or a trailing slash
+// is dropped, a path is refused.
+function domainOf(text) {
+  const d = text.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/$/, '');
+  return /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(d) ? d : null;
+}
+
+$('form-verify').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const input = $('verify-domain');
+  const domain = domainOf(input.value);
+  input.setAttribute('aria-invalid', String(!domain));
+  $('verify-error').hidden = !!domain;
+  $('verify-error').textContent = domain ? '' : 'Enter your web domain only, like tickets.example.com (no path).';
+  if (!domain) return;
+  busy($('btn-verify-file'), async () => {
+    try {
+      const prepared = await state.wallet.prepareIssuerFile({ account: state.account, domain });
+      openSheet(prepared.summary.title);
+      $('sheet-content').append(summaryList(prepared.summary));
+      const sign = el('button', { type: 'button', class: 'primary', id: 'btn-approve' }, 'Sign');
+      const cancel = el('button', { type: 'button', class: 'secondary', id: 'btn-cancel' }, 'Cancel');
+      cancel.onclick = async () => { closeSheet(); try { await state.wallet.reject({ id: prepared.id }); } catch { /* gone */ } };
+      sign.onclick = () => busy(sign, async () => {
+        try {
+          const { file } = await state.wallet.approve({ id: prepared.id });
+          closeSheet();
+          showFile(domain, file);
+        } catch (e) { showError(e, $('sheet-error')); }
+      });
+      $('sheet-actions').append(cancel, sign);
+      sign.focus();
+    } catch (e) { showError(e); }
+  });
+});
+
+function showFile(domain, file) {
+  verify.domain = domain;
+  const text = JSON.stringify(file, null, 2) + '\n';
+  $('verify-url').textContent = `https://${domain}/.well-known/stagepass.json`;
+  $('verify-file').textContent = text;
+  $('verify-file-box').hidden = false;
+  $('btn-verify-copy').onclick = async () => {
+    try { await navigator.clipboard.writeText(text); $('btn-verify-copy').textContent = 'Copied'; } catch { showError(new Error('This browser would not copy: select the text above instead.')); }
+  };
+  $('btn-verify-download').onclick = () => {
+    const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/json' })), download: 'stagepass.json' });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  };
+  document.body.dataset.issuerFile = text;
+  $('verify-file-box').scrollIntoView({ block: 'start' });
+}
+
+$('btn-verify-ask').onclick = () => busy($('btn-verify-ask'), async () => {
+  const domain = verify.domain;
+  try {
+    await state.wallet.requestIssuerVerification({ account: state.account, domain });
+  } catch (e) { showError(e); return; }
+  const st = $('verify-status');
+  st.textContent = `Asked the oracles to verify ${domain}: each reads https://${domain}/.well-known/stagepass.json itself, and the domain shows here once enough of them agree. Keep the file published.`;
+  clearInterval(verify.timer);
+  const started = Date.now();
+  verify.timer = setInterval(async () => {
+    try {
+      const evs = await state.wallet.issuerEvents({ issuer: state.account });
+      if (evs.some((e) => e.issuerDomain === domain)) {
+        clearInterval(verify.timer);
+        verify.timer = null;
+        state.events = evs;
+        showVerified();
+      } else if (!evs.length) {
+        st.textContent += ' (It shows on your events: create one to see it.)';
+        clearInterval(verify.timer);
+        verify.timer = null;
+      } else if (Date.now() - started > 5 * 60e3) {
+        clearInterval(verify.timer);
+        verify.timer = null;
+        st.textContent = `Not verified yet: the oracles could not read a file naming this account at https://${domain}/.well-known/stagepass.json. Check it is published and ask again.`;
+      }
+    } catch { /* offline: try again on the next tick */ }
+  }, 2000);
+  document.body.dataset.verifyAsked = domain;
 });
 
 // ---- create an event ----
@@ -337,6 +450,16 @@ function readForm() {
   if (!Number.isInteger(cfg.maxPerBuyer) || cfg.maxPerBuyer < 1 || cfg.maxPerBuyer > 65535) bad('ev-limit', 'Allow each buyer at least 1 ticket (a whole number).');
   if (!(cfg.maxResaleMarkupBps >= 0 && cfg.maxResaleMarkupBps <= 65535)) bad('ev-cap', 'The resale cap is a percentage from 0 to 655.35, at most two decimals.');
   if (!(cfg.sellerMarkupShareBps >= 0 && cfg.sellerMarkupShareBps <= 10000)) bad('ev-share', "The seller's share is a percentage from 0 to 100.");
+  // Presale windows (EventFactory: superfan ≤ fan presale end < resale close); the event
+  // reads buyer categories from the relay's OracleHub.
+  const hub = state.chain && state.chain.hub;
+  if (hub) cfg.categoryRegistry = hub;
+  cfg.presaleEndsAt = unixOf('ev-presale');
+  cfg.superfanPresaleEndsAt = unixOf('ev-superfan-presale');
+  if (cfg.superfanPresaleEndsAt && !cfg.presaleEndsAt) bad('ev-presale', 'Set when the fan presale ends too: the superfan presale must end no later than it.');
+  else if (cfg.superfanPresaleEndsAt > cfg.presaleEndsAt) bad('ev-superfan-presale', 'The superfan presale must end no later than the fan presale.');
+  if (cfg.presaleEndsAt && cfg.resaleClosesAt && cfg.presaleEndsAt >= cfg.resaleClosesAt) bad('ev-presale', 'The fan presale must end before resale closes.');
+  if (cfg.presaleEndsAt && !hub) bad('ev-presale', 'This server has no oracle network to attest fans, so it cannot run a presale.');
 
   const tiers = [...$('tiers').children];
   if (!tiers.length) bad('btn-add-tier', 'Add at least one ticket tier.');

@@ -36,6 +36,10 @@ export function humanError(err) {
     case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
     case 'RELAY_REFUSED':
       if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';
+      { // EventTicket's presale refused this buyer's category (the relay names the revert).
+        const pre = /PresaleOnly\(category=(\d+), opensAt=(\d+)\)/.exec(msg);
+        if (pre) return `This event is in its presale and your buyer category (${['unclassified', 'fan', 'superfan', 'scalper', 'bot'][pre[1]] || pre[1]}) may buy from ${new Date(Number(pre[2]) * 1000).toLocaleString()}.`;
+      }
       return msg;
     case 'INVALID_CONFIG': return 'The event cannot be created: ' + msg.replace(/^actions: invalid event configuration: /, '');
     default: return msg;
