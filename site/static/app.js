@@ -437,7 +437,9 @@ async function loadCategory() {
     state.category = await state.wallet.category({ account: state.account });
     renderCategory(state.category);
   } catch (e) {
-    $('category').replaceChildren(el('p', { class: 'muted' }, humanError(e)));
+    // A relay without an oracle network has no sp_category: every buyer is unclassified.
+    const none = e.code === 'RELAY_REFUSED' && /does not exist/.test(e.message || '');
+    $('category').replaceChildren(el('p', { class: 'muted' }, none ? 'This server has no oracle network, so it gives no buyer categories: every buyer counts as unclassified.' : humanError(e)));
   }
 }
 
