@@ -7,8 +7,9 @@
 //            order, each signer's pending forwarder nonces, the hot wallet's next nonce.
 //            A Durable Object runs one call at a time, so each operation is atomic. Its
 //            alarm runs the sender (Go, /__pump) while requests are unfinished.
-//   Fanout — websocket subscriptions (hibernation API: idle sockets cost nothing) and the
-//            latest message of each key, sent to a subscriber as its backlog.
+//   Fanout — websocket subscriptions (hibernation API: idle sockets cost nothing): the
+//            latest message of each request, sent to a subscriber first; the tickets and
+//            event topics, whose backlog the Go worker reads from the index (D1).
 //
 // Both are spoken to over HTTP through their stubs (Go: edge.HTTPStore, edge.HTTPPublisher).
 import goWorker from "./build/worker.mjs";

@@ -952,7 +952,9 @@ func signAs(t testing.TB, p *platform, req *protocol.ForwardRequest) []byte {
 //     the cost of the fresh Go program every request gets;
 //
 //   - healthz: a warm /healthz, which adds two subrequests (the chain's head block, the
-//     Outbox's queue).
+//     Outbox's queue);
+//
+//   - events: a warm sp_events, one query of the index (D1, empty here).
 //
 //     go test ./relay/worker -run '^$' -bench Worker -benchtime 3x
 func BenchmarkWorker(b *testing.B) {
@@ -1006,6 +1008,13 @@ func BenchmarkWorker(b *testing.B) {
 	b.Run("healthz", func(b *testing.B) {
 		for b.Loop() {
 			get(b, "/healthz", http.StatusOK)
+		}
+	})
+	b.Run("events", func(b *testing.B) { // sp_events: one D1 query
+		for b.Loop() {
+			if _, rerr := w.call(b, protocol.MethodEvents); rerr != nil {
+				b.Fatalf("sp_events: %+v", rerr)
+			}
 		}
 	})
 }

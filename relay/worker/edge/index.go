@@ -358,7 +358,8 @@ func (s *sink) Apply(ctx context.Context, logs []types.Log) ([]common.Address, e
 		return ok || created[a]
 	}
 	var decs []decoded
-	var want []any
+	want := map[string][]any{} // token ids to read, by event
+	var order []string
 	for _, l := range logs {
 		acts, info, err := index.Decode(ctx, s.r.cfg.Chain, s.r.cfg.Factory, known, l)
 		if err != nil {
@@ -370,21 +371,28 @@ func (s *sink) Apply(ctx context.Context, logs []types.Log) ([]common.Address, e
 			}
 			if ref := ticketRef(a.Event, a.TokenID); a.TokenID != "" && !s.loaded[ref] {
 				s.loaded[ref] = true
-				want = append(want, ref)
+				ev := strings.ToLower(a.Event)
+				if want[ev] == nil {
+					order = append(order, ev)
+				}
+				want[ev] = append(want[ev], a.TokenID)
 			}
 		}
 		if len(acts) > 0 {
 			decs = append(decs, decoded{acts, info})
 		}
 	}
-	for len(want) > 0 { // D1 binds at most 100 parameters a statement
-		n := min(len(want), 90)
-		ts, err := s.r.tickets(ctx, "event || ':' || token_id IN (?"+strings.Repeat(",?", n-1)+")", want[:n]...)
-		if err != nil {
-			return nil, err
+	for _, ev := range order {
+		ids := want[ev]
+		for len(ids) > 0 { // D1 binds at most 100 parameters a statement
+			n := min(len(ids), 90)
+			ts, err := s.r.tickets(ctx, "event = ? AND token_id IN (?"+strings.Repeat(",?", n-1)+")", append([]any{ev}, ids[:n]...)...)
+			if err != nil {
+				return nil, err
+			}
+			s.ix.Seed(nil, ts, protocol.Cursor{})
+			ids = ids[n:]
 		}
-		s.ix.Seed(nil, ts, protocol.Cursor{})
-		want = want[n:]
 	}
 	var out []common.Address
 	for _, d := range decs {
@@ -499,7 +507,7 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 			stmts = append(stmts, st)
 		}
 	}
-	for ref, a := range tickets {
+	for _, a := range tickets {
 		id, _ := new(big.Int).SetString(a.TokenID, 10)
 		if t, ok := s.ix.Ticket(common.HexToAddress(a.Event), id); ok {
 			st, err := ticketStmt(t)
@@ -508,7 +516,7 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 			}
 			stmts = append(stmts, st)
 		} else {
-			stmts = append(stmts, Stmt{"DELETE FROM tickets WHERE event || ':' || token_id = ?", []any{ref}})
+			stmts = append(stmts, Stmt{"DELETE FROM tickets WHERE event = ? AND token_id = ?", []any{strings.ToLower(a.Event), a.TokenID}})
 		}
 	}
 	st, err := cursorStmt(next, hashes)
