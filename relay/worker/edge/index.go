@@ -257,43 +257,51 @@ func (r *Relay) Subscribe(ctx context.Context, topic string, params json.RawMess
 	if r.cfg.DB == nil {
 		return nil, ErrNoIndex
 	}
-	var p struct {
-		Owner common.Address   `json:"owner"`
-		Event common.Address   `json:"event"`
-		From  *protocol.Cursor `json:"from"`
-	}
+	// As relay/server's topics: req.Method is the topic, its params an object decoded strictly.
+	req := &rpcserver.Request{Method: topic, Params: params}
 	if len(params) == 0 || string(params) == "null" {
-		return nil, rpcserver.InvalidParams("sp_subscribe: params object required")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(params)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return nil, rpcserver.InvalidParams("invalid params: %v", err)
+		return nil, rpcserver.InvalidParams("%s: params object required", topic)
 	}
 	var key string
+	var from *protocol.Cursor
 	switch topic {
 	case protocol.TopicTickets:
-		if p.Owner == (common.Address{}) || p.Event != (common.Address{}) {
+		var p struct {
+			Owner common.Address   `json:"owner"`
+			From  *protocol.Cursor `json:"from"`
+		}
+		if err := req.DecodeParams(&p); err != nil {
+			return nil, err
+		}
+		if p.Owner == (common.Address{}) {
 			return nil, rpcserver.InvalidParams("tickets: owner is required")
 		}
-		key = index.OwnerKey(p.Owner)
+		key, from = index.OwnerKey(p.Owner), p.From
 	case protocol.TopicEvent:
-		if p.Owner != (common.Address{}) {
-			return nil, rpcserver.InvalidParams(`event: unknown field "owner"`)
+		var p struct {
+			Event common.Address   `json:"event"`
+			From  *protocol.Cursor `json:"from"`
+		}
+		if err := req.DecodeParams(&p); err != nil {
+			return nil, err
 		}
 		if _, _, err := r.event(ctx, p.Event); err != nil {
-			return nil, rpcserver.InvalidParams("event: no Stagepass event at %s", p.Event.Hex())
+			var re *rpcserver.Error
+			if errors.As(err, &re) {
+				return nil, rpcserver.InvalidParams("event: no Stagepass event at %s", p.Event.Hex())
+			}
+			return nil, err
 		}
-		key = index.EventKey(p.Event)
+		key, from = index.EventKey(p.Event), p.From
 	default:
 		return nil, rpcserver.InvalidParams("unknown topic %q", topic)
 	}
 	f := &Feed{Key: key, Backlog: []protocol.Activity{}}
-	if p.From == nil {
+	if from == nil {
 		return f, nil
 	}
 	var rows []activityRow
-	c := *p.From
+	c := *from
 	err := r.cfg.DB.Query(ctx, &rows, `SELECT a.data AS data FROM activity_keys k
 		JOIN activities a ON a.block = k.block AND a.log_index = k.log_index AND a.sub = k.sub
 		WHERE k.key = ? AND (k.block > ? OR (k.block = ? AND (k.log_index > ? OR (k.log_index = ? AND k.sub > ?))))
