@@ -433,7 +433,7 @@ func (c capped) BlockNumber(ctx context.Context) (uint64, error) {
 // the activities, the events and tickets they changed and the new cursor in one
 // transaction, and then pushes the activities through the fan-out. It returns the next
 // block to read. A pass that did not start from the stored cursor (another pass ran
-// meanwhile) fails its transaction and writes nothing.
+// meanwhile) fails its transaction, writes and pushes nothing, and is not an error.
 //
 // Reorganisations: the watcher compares the stored hashes of the last FollowWindow blocks
 // with the chain's; when blocks were replaced, the pass drops the activities from the first
@@ -532,6 +532,9 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	if err := r.cfg.DB.Batch(ctx, append(stmts, st)); err != nil {
+		if anotherPassRan(err) {
+			return start, nil
+		}
 		return 0, fmt.Errorf("index: write blocks %d-%d: %w", start, next-1, err)
 	}
 	if len(s.applied) > 0 && r.cfg.Activities != nil {
@@ -545,8 +548,12 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 	return next, nil
 }
 
+// anotherPassRan reports a transaction that guard failed: another pass (the cron trigger's
+// and an alarm's at once) wrote first, and this one's work is done or will be redone.
+func anotherPassRan(err error) bool { return strings.Contains(err.Error(), "another_pass_ran") }
+
 // guard fails a transaction written by a pass that did not start from the stored cursor:
-// follow_check accepts no row (CHECK stale = 0).
+// follow_check accepts no row (CONSTRAINT another_pass_ran CHECK (stale = 0)).
 func guard(start uint64) Stmt {
 	return Stmt{"INSERT INTO follow_check (stale) SELECT 1 FROM follow WHERE id = 1 AND next != ?", []any{start}}
 }
@@ -639,6 +646,9 @@ func (r *Relay) rebuild(ctx context.Context, start, from uint64, hashes map[uint
 		return 0, err
 	}
 	if err := r.cfg.DB.Batch(ctx, append(stmts, st)); err != nil {
+		if anotherPassRan(err) {
+			return start, nil
+		}
 		return 0, fmt.Errorf("index: retract blocks from %d: %w", from, err)
 	}
 	if len(dropped) > 0 && r.cfg.Activities != nil {

@@ -6,8 +6,8 @@
 -- (JSON {"number":"0xhash"}, the last 32: reorganisation detection).
 CREATE TABLE follow (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL, hashes TEXT NOT NULL);
 -- A pass that did not start from the stored cursor inserts a row here, which fails its
--- transaction.
-CREATE TABLE follow_check (stale INTEGER CHECK (stale = 0));
+-- transaction ("CHECK constraint failed: another_pass_ran").
+CREATE TABLE follow_check (stale INTEGER CONSTRAINT another_pass_ran CHECK (stale = 0));
 
 -- Every activity (protocol.Activity as JSON) in the chain's log order, with the event's
 -- configuration for eventCreated (replayed after a reorganisation) and its fan-out keys.
