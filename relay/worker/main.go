@@ -114,10 +114,14 @@ func main() {
 		_ = json.NewEncoder(w).Encode(reply)
 	})
 	workers.ServeNonBlock(mux)
-	// A backstop should an alarm ever be lost.
+	// A backstop should an alarm ever be lost, and the index's follower for what nobody
+	// relayed here. Errors are logged, not returned: syumai/workers' cron glue panics on
+	// one, and the trigger then never finishes ("the Worker's code had hung").
 	cron.ScheduleTaskNonBlock(func(ctx context.Context) error {
-		_, err := pump(ctx)
-		return err
+		if _, err := pump(ctx); err != nil {
+			log.Warn("cron: sender and follower", "err", err)
+		}
+		return nil
 	})
 	workers.Ready()
 	select {

@@ -730,7 +730,7 @@ func TestWorkerReorg(t *testing.T) {
 	}
 	c.MustTransact(fan, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
 	// Two passes at once (the cron trigger's and an alarm's): one writes, the other's
-	// transaction fails on the stored cursor, quietly; nothing is pushed twice.
+	// transaction fails on the stored cursor; nothing is pushed twice.
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() { errs <- scheduled() }()
