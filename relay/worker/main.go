@@ -88,6 +88,21 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]int{"queued": queued})
 	})
+	// The index's follower alone: the Fanout's alarm calls this while sockets follow the
+	// tickets or event topic.
+	mux.HandleFunc("/__follow", func(w http.ResponseWriter, r *http.Request) {
+		relay, err := build(r.Context())
+		if err == nil {
+			var next uint64
+			if next, err = relay.Follow(r.Context()); err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(map[string]uint64{"next": next})
+				return
+			}
+		}
+		log.Warn("follower", "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	})
 	// sp_subscribe to the tickets and event topics: the Fanout object asks here for the
 	// params' check and the backlog after the subscriber's cursor (relay.mjs).
 	mux.HandleFunc("/__subscribe", func(w http.ResponseWriter, r *http.Request) {

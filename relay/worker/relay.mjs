@@ -43,6 +43,10 @@ function goCall(state, env, request) {
 // How soon the sender runs again while requests are unfinished.
 const PUMP_AGAIN_MS = 1000;
 
+// How often the index follows the chain while a socket follows the tickets or event topic
+// (FOLLOW_SECONDS, 2 by default): the Fanout's alarm runs the Go worker's /__follow.
+const followMs = (env) => 1000 * (Number(env.FOLLOW_SECONDS) || 2);
+
 // How long finished requests (and the fan-out's latest push of each) are kept:
 // RETENTION_SECONDS, 7 days by default as on the native relay. A late resubmission of a
 // dropped request then meets its used forwarder nonce and is refused.
@@ -337,6 +341,7 @@ export class Fanout {
     ws.serializeAttachment(att);
     reply(sub);
     for (const a of backlog) ws.send(notification(sub, a));
+    await setAlarmBy(this.state.storage, Date.now() + followMs(this.env));
     const last = backlog.length > 0 ? backlog[backlog.length - 1] : null;
     for (const item of waiting.items) {
       if (!item.keys.includes(key)) continue;
@@ -345,10 +350,28 @@ export class Fanout {
     }
   }
 
-  // Drops the latest push of keys finished past the retention.
+  // Drops the latest push of keys finished past the retention; while a socket follows the
+  // tickets or event topic, runs a pass of the index's follower (which publishes what it
+  // finds to /activities) and comes back in FOLLOW_SECONDS. A failed pass is retried then.
   async alarm() {
     const next = await dropExpired(this.state.storage, this.env, (key) => ["last:" + key]);
     if (next !== null) await setAlarmBy(this.state.storage, next);
+    if (this.followed()) {
+      const res = await goCall(this.state, this.env, new Request("https://relay.internal/__follow", { method: "POST" }));
+      if (!res.ok) console.warn(`follower: HTTP ${res.status}: ${await res.text()}`);
+      if (this.followed()) await setAlarmBy(this.state.storage, Date.now() + followMs(this.env));
+    }
+  }
+
+  // followed reports whether any socket subscribes to the tickets or event topic.
+  followed() {
+    for (const ws of this.state.getWebSockets()) {
+      const att = ws.deserializeAttachment() || { subs: {} };
+      for (const k of Object.values(att.subs)) {
+        if (k.startsWith("owner:") || k.startsWith("event:")) return true;
+      }
+    }
+    return false;
   }
 
   async webSocketMessage(ws, message) {

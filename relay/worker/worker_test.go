@@ -768,13 +768,40 @@ func TestWorkerReorg(t *testing.T) {
 		t.Fatalf("after the reorganisation: %s", diff)
 	}
 
-	// A later pass changes a ticket indexed by an earlier one: the fan lists it.
+	// A later pass changes a ticket indexed by an earlier one: the fan lists it. No cron
+	// trigger now: while a socket follows the event topic, the Fanout's alarm runs the
+	// follower every FOLLOW_SECONDS, and the listing is pushed.
 	c.MustTransact(fan, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
 	follow()
 	mine := p.nativeIndex(t).TicketsByOwner(fan.Address)
 	id, _ := new(big.Int).SetString(mine[len(mine)-1].TokenID, 10)
+	evws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evws.Close()
+	if err := evws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sp_subscribe", "params": []any{"event", map[string]string{"event": ev.Hex()}}}); err != nil {
+		t.Fatal(err)
+	}
+	var evSub struct {
+		Result string    `json:"result"`
+		Error  *rpcError `json:"error"`
+	}
+	_ = evws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := evws.ReadJSON(&evSub); err != nil || evSub.Result == "" {
+		t.Fatalf("event topic: %+v %v", evSub, err)
+	}
 	c.MustTransact(fan, ev, devchain.Ticket.PackList(id, devchain.USDC(55)), nil)
-	follow()
+	var listed struct {
+		Params struct {
+			Subscription string            `json:"subscription"`
+			Result       protocol.Activity `json:"result"`
+		} `json:"params"`
+	}
+	if err := evws.ReadJSON(&listed); err != nil || listed.Params.Subscription != evSub.Result ||
+		listed.Params.Result.Kind != protocol.KindListed || listed.Params.Result.TokenID != id.String() || listed.Params.Result.Price != "55000000" {
+		t.Fatalf("event push: %+v %v\n%s", listed, err, w.logs)
+	}
 	if diff := p.compareIndex(t, w, events, owners); diff != "" {
 		t.Fatalf("after a listing: %s", diff)
 	}

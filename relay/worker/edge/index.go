@@ -433,7 +433,9 @@ func (c capped) BlockNumber(ctx context.Context) (uint64, error) {
 // the activities, the events and tickets they changed and the new cursor in one
 // transaction, and then pushes the activities through the fan-out. It returns the next
 // block to read. A pass that did not start from the stored cursor (another pass ran
-// meanwhile) fails its transaction, writes and pushes nothing, and is not an error.
+// meanwhile) fails its transaction and writes and pushes nothing; it then runs again from
+// the new cursor (up to three times), so that what was on chain when Follow was called is
+// indexed when it returns.
 //
 // Reorganisations: the watcher compares the stored hashes of the last FollowWindow blocks
 // with the chain's; when blocks were replaced, the pass drops the activities from the first
@@ -445,6 +447,22 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 	if r.cfg.DB == nil {
 		return 0, ErrNoIndex
 	}
+	for range 2 {
+		if next, err := r.follow(ctx); !errors.Is(err, errAnotherPass) {
+			return next, err
+		}
+	}
+	next, err := r.follow(ctx)
+	if errors.Is(err, errAnotherPass) {
+		return next, nil // others keep writing: their passes index it
+	}
+	return next, err
+}
+
+// errAnotherPass: the pass's transaction failed because another pass wrote first.
+var errAnotherPass = errors.New("index: another pass wrote first")
+
+func (r *Relay) follow(ctx context.Context) (uint64, error) {
 	var rows []followRow
 	if err := r.cfg.DB.Query(ctx, &rows, "SELECT next, hashes FROM follow WHERE id = 1"); err != nil {
 		return 0, fmt.Errorf("index: read cursor: %w", err)
@@ -533,7 +551,7 @@ func (r *Relay) Follow(ctx context.Context) (uint64, error) {
 	}
 	if err := r.cfg.DB.Batch(ctx, append(stmts, st)); err != nil {
 		if anotherPassRan(err) {
-			return start, nil
+			return start, errAnotherPass
 		}
 		return 0, fmt.Errorf("index: write blocks %d-%d: %w", start, next-1, err)
 	}
@@ -647,7 +665,7 @@ func (r *Relay) rebuild(ctx context.Context, start, from uint64, hashes map[uint
 	}
 	if err := r.cfg.DB.Batch(ctx, append(stmts, st)); err != nil {
 		if anotherPassRan(err) {
-			return start, nil
+			return start, errAnotherPass
 		}
 		return 0, fmt.Errorf("index: retract blocks from %d: %w", from, err)
 	}
