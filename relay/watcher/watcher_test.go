@@ -172,3 +172,51 @@ func TestReorgRetractsAndReapplies(t *testing.T) {
 		t.Fatalf("index has %d tickets for a, chain %d (right after the fork: %d)", got, n, inPool)
 	}
 }
+
+// A watcher resumed from another's Position (the Workers build keeps it in a database
+// between runs) goes on where it stopped and still sees a reorganisation of the blocks the
+// first one read.
+func TestResumeFromPosition(t *testing.T) {
+	c, ix, w, rec := setup(t)
+	issuer, a := c.Accounts[0], c.Accounts[4]
+	ev, err := c.CreateEvent(issuer, c.DefaultConfig(issuer.Address, c.Accounts[1].Address, c.Accounts[2].Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.FundUSD(ev, devchain.USDC(1000), a)
+	step(t, w)
+	parent, err := c.Client.HeaderByNumber(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MustTransact(a, ev, devchain.Ticket.PackBuy(big.NewInt(0), big.NewInt(1), devchain.USDC(50)), nil)
+	step(t, w)
+	next, hashes := w.Position()
+	if next != parent.Number.Uint64()+2 || len(hashes) == 0 {
+		t.Fatalf("position %d with %d hashes after block %d", next, len(hashes), parent.Number.Uint64()+1)
+	}
+
+	w2 := watcher.New(watcher.Config{Client: c.Client, Sink: ix, Factory: c.Factory, Start: 0})
+	w2.Resume(next, hashes)
+	before := len(rec.get(index.OwnerKey(a.Address)))
+	step(t, w2) // nothing new: nothing applied twice
+	if got := len(rec.get(index.OwnerKey(a.Address))); got != before {
+		t.Fatalf("the resumed watcher pushed %d activities again", got-before)
+	}
+	if err := c.Backend.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.Backend.Commit()
+	}
+	step(t, w2)
+	var removed int
+	for _, act := range rec.get(index.OwnerKey(a.Address)) {
+		if act.Removed {
+			removed++
+		}
+	}
+	if removed == 0 {
+		t.Fatal("the resumed watcher did not retract the replaced block")
+	}
+}
