@@ -6,7 +6,7 @@ import { drawQR } from './qr.js';
 
 import { $, el, busy } from './dom.js';
 import { offerPasskeyUnlock, walletSettings } from './passkey.js';
-import { loadWallet, humanError, showError, tokenInfo as walletTokenInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
+import { loadWallet, wireUnlockForms, humanError, showError, tokenInfo as walletTokenInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
 
 const state = {
   wallet: null, account: null, chain: null, events: [], view: null,
@@ -68,32 +68,9 @@ $('form-create').addEventListener('submit', (ev) => {
   });
 });
 
-$('form-restore').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  showError(null);
-  const mnemonic = $('restore-phrase').value.trim().toLowerCase().split(/\s+/).join(' ');
-  const password = $('restore-password').value;
-  if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
-  busy($('btn-restore'), async () => {
-    $('btn-restore').textContent = 'Restoring…';
-    try {
-      const r = await state.wallet.restore({ mnemonic, password });
-      localStorage.removeItem('stagepass.backupPending');
-      await enter(r.accounts[0]);
-    } catch (e) { showError(e); }
-  });
-});
-
-$('form-unlock').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  showError(null);
-  busy($('btn-unlock'), async () => {
-    $('btn-unlock').textContent = 'Unlocking…';
-    try {
-      const r = await state.wallet.unlock({ password: $('unlock-password').value });
-      await enter(r.accounts[0]);
-    } catch (e) { showError(e); }
-  });
+wireUnlockForms(() => state.wallet, async (r, how) => {
+  if (how === 'restore') localStorage.removeItem('stagepass.backupPending'); // the phrase was typed in: backed up
+  await enter(r.accounts[0]);
 });
 
 async function enter(account) {

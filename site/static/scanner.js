@@ -7,7 +7,7 @@
 import { $, el, busy } from './dom.js';
 import { offerPasskeyUnlock } from './passkey.js';
 import { formatDate, short } from './format.js';
-import { loadWallet, humanError, showError } from './walletui.js';
+import { loadWallet, wireUnlockForms, humanError, showError } from './walletui.js';
 
 const state = {
   wallet: null, accounts: [], events: [], event: null, gate: null, stats: null, online: false,
@@ -63,26 +63,7 @@ async function boot() {
   document.body.dataset.ready = 'true';
 }
 
-$('form-restore').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  showError(null);
-  const mnemonic = $('restore-phrase').value.trim().toLowerCase().split(/\s+/).join(' ');
-  const password = $('restore-password').value;
-  if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
-  busy($('btn-restore'), async () => {
-    $('btn-restore').textContent = 'Restoring…';
-    try { await enter(await state.wallet.restore({ mnemonic, password })); } catch (e) { showError(e); }
-  });
-});
-
-$('form-unlock').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  showError(null);
-  busy($('btn-unlock'), async () => {
-    $('btn-unlock').textContent = 'Unlocking…';
-    try { await enter(await state.wallet.unlock({ password: $('unlock-password').value })); } catch (e) { showError(e); }
-  });
-});
+wireUnlockForms(() => state.wallet, (r) => enter(r));
 
 function setOnline(connected) {
   state.online = connected;

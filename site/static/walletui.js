@@ -5,6 +5,32 @@
 // #progress, #sheet-error, #sheet-actions (see issuer.html).
 import { $, el, busy } from './dom.js';
 
+// wireUnlockForms handles the restore and unlock forms every page has (#form-restore with
+// #restore-phrase, #restore-password and #btn-restore; #form-unlock with #unlock-password and
+// #btn-unlock): `wallet()` is the started wallet, and `entered(result, how)` runs once it is
+// open, `how` being 'restore' or 'unlock'.
+export function wireUnlockForms(wallet, entered) {
+  $('form-restore').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    showError(null);
+    const mnemonic = $('restore-phrase').value.trim().toLowerCase().split(/\s+/).join(' ');
+    const password = $('restore-password').value;
+    if (password.length < 8) { showError({ code: 'WEAK_PASSWORD' }); return; }
+    busy($('btn-restore'), async () => {
+      $('btn-restore').textContent = 'Restoring…';
+      try { await entered(await wallet().restore({ mnemonic, password }), 'restore'); } catch (e) { showError(e); }
+    });
+  });
+  $('form-unlock').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    showError(null);
+    busy($('btn-unlock'), async () => {
+      $('btn-unlock').textContent = 'Unlocking…';
+      try { await entered(await wallet().unlock({ password: $('unlock-password').value }), 'unlock'); } catch (e) { showError(e); }
+    });
+  });
+}
+
 // loadWallet starts the wallet (Go → wasm in a Web Worker); null when this server was built
 // without it.
 export async function loadWallet() {
