@@ -90,7 +90,7 @@ type Aggregator struct {
 	groups    map[[32]byte]*group                    // report digest → signatures
 	progress  map[[32]byte]*protocol.PaymentProgress // payment id → progress
 	done      map[[32]byte]bool                      // payment ids whose capture (or reversal, by key) was submitted
-	nonce     *uint64
+	wallet    *Wallet
 	wake      chan struct{}
 	store     *store
 	// register: events whose artist OracleHub.registerEvent should record (sent once each);
@@ -156,7 +156,7 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	a := &Aggregator{
 		cfg: cfg, from: crypto.PubkeyToAddress(cfg.Key.PublicKey),
 		refs: map[[32]byte]string{}, groups: map[[32]byte]*group{}, progress: map[[32]byte]*protocol.PaymentProgress{},
-		done: map[[32]byte]bool{}, wake: make(chan struct{}, 1),
+		done: map[[32]byte]bool{}, wake: make(chan struct{}, 1), wallet: &Wallet{Client: cfg.Client, ChainID: cfg.ChainID, Key: cfg.Key},
 		register: map[common.Address]common.Hash{}, issuerReqs: map[string]protocol.IssuerRequest{}, issuerAt: map[string]time.Time{},
 	}
 	if err := a.refreshMembers(ctx); err != nil {
@@ -715,35 +715,7 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 // sendTx signs and sends one transaction to the hub from the aggregator's wallet. Only the
 // Run loop sends, so the nonce needs no lock.
 func (a *Aggregator) sendTx(ctx context.Context, data []byte, gas uint64) (*types.Transaction, error) {
-	c := a.cfg.Client
-	if a.nonce == nil {
-		n, err := c.PendingNonceAt(ctx, a.from)
-		if err != nil {
-			return nil, fmt.Errorf("read the aggregator's nonce: %w", err)
-		}
-		a.nonce = &n
-	}
-	head, err := c.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	tip, err := c.SuggestGasTipCap(ctx)
-	if err != nil {
-		return nil, err
-	}
-	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
-	tx, err := types.SignNewTx(a.cfg.Key, types.LatestSignerForChainID(a.cfg.ChainID), &types.DynamicFeeTx{
-		ChainID: a.cfg.ChainID, Nonce: *a.nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &a.cfg.Hub, Data: data,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.SendTransaction(ctx, tx); err != nil {
-		a.nonce = nil // read it again next time
-		return nil, err
-	}
-	*a.nonce++
-	return tx, nil
+	return a.wallet.Send(ctx, a.cfg.Hub, data, gas)
 }
 
 func (a *Aggregator) settle(ctx context.Context, g *group) error {
@@ -753,7 +725,7 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 			// Dropped: send it again under a fresh nonce.
 			a.mu.Lock()
 			g.tx = common.Hash{}
-			a.nonce = nil
+			a.wallet.Forget()
 			a.mu.Unlock()
 		}
 		return nil

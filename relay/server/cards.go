@@ -97,17 +97,7 @@ func (r *Relay) publishProgress(p protocol.PaymentProgress) {
 func (r *Relay) registerCardAPI(s *rpcserver.Server) {
 	s.Register(protocol.MethodCreatePayment, r.createPayment)
 	s.Register(protocol.MethodCreateResalePayment, r.createResalePayment)
-	s.Register(protocol.MethodSubmitReport, func(ctx context.Context, req *rpcserver.Request) (any, error) {
-		var rep protocol.OracleReport
-		if err := positional(req, &rep); err != nil {
-			return nil, err
-		}
-		rc, err := r.agg.Submit(ctx, rep)
-		if errors.Is(err, oracle.ErrRefused) {
-			return nil, rpcserver.InvalidParams("%v", err)
-		}
-		return rc, err
-	})
+	s.Register(protocol.MethodSubmitReport, r.submitReport)
 	s.Register(protocol.MethodBatchProposals, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
 		return r.agg.Proposals(ctx)
 	})

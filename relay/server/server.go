@@ -29,6 +29,7 @@ import (
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/payout"
 	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/relay/validator"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/site"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -71,6 +72,10 @@ type Config struct {
 	// aggregator (sp_submitReport) and the "payment" topic.
 	Cards *CardConfig
 
+	// Validators, if set, turns on the sidechain validators' aggregator (sp_submitReport
+	// kinds "checkpoint" and "deposits"): this relay's chain is the sidechain.
+	Validators *ValidatorConfig
+
 	// MaxInFlight is how many of the relayer's transactions may be unmined at once (0:
 	// forward's default, 64 — what a public node's mempool takes from one account).
 	MaxInFlight int
@@ -96,6 +101,7 @@ type Relay struct {
 	metrics *prometheus.Registry
 	cards   *CardConfig
 	agg     *oracle.Aggregator
+	vagg    *validator.Aggregator
 	payouts *payout.Worker
 	ident   identity
 
@@ -146,7 +152,16 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			return nil, fmt.Errorf("start card purchases: %w", err)
 		}
 	}
+	if cfg.Validators != nil {
+		if err := r.startValidators(ctx); err != nil {
+			_ = fwd.Close()
+			return nil, fmt.Errorf("start the validators' aggregator: %w", err)
+		}
+	}
 	r.registerAPI(r.rpc)
+	if r.agg == nil && r.vagg != nil {
+		r.rpc.Register(protocol.MethodSubmitReport, r.submitReport)
+	}
 	if r.agg != nil {
 		r.registerCardAPI(r.rpc)
 		r.registerIdentityAPI(r.rpc)
@@ -201,6 +216,15 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			defer r.agg.Close()
 			if err := r.agg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("oracle aggregator: %w", err))
+			}
+		}()
+	}
+	if r.vagg != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.vagg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				r.fail(fmt.Errorf("validator aggregator: %w", err))
 			}
 		}()
 	}

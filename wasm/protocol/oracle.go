@@ -205,7 +205,10 @@ type OracleReport struct {
 	PaymentID string             `json:"paymentId,omitempty"`
 	// Attestation: kinds "category" and "issuer".
 	Attestation *AttestationJSON `json:"attestation,omitempty"`
-	Signature   string           `json:"signature"`
+	// Validators' reports (validator.go): kinds "checkpoint" and "deposits".
+	Checkpoint *CheckpointJSON `json:"checkpoint,omitempty"`
+	Deposits   []DepositJSON   `json:"deposits,omitempty"`
+	Signature  string          `json:"signature"`
 }
 
 // AttestationJSON is a category attestation (Buyer, Artist — "" or the zero address for
@@ -295,6 +298,10 @@ type ReportReceipt struct {
 	Signatures int    `json:"signatures"` // distinct members that signed this report so far
 	Threshold  int    `json:"threshold"`
 	State      string `json:"state"`
+	// SignedStake and TotalStake (decimal): a validator report's signers' stake so far and
+	// the whole set's; it goes out once SignedStake × 3 ≥ TotalStake × 2 (Threshold is 0).
+	SignedStake string `json:"signedStake,omitempty"`
+	TotalStake  string `json:"totalStake,omitempty"`
 }
 
 // Payment progress states.

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/relay/validator"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// ValidatorConfig turns on the sidechain validators' aggregator (issue 9): validators'
+// checkpoints and deposit attestations arrive on sp_submitReport (kinds "checkpoint" and
+// "deposits") and go out to CheckpointManager on the main chain and ChildGateway on this
+// relay's chain (the sidechain) once their signers hold ≥ 2/3 of the stake.
+type ValidatorConfig struct {
+	// Main is the relay's connection to the main chain and MainChainID its id.
+	Main        oracle.Sender
+	MainChainID *big.Int
+	// Root is RootGateway on the main chain (CheckpointManager and StakeManager are read
+	// from it); Child is ChildGateway on the sidechain.
+	Root, Child common.Address
+	// Submitter is the hot wallet that sends checkpoints and deposit batches on both
+	// chains: a wallet of its own, apart from the forwarding and oracle reporting ones.
+	Submitter *ecdsa.PrivateKey
+}
+
+// Validators is the relay's validator report aggregator, nil without ValidatorConfig.
+// In-process validators (stagepass dev --mainchain) talk to it directly.
+func (r *Relay) Validators() *validator.Aggregator { return r.vagg }
+
+func (r *Relay) startValidators(ctx context.Context) error {
+	v := r.cfg.Validators
+	agg, err := validator.NewAggregator(ctx, validator.AggregatorConfig{
+		Main: v.Main, Side: r.cfg.Client, MainChainID: v.MainChainID, SideChainID: r.cfg.ChainID,
+		Root: v.Root, Child: v.Child, Key: v.Submitter, Logger: r.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	r.vagg = agg
+	return nil
+}
+
+// submitReport is sp_submitReport: validators' reports to the validator aggregator, the
+// oracles' to the oracle aggregator.
+func (r *Relay) submitReport(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var rep protocol.OracleReport
+	if err := positional(req, &rep); err != nil {
+		return nil, err
+	}
+	var rc protocol.ReportReceipt
+	var err error
+	switch {
+	case validator.IsKind(rep.Kind) && r.vagg != nil:
+		rc, err = r.vagg.Submit(ctx, rep)
+	case validator.IsKind(rep.Kind):
+		return nil, rpcserver.InvalidParams("%v: this relay does not aggregate validators' reports", oracle.ErrRefused)
+	case r.agg != nil:
+		rc, err = r.agg.Submit(ctx, rep)
+	default:
+		return nil, rpcserver.InvalidParams("%v: this relay has no oracle network", oracle.ErrRefused)
+	}
+	if errors.Is(err, oracle.ErrRefused) {
+		return nil, rpcserver.InvalidParams("%v", err)
+	}
+	return rc, err
+}

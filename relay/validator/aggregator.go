@@ -1,0 +1,356 @@
+package validator
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// Errors a validator report is refused with; each wraps oracle.ErrRefused, as the oracles'
+// refusals do (the relay answers them as invalid params).
+var (
+	ErrNotValidator = fmt.Errorf("%w: signer is not a validator", oracle.ErrRefused)
+	ErrStale        = fmt.Errorf("%w: already done on chain", oracle.ErrRefused)
+	ErrBadReport    = fmt.Errorf("%w: malformed validator report", oracle.ErrRefused)
+)
+
+// IsKind says whether an sp_submitReport kind is a validator report.
+func IsKind(kind string) bool {
+	return kind == protocol.ReportKindCheckpoint || kind == protocol.ReportKindDeposits
+}
+
+// AggregatorConfig configures an Aggregator.
+type AggregatorConfig struct {
+	// Main and Side are the relay's connections to the main chain and the sidechain.
+	Main, Side               oracle.Sender
+	MainChainID, SideChainID *big.Int
+	Root, Child              common.Address
+	// Key is the hot wallet that submits checkpoints on the main chain and deposit batches
+	// on the sidechain; it should be used by nothing else on either chain.
+	Key *ecdsa.PrivateKey
+	// Poll is how often ready reports are sent and receipts followed (default 200 ms).
+	Poll time.Duration
+	// OnCheckpoint, if set, is called with each checkpoint the aggregator got accepted.
+	OnCheckpoint func(number uint64, cp mainchain.Checkpoint)
+	Logger       *slog.Logger
+}
+
+// Aggregator collects validators' signatures per report digest and submits a report once
+// its signers hold ≥ 2/3 of the power: StakeManager's stakes for checkpoints, ChildGateway's
+// copy of the set for deposits. Signatures go out sorted by signer, each signer once.
+type Aggregator struct {
+	cfg        AggregatorConfig
+	c          Contracts
+	main, side *oracle.Wallet
+
+	mu     sync.Mutex
+	groups map[[32]byte]*group
+	wake   chan struct{}
+	// submitted: checkpoints this aggregator got accepted.
+	submitted int
+}
+
+type group struct {
+	kind     string
+	cp       mainchain.Checkpoint
+	deposits []sidechain.Deposit
+	power    power // the set the signatures count against
+	sigs     map[common.Address][]byte
+	ready    bool
+	tx       common.Hash
+	sentAt   time.Time
+}
+
+// NewAggregator reads the bridge's contracts and returns an aggregator; Run submits.
+func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, error) {
+	if cfg.Main == nil || cfg.Side == nil || cfg.MainChainID == nil || cfg.SideChainID == nil || cfg.Key == nil ||
+		cfg.Root == (common.Address{}) || cfg.Child == (common.Address{}) {
+		return nil, errors.New("validator: the aggregator needs both chains and their ids, RootGateway, ChildGateway and a key")
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c, err := ReadContracts(ctx, cfg.Main, cfg.Root, cfg.Child)
+	if err != nil {
+		return nil, err
+	}
+	return &Aggregator{
+		cfg: cfg, c: c, groups: map[[32]byte]*group{}, wake: make(chan struct{}, 1),
+		main: &oracle.Wallet{Client: cfg.Main, ChainID: cfg.MainChainID, Key: cfg.Key},
+		side: &oracle.Wallet{Client: cfg.Side, ChainID: cfg.SideChainID, Key: cfg.Key},
+	}, nil
+}
+
+// Contracts are the bridge contracts the aggregator submits to.
+func (a *Aggregator) Contracts() Contracts { return a.c }
+
+// Submitted is how many checkpoints this aggregator got accepted.
+func (a *Aggregator) Submitted() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.submitted
+}
+
+// Submit takes one validator's signed report (kind "checkpoint" or "deposits"). It is
+// refused (oracle.ErrRefused) unless its signature recovers to a validator with power and
+// it is still to be done on chain: a checkpoint starting where the next one must, deposits
+// not minted yet.
+func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error) {
+	sig, err := hexutil.Decode(r.Signature)
+	if err != nil || len(sig) != 65 {
+		return protocol.ReportReceipt{}, fmt.Errorf("%w: signature must be 65 bytes of 0x hex", ErrBadReport)
+	}
+	g := &group{kind: r.Kind, sigs: map[common.Address][]byte{}}
+	var digest [32]byte
+	switch r.Kind {
+	case protocol.ReportKindCheckpoint:
+		if g.cp, err = parseCheckpoint(r.Checkpoint); err != nil {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+		}
+		next, err := nextStart(ctx, a.cfg.Main, a.c.Checkpoints)
+		if err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+		if s := g.cp.StartBlock.Uint64(); s != next {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: checkpoint starts at sidechain block %d, the next must start at %d", ErrStale, s, next)
+		}
+		if digest, err = checkpointDigest(ctx, a.cfg.Main, a.c.Stake, g.cp); err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+	case protocol.ReportKindDeposits:
+		if g.deposits, err = parseDeposits(r.Deposits); err != nil {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+		}
+		for _, d := range g.deposits {
+			minted, err := depositMinted(ctx, a.cfg.Side, a.c.Child, d.DepositId)
+			if err != nil {
+				return protocol.ReportReceipt{}, err
+			}
+			if minted {
+				return protocol.ReportReceipt{}, fmt.Errorf("%w: deposit %s is minted", ErrStale, d.DepositId)
+			}
+		}
+		if digest, err = depositDigest(ctx, a.cfg.Side, a.c.Child, g.deposits); err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+	default:
+		return protocol.ReportReceipt{}, fmt.Errorf("%w: unknown kind %q", ErrBadReport, r.Kind)
+	}
+	signer, err := ethcrypto.Recover(digest[:], sig)
+	if err != nil {
+		return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+	}
+	who := common.Address(signer)
+
+	a.mu.Lock()
+	known := a.groups[digest]
+	a.mu.Unlock()
+	if known == nil {
+		// A new report: the power it counts against, as the chain holds it now.
+		if g.kind == protocol.ReportKindCheckpoint {
+			g.power, err = stakes(ctx, a.cfg.Main, a.c.Stake)
+		} else {
+			g.power, err = childPowers(ctx, a.cfg.Side, a.c.Child)
+		}
+		if err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if known = a.groups[digest]; known == nil {
+		known = g
+		a.groups[digest] = g
+	}
+	if known.power.of[who] == nil {
+		if len(known.sigs) == 0 {
+			delete(a.groups, digest)
+		}
+		return protocol.ReportReceipt{}, fmt.Errorf("%w: %s", ErrNotValidator, who.Hex())
+	}
+	sig = append([]byte(nil), sig...)
+	if sig[64] < 27 { // v as 27/28, as OpenZeppelin's ECDSA wants
+		sig[64] += 27
+	}
+	known.sigs[who] = sig
+	signed := known.signed()
+	state := protocol.PaymentVerifying
+	if !known.ready && known.power.quorum(signed) {
+		known.ready = true
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+	if known.ready {
+		state = protocol.PaymentSubmitted
+	}
+	return protocol.ReportReceipt{
+		Signer: strings.ToLower(who.Hex()), Signatures: len(known.sigs), State: state,
+		SignedStake: signed.String(), TotalStake: known.power.total.String(),
+	}, nil
+}
+
+// signed is the power of the group's signers (a.mu held).
+func (g *group) signed() *big.Int {
+	s := new(big.Int)
+	for who := range g.sigs {
+		s.Add(s, g.power.of[who])
+	}
+	return s
+}
+
+// signatures are the group's signatures in ascending signer order (a.mu held).
+func (g *group) signatures() [][]byte {
+	signers := make([]common.Address, 0, len(g.sigs))
+	for s := range g.sigs {
+		signers = append(signers, s)
+	}
+	sort.Slice(signers, func(i, j int) bool { return bytes.Compare(signers[i][:], signers[j][:]) < 0 })
+	out := make([][]byte, len(signers))
+	for i, s := range signers {
+		out[i] = g.sigs[s]
+	}
+	return out
+}
+
+// Run sends ready reports and follows their transactions until ctx ends.
+func (a *Aggregator) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.wake:
+		case <-t.C:
+		}
+		if err := a.Step(ctx); err != nil && ctx.Err() == nil {
+			a.cfg.Logger.Warn("validator aggregator step failed; retrying", "err", err)
+		}
+	}
+}
+
+// Step sends the reports that reached quorum, follows those sent, and forgets checkpoints
+// the chain has moved past.
+func (a *Aggregator) Step(ctx context.Context) error {
+	next, err := nextStart(ctx, a.cfg.Main, a.c.Checkpoints)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	var send, track []*group
+	for d, g := range a.groups {
+		switch {
+		case g.kind == protocol.ReportKindCheckpoint && g.cp.StartBlock.Uint64() < next && g.tx == (common.Hash{}):
+			delete(a.groups, d) // another submitter's checkpoint covered it
+		case g.ready && g.tx == (common.Hash{}):
+			send = append(send, g)
+		case g.tx != (common.Hash{}):
+			track = append(track, g)
+		}
+	}
+	a.mu.Unlock()
+	var errs []error
+	for _, g := range send {
+		if err := a.send(ctx, g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, g := range track {
+		if err := a.settle(ctx, g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Aggregator) send(ctx context.Context, g *group) error {
+	a.mu.Lock()
+	sigs := g.signatures()
+	a.mu.Unlock()
+	var tx *types.Transaction
+	var err error
+	if g.kind == protocol.ReportKindCheckpoint {
+		tx, err = a.main.Send(ctx, a.c.Checkpoints, cpABI.PackSubmit(g.cp, sigs), 200_000+uint64(len(sigs))*15_000)
+	} else {
+		tx, err = a.side.Send(ctx, a.c.Child, childABI.PackMintDeposits(g.deposits, sigs), 150_000+uint64(len(sigs))*15_000+uint64(len(g.deposits))*80_000)
+	}
+	if err != nil {
+		return fmt.Errorf("send the validators' %s: %w", g.kind, err)
+	}
+	a.mu.Lock()
+	g.tx, g.sentAt = tx.Hash(), time.Now()
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Aggregator) settle(ctx context.Context, g *group) error {
+	client, wallet := a.cfg.Main, a.main
+	if g.kind == protocol.ReportKindDeposits {
+		client, wallet = a.cfg.Side, a.side
+	}
+	rcpt, err := client.TransactionReceipt(ctx, g.tx)
+	if err != nil || rcpt == nil {
+		if time.Since(g.sentAt) > time.Minute {
+			// Dropped: send it again under a fresh nonce.
+			a.mu.Lock()
+			g.tx = common.Hash{}
+			a.mu.Unlock()
+			wallet.Forget()
+		}
+		return nil
+	}
+	a.mu.Lock()
+	for d, x := range a.groups {
+		if x == g {
+			// Done either way: a reverted report (another submitter's went first, or the
+			// set changed) is collected afresh from the validators' resends if still due.
+			delete(a.groups, d)
+		}
+	}
+	a.mu.Unlock()
+	if rcpt.Status != types.ReceiptStatusSuccessful {
+		a.cfg.Logger.Warn("validator report reverted", "kind", g.kind, "tx", g.tx)
+		return nil
+	}
+	if g.kind == protocol.ReportKindDeposits {
+		a.cfg.Logger.Info("deposits minted on the sidechain", "deposits", len(g.deposits), "first", g.deposits[0].DepositId, "tx", g.tx)
+		return nil
+	}
+	var number uint64
+	for _, l := range rcpt.Logs {
+		if ev, err := cpABI.UnpackCheckpointSubmittedEvent(l); err == nil {
+			number = ev.Number.Uint64()
+		}
+	}
+	a.mu.Lock()
+	a.submitted++
+	a.mu.Unlock()
+	a.cfg.Logger.Info("checkpoint submitted", "number", number, "start", g.cp.StartBlock, "end", g.cp.EndBlock, "signers", len(g.sigs), "tx", g.tx)
+	if a.cfg.OnCheckpoint != nil {
+		a.cfg.OnCheckpoint(number, g.cp)
+	}
+	return nil
+}

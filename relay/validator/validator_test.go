@@ -1,0 +1,503 @@
+package validator
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+var childToken = childtoken.NewChildToken()
+
+// env is the main chain and the sidechain with the bridge deployed (devchain.NewBridge:
+// validators staked on the main chain, ChildGateway knowing them), the relay's Aggregator
+// and one Node per validator, reporting to the aggregator in-process.
+type env struct {
+	t          *testing.T
+	main, side *devchain.Chain
+	b          *devchain.Bridge
+	agg        *Aggregator
+	nodes      []*Node
+}
+
+func newEnv(t *testing.T, opts devchain.BridgeOptions, node NodeConfig) *env {
+	t.Helper()
+	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1337)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(main.Close)
+	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(31337)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(side.Close)
+	b, err := devchain.NewBridge(main, side, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The aggregator's hot wallet: gas on both chains.
+	submitter := devchain.NewAccount(t.Name()+"/submitter", 0)
+	for _, c := range []*devchain.Chain{main, side} {
+		c.MustTransact(c.Deployer, submitter.Address, nil, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18)))
+	}
+	ctx := context.Background()
+	agg, err := NewAggregator(ctx, AggregatorConfig{
+		Main: main.Client, Side: side.Client, MainChainID: main.ChainID, SideChainID: side.ChainID,
+		Root: b.Root, Child: b.Child, Key: submitter.Key, Poll: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, main: main, side: side, b: b, agg: agg}
+	for _, v := range b.Validators {
+		cfg := node
+		cfg.Key, cfg.Main, cfg.Side, cfg.Root, cfg.Child, cfg.Relay = v.Key, main.Client, side.Client, b.Root, b.Child, agg
+		if cfg.Poll == 0 {
+			cfg.Poll = 20 * time.Millisecond
+		}
+		n, err := NewNode(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.nodes = append(e.nodes, n)
+	}
+	return e
+}
+
+// run runs the aggregator and nodes `which`, and seals a block on both chains every 20 ms
+// (the development chains' timers), until the test ends.
+func (e *env) run(which ...int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	e.t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = e.agg.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				e.main.Commit()
+				e.side.Commit()
+			}
+		}
+	}()
+	e.start(ctx, &wg, which...)
+}
+
+func (e *env) start(ctx context.Context, wg *sync.WaitGroup, which ...int) {
+	for _, i := range which {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = e.nodes[i].Run(ctx) }()
+	}
+}
+
+// count is how many checkpoints CheckpointManager holds.
+func (e *env) count() uint64 {
+	e.t.Helper()
+	out, err := e.main.Call(e.b.Checkpoints, devchain.Checkpoints.PackCount())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n, err := devchain.Checkpoints.UnpackCount(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n.Uint64()
+}
+
+func (e *env) checkpoint(i uint64) mainchain.CheckpointManagerStored {
+	e.t.Helper()
+	out, err := e.main.Call(e.b.Checkpoints, devchain.Checkpoints.PackCheckpoint(new(big.Int).SetUint64(i)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cp, err := devchain.Checkpoints.UnpackCheckpoint(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cp
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *env) waitFor(what string, d time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) childBalance(a common.Address) *big.Int {
+	e.t.Helper()
+	out, err := e.side.Call(e.b.ChildToken, childToken.PackBalanceOf(a))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n, err := childToken.UnpackBalanceOf(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// deposit locks `amount` TestUSD from `from` in RootGateway for `to` and returns the block
+// it is in.
+func (e *env) deposit(from *devchain.Account, to common.Address, amount *big.Int) uint64 {
+	e.t.Helper()
+	e.main.FundUSD(e.b.Root, amount, from)
+	r, err := e.main.Transact(from, e.b.Root, devchain.RootGW.PackDeposit(to, amount), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r.BlockNumber.Uint64()
+}
+
+func (e *env) head(c *devchain.Chain) uint64 {
+	e.t.Helper()
+	n, err := c.Client.BlockNumber(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// TestCheckpointValidatorsInProcess: four validators, each following the sidechain with its
+// own client, checkpoint it every 4 blocks through the relay's aggregator: the checkpoints
+// are contiguous from CheckpointManager's first block, each 4 blocks, and carry the block
+// root over the sidechain's own block hashes and ChildGateway's withdrawal root at the end.
+func TestCheckpointValidatorsInProcess(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 4})
+	e.run(0, 1, 2, 3)
+	e.waitFor("3 checkpoints", 60*time.Second, func() bool { return e.count() >= 3 })
+	next := e.b.FirstBlock
+	for i := range e.count() {
+		cp := e.checkpoint(i)
+		if cp.StartBlock != next || cp.EndBlock != cp.StartBlock+3 {
+			t.Fatalf("checkpoint %d covers %d..%d, want %d..%d", i, cp.StartBlock, cp.EndBlock, next, next+3)
+		}
+		root, err := e.b.BlockRoot(cp.StartBlock, cp.EndBlock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root != cp.BlockRoot {
+			t.Fatalf("checkpoint %d block root %x, the sidechain's %x", i, cp.BlockRoot, root)
+		}
+		out, err := e.side.Client.CallContract(context.Background(), callMsg(e.b.Child, devchain.ChildGW.PackWithdrawalRoot()), new(big.Int).SetUint64(cp.EndBlock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := devchain.ChildGW.UnpackWithdrawalRoot(out); w != cp.WithdrawalRoot {
+			t.Fatalf("checkpoint %d withdrawal root %x, ChildGateway's %x", i, cp.WithdrawalRoot, w)
+		}
+		next = cp.EndBlock + 1
+	}
+	if e.agg.Submitted() < 3 {
+		t.Fatalf("the aggregator counts %d checkpoints", e.agg.Submitted())
+	}
+}
+
+// TestCheckpointBelowTwoThirdsSubmitsNothing: with two of four equal stakes signing (1/2 of
+// the stake) no checkpoint is submitted however long the sidechain grows; a third validator
+// makes the quorum. A non-validator's signature and a checkpoint the chain has moved past
+// are refused.
+func TestCheckpointBelowTwoThirdsSubmitsNothing(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
+	e.run(0, 1)
+	start := e.head(e.side)
+	e.waitFor("the sidechain to grow", 30*time.Second, func() bool { return e.head(e.side) > start+20 })
+	if n := e.count(); n != 0 {
+		t.Fatalf("%d checkpoints with half the stake", n)
+	}
+	if n := e.nodes[0].Signed(); n == 0 {
+		t.Fatal("validator 0 signed nothing")
+	}
+
+	ctx := context.Background()
+	cp, ok, err := e.nodes[2].NextCheckpoint(ctx)
+	if err != nil || !ok {
+		t.Fatalf("next checkpoint: %v %v", ok, err)
+	}
+	stranger, _ := crypto.GenerateKey()
+	rc, err := e.agg.Submit(ctx, signCheckpoint(t, e, stranger, cp))
+	if !errors.Is(err, ErrNotValidator) || !errors.Is(err, oracle.ErrRefused) {
+		t.Fatalf("a stranger's signature: %+v %v", rc, err)
+	}
+	rc, err = e.agg.Submit(ctx, signCheckpoint(t, e, e.b.Validators[0].Key, cp))
+	if err != nil || rc.State != protocol.PaymentVerifying || rc.SignedStake != devchain.USDC(2000).String() || rc.TotalStake != devchain.USDC(4000).String() {
+		t.Fatalf("half the stake: %+v %v", rc, err)
+	}
+
+	var wg sync.WaitGroup
+	runCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	e.start(runCtx, &wg, 2)
+	e.waitFor("a checkpoint with 3/4 of the stake", 30*time.Second, func() bool { return e.count() >= 1 })
+	if _, err := e.agg.Submit(ctx, signCheckpoint(t, e, e.b.Validators[0].Key, cp)); !errors.Is(err, ErrStale) {
+		t.Fatalf("a checkpoint of a range already covered: %v", err)
+	}
+}
+
+func signCheckpoint(t *testing.T, e *env, key *ecdsa.PrivateKey, cp mainchain.Checkpoint) protocol.OracleReport {
+	t.Helper()
+	d := devchain.CheckpointDigest(e.b.StakeDomain(), cp)
+	sig, err := crypto.Sign(d[:], key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return protocol.OracleReport{Kind: protocol.ReportKindCheckpoint, Checkpoint: checkpointJSON(cp), Signature: hexutil.Encode(sig)}
+}
+
+// TestGatewayDepositCreditedOnceAfterConfirmations: validators sign a RootGateway deposit
+// only once its block has M = 3 confirmations; the aggregator mints it on the sidechain
+// once, however often the validators step after.
+func TestGatewayDepositCreditedOnceAfterConfirmations(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Confirmations: 3, Every: 1 << 20, Resend: time.Nanosecond})
+	ctx := context.Background()
+	fan := e.side.Accounts[0]
+	step := func() {
+		t.Helper()
+		for _, n := range e.nodes {
+			if err := n.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			if err := e.agg.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.side.Commit()
+		}
+	}
+	block := e.deposit(e.main.Accounts[0], fan.Address, devchain.USDC(70))
+	for e.head(e.main) < block+2 { // 1 and 2 confirmations
+		step()
+		if n := e.nodes[0].Signed(); n != 0 || e.childBalance(fan.Address).Sign() != 0 {
+			t.Fatalf("at %d confirmations: %d signed, balance %v", e.head(e.main)-block+1, n, e.childBalance(fan.Address))
+		}
+		e.main.Commit()
+	}
+	step() // 3 confirmations
+	if got := e.childBalance(fan.Address); got.Cmp(devchain.USDC(70)) != 0 {
+		t.Fatalf("after 3 confirmations the fan holds %v", got)
+	}
+	for range 5 {
+		e.main.Commit()
+		step()
+	}
+	if got := e.childBalance(fan.Address); got.Cmp(devchain.USDC(70)) != 0 {
+		t.Fatalf("credited again: %v", got)
+	}
+	// A replayed attestation is refused before it costs gas.
+	rep := protocol.OracleReport{Kind: protocol.ReportKindDeposits, Deposits: []protocol.DepositJSON{{DepositID: "0", Recipient: fan.Address.Hex(), Amount: devchain.USDC(70).String()}}}
+	d := devchain.DepositDigest(e.b.ChildDomain(), mustDeposits(t, rep.Deposits))
+	sig, _ := crypto.Sign(d[:], e.b.Validators[0].Key)
+	rep.Signature = hexutil.Encode(sig)
+	if _, err := e.agg.Submit(ctx, rep); !errors.Is(err, ErrStale) {
+		t.Fatalf("a minted deposit's attestation: %v", err)
+	}
+}
+
+// TestGatewayDepositReorgedAwayNotSigned: a deposit whose block is reorganised away before
+// M confirmations is never signed from that block. If the pool mines the transaction again
+// on the new branch it is a new deposit there, signed only M confirmations after its new
+// block, and credited once.
+func TestGatewayDepositReorgedAwayNotSigned(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Confirmations: 4, Every: 1 << 20, Resend: time.Nanosecond})
+	ctx := context.Background()
+	fan := e.side.Accounts[0]
+	step := func() {
+		t.Helper()
+		for _, n := range e.nodes {
+			if err := n.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			if err := e.agg.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.side.Commit()
+		}
+	}
+	block := e.deposit(e.main.Accounts[0], fan.Address, devchain.USDC(30))
+	e.main.Commit() // 2 confirmations
+	step()
+	orig, err := e.main.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := e.main.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(block-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.main.Backend.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	// The new branch outgrows the old one: by height the old deposit block soon has M
+	// confirmations, but it is not canonical. At every step, nothing is signed unless the
+	// deposit is in the canonical chain with M confirmations (the pool may mine the
+	// transaction again on the new branch: a deposit there like any other).
+	signed := func() int {
+		n := 0
+		for _, v := range e.nodes {
+			n += v.Signed()
+		}
+		return n
+	}
+	remined := false
+	for range 12 {
+		e.main.Commit()
+		step()
+		logs, err := e.main.Client.FilterLogs(ctx, filter(e.b.Root, 0, e.head(e.main)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logs) > 1 {
+			t.Fatalf("%d deposits after the reorganisation", len(logs))
+		}
+		confirmed := len(logs) == 1 && e.head(e.main)+1 >= logs[0].BlockNumber+4
+		if len(logs) == 1 {
+			if logs[0].BlockHash == orig.Hash() {
+				t.Fatal("the fork did not take over")
+			}
+			remined = true
+		}
+		if !confirmed && (signed() != 0 || e.childBalance(fan.Address).Sign() != 0) {
+			t.Fatalf("head %d, deposit logs %v: %d signatures, balance %v", e.head(e.main), logs, signed(), e.childBalance(fan.Address))
+		}
+	}
+	want := new(big.Int)
+	if remined {
+		want = devchain.USDC(30) // the new branch's deposit, once
+	}
+	if got := e.childBalance(fan.Address); got.Cmp(want) != 0 {
+		t.Fatalf("credited %v, want %v (re-mined: %v)", got, want, remined)
+	}
+}
+
+// TestGatewayFanDepositBuyCheckpointExit: the whole path with validators running: a fan
+// deposits TestUSD on the main chain, the validators credit it on the sidechain, the fan
+// buys a ticket with it; the purchase's block is covered by a checkpoint on the main chain
+// (proven against its block root); the fan withdraws part and exits it on the main chain
+// with a proof against a later checkpoint, once.
+func TestGatewayFanDepositBuyCheckpointExit(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 5, Confirmations: 2})
+	e.run(0, 1, 2, 3)
+	mainFan, fan := e.main.Accounts[0], e.side.Accounts[0]
+	issuer, artist, venue := e.side.Accounts[1], e.side.Accounts[2], e.side.Accounts[3]
+	e.deposit(mainFan, fan.Address, devchain.USDC(100))
+	e.waitFor("the deposit on the sidechain", 30*time.Second, func() bool { return e.childBalance(fan.Address).Sign() > 0 })
+
+	cfg := e.side.DefaultConfig(issuer.Address, artist.Address, venue.Address)
+	cfg.Currency = e.b.ChildToken
+	ev, err := e.side.CreateEvent(issuer, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.side.MustTransact(fan, e.b.ChildToken, childToken.PackApprove(ev, devchain.USDC(100)), nil)
+	r := e.side.MustTransact(fan, ev, devchain.Ticket.PackBuy(new(big.Int), big.NewInt(1), devchain.USDC(50)), nil)
+	bought := r.BlockNumber.Uint64()
+	var held *mainchain.CheckpointManagerStored
+	e.waitFor("a checkpoint covering the purchase", 60*time.Second, func() bool {
+		for i := range e.count() {
+			if cp := e.checkpoint(i); cp.StartBlock <= bought && bought <= cp.EndBlock {
+				held = &cp
+				return true
+			}
+		}
+		return false
+	})
+	tree := merkle.New(merkle.DepthFor(int(held.EndBlock - held.StartBlock + 1)))
+	for n := held.StartBlock; n <= held.EndBlock; n++ {
+		h, err := e.side.Client.HeaderByNumber(context.Background(), new(big.Int).SetUint64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree.Push(merkle.BlockLeaf(n, h.Hash()))
+	}
+	proof, err := tree.Proof(int(bought - held.StartBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !merkle.Verify(proof, held.BlockRoot, merkle.BlockLeaf(bought, r.BlockHash)) {
+		t.Fatal("the purchase's block is not in the checkpoint's block root")
+	}
+
+	wr := e.side.MustTransact(fan, e.b.Child, devchain.ChildGW.PackWithdraw(mainFan.Address, devchain.USDC(20)), nil)
+	w, err := devchain.QueuedWithdrawal(wr.Logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wtree := merkle.New(merkle.WithdrawalDepth)
+	wtree.Push(w.Leaf())
+	var number uint64
+	e.waitFor("a checkpoint covering the withdrawal", 60*time.Second, func() bool {
+		for i := range e.count() {
+			if cp := e.checkpoint(i); cp.EndBlock >= wr.BlockNumber.Uint64() {
+				number = i
+				return true
+			}
+		}
+		return false
+	})
+	before := e.main.USDBalance(mainFan.Address)
+	exit, err := devchain.ExitCall(number, w, wtree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.main.Transact(e.main.Deployer, e.b.Root, exit, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := new(big.Int).Sub(e.main.USDBalance(mainFan.Address), before); got.Cmp(devchain.USDC(20)) != 0 {
+		t.Fatalf("the exit paid %v", got)
+	}
+	if _, err := e.main.Transact(e.main.Deployer, e.b.Root, exit, nil); err == nil {
+		t.Fatal("the exit was paid twice")
+	}
+}
+
+func callMsg(to common.Address, data []byte) ethereum.CallMsg {
+	return ethereum.CallMsg{To: &to, Data: data}
+}
+
+// filter is RootGateway's Deposited logs in blocks from..to.
+func filter(root common.Address, from, to uint64) ethereum.FilterQuery {
+	return ethereum.FilterQuery{
+		FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+		Addresses: []common.Address{root}, Topics: [][]common.Hash{{depositID}},
+	}
+}
+
+func mustDeposits(t *testing.T, js []protocol.DepositJSON) []sidechain.Deposit {
+	t.Helper()
+	ds, err := parseDeposits(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
