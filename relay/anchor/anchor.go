@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sort"
 	"strings"
@@ -100,6 +101,8 @@ type Config struct {
 	Generate uint32
 	// StartHeight is the first block to look for the key's coins in.
 	StartHeight int64
+	// Logger (optional) logs Run's anchors and failures.
+	Logger *slog.Logger
 }
 
 // Anchorer writes checkpoints into the proof-of-work chain, each once.

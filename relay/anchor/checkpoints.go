@@ -127,18 +127,10 @@ type Submission struct {
 // signers from the submit call's signatures (the submission must be a direct call to
 // CheckpointManager.submit).
 func ReadSubmission(ctx context.Context, main MainChain, manager common.Address, number uint64) (*Submission, error) {
-	topic := common.BigToHash(new(big.Int).SetUint64(number))
-	logs, err := main.FilterLogs(ctx, ethereum.FilterQuery{
-		FromBlock: big.NewInt(0), Addresses: []common.Address{manager},
-		Topics: [][]common.Hash{{managerABI.Events["CheckpointSubmitted"].ID}, {topic}},
-	})
+	l, err := submittedLog(ctx, main, manager, number)
 	if err != nil {
-		return nil, fmt.Errorf("CheckpointSubmitted logs: %w", err)
+		return nil, err
 	}
-	if len(logs) == 0 {
-		return nil, fmt.Errorf("checkpoint %d: %w", number, ErrUnknownCheckpoint)
-	}
-	l := logs[0]
 	ev, err := checkpoints.UnpackCheckpointSubmittedEvent(&l)
 	if err != nil {
 		return nil, err
@@ -186,6 +178,21 @@ func ReadSubmission(ctx context.Context, main MainChain, manager common.Address,
 		s.Signers = append(s.Signers, Signer{Address: addr, Signature: sig, Stake: v.Stake})
 	}
 	return s, nil
+}
+
+// submittedLog finds checkpoint `number`'s CheckpointSubmitted log.
+func submittedLog(ctx context.Context, main MainChain, manager common.Address, number uint64) (types.Log, error) {
+	logs, err := main.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: big.NewInt(0), Addresses: []common.Address{manager},
+		Topics: [][]common.Hash{{managerABI.Events["CheckpointSubmitted"].ID}, {common.BigToHash(new(big.Int).SetUint64(number))}},
+	})
+	if err != nil {
+		return types.Log{}, fmt.Errorf("CheckpointSubmitted logs: %w", err)
+	}
+	if len(logs) == 0 {
+		return types.Log{}, fmt.Errorf("checkpoint %d: %w (no CheckpointSubmitted event)", number, ErrUnknownCheckpoint)
+	}
+	return logs[0], nil
 }
 
 // submitSignatures decodes the signatures of a CheckpointManager.submit transaction.

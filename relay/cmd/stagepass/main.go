@@ -37,6 +37,8 @@ Usage:
   stagepass dev   [flags]   run the platform on an embedded development chain
   stagepass serve [flags]   run the relay against an EVM JSON-RPC endpoint
   stagepass oracle [flags]  run one independent oracle node
+  stagepass anchor [flags]  anchor each new checkpoint in a proof-of-work chain (btcd)
+  stagepass checkpoint verify N [flags]  show checkpoint N, its stake signatures and its anchor
 
 Run 'stagepass COMMAND --help' for a command's flags.
 `
@@ -58,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stderr)
 	case "oracle":
 		return runOracle(ctx, args[1:], stderr)
+	case "anchor":
+		return runAnchor(ctx, args[1:], stdout, stderr)
+	case "checkpoint":
+		return runCheckpoint(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
