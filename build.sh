@@ -71,6 +71,19 @@ stripe_mock_dep() {
   export STAGEPASS_STRIPE_MOCK=$bin
 }
 
+# btcd and btcctl for the proof-of-work anchor's tests (relay/anchor: btcd on simnet),
+# built from source at v0.26.2 and cached in $GOPATH/bin.
+btcd_dep() {
+  local version=v0.26.2 gobin
+  gobin="$(go env GOPATH)/bin"
+  if [ ! -x "$gobin/btcd" ] || [ ! -x "$gobin/btcctl" ] || [ "$(cat "$gobin/btcd.version" 2>/dev/null)" != "$version" ]; then
+    log "go install btcd@$version"
+    go install "github.com/btcsuite/btcd@$version" "github.com/btcsuite/btcd/cmd/btcctl@$version"
+    echo "$version" > "$gobin/btcd.version"
+  fi
+  export STAGEPASS_BTCD=$gobin/btcd STAGEPASS_BTCCTL=$gobin/btcctl
+}
+
 # Chromium for the site's browser tests (site/browsertest, chromedp), from Debian.
 chromium_dep() {
   if [ -x /usr/bin/chromium ]; then return; fi
@@ -104,6 +117,7 @@ test_all() {
   npm_deps
   geth_dep
   stripe_mock_dep
+  btcd_dep
   chromium_dep
   worker_deps
   site_wallet
