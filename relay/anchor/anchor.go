@@ -130,6 +130,8 @@ type state struct {
 	ScannedHash string `json:"scannedHash"`
 	// Coins are the key's unspent outputs in blocks, by outpoint.
 	Coins map[string]*coin `json:"coins"`
+	// Seen are the anchors (anyone's) found in the blocks read, by checkpoint number.
+	Seen map[uint64][]seen `json:"seen"`
 	// Seq numbers the anchors in the order they were built.
 	Seq uint64 `json:"seq"`
 }
@@ -143,8 +145,17 @@ type record struct {
 	Block  string      `json:"block,omitempty"`
 	Height int64       `json:"height,omitempty"`
 	Sent   time.Time   `json:"sent"`
+	Number uint64      `json:"number"`
 	// Seq orders the anchors: a later one may spend an earlier one's change.
 	Seq uint64 `json:"seq"`
+}
+
+// seen is an anchor found in a block.
+type seen struct {
+	Hash   common.Hash `json:"hash"`
+	Txid   string      `json:"txid"`
+	Block  string      `json:"block"`
+	Height int64       `json:"height"`
 }
 
 type coin struct {
@@ -200,9 +211,12 @@ func New(ctx context.Context, cfg Config) (*Anchorer, error) {
 	}
 	if a.st == nil {
 		a.st = &want
-		a.st.Anchors, a.st.Coins = map[uint64]*record{}, map[string]*coin{}
+		a.st.Anchors, a.st.Coins, a.st.Seen = map[uint64]*record{}, map[string]*coin{}, map[uint64][]seen{}
 		a.st.Scanned = cfg.StartHeight - 1
-	} else if a.st.Network != want.Network || a.st.ChainID != want.ChainID || a.st.Manager != want.Manager || a.st.Address != want.Address {
+	} else if a.st.Seen == nil {
+		a.st.Seen = map[uint64][]seen{}
+	}
+	if a.st.Network != want.Network || a.st.ChainID != want.ChainID || a.st.Manager != want.Manager || a.st.Address != want.Address {
 		db.Close()
 		return nil, fmt.Errorf("anchor store %s is for %s, chain %s, CheckpointManager %s, address %s; not for %s, chain %s, %s, %s",
 			cfg.Store, a.st.Network, a.st.ChainID, a.st.Manager, a.st.Address, want.Network, want.ChainID, want.Manager, want.Address)
@@ -237,8 +251,8 @@ func (a *Anchorer) save() error {
 
 // Anchor writes checkpoint `cp` into the proof-of-work chain and returns the transaction's
 // id. It refuses a checkpoint that is not the main chain's (ErrUnknownCheckpoint,
-// ErrNotOnMainChain); a checkpoint it anchored before is not anchored again (the earlier
-// transaction's id comes back).
+// ErrNotOnMainChain); a checkpoint it anchored before, or whose anchor (anyone's) is in a
+// block it has read, is not anchored again (that transaction's id comes back).
 func (a *Anchorer) Anchor(ctx context.Context, cp Checkpoint) (chainhash.Hash, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -259,6 +273,14 @@ func (a *Anchorer) Anchor(ctx context.Context, cp Checkpoint) (chainhash.Hash, e
 	if err := a.sync(ctx); err != nil {
 		return chainhash.Hash{}, err
 	}
+	if s, ok := a.seenAnchor(cp.Number, h); ok {
+		// Already in a block (another anchorer's, or ours from a store that was lost).
+		id, err := chainhash.NewHashFromStr(s.Txid)
+		if err != nil {
+			return chainhash.Hash{}, err
+		}
+		return *id, nil
+	}
 	tx, fee, err := a.build(cp.Number, h)
 	if err != nil {
 		return chainhash.Hash{}, fmt.Errorf("anchor checkpoint %d: %w", cp.Number, err)
@@ -271,7 +293,7 @@ func (a *Anchorer) Anchor(ctx context.Context, cp Checkpoint) (chainhash.Hash, e
 	// Remembered before it is sent: after a crash the same transaction is sent again, never
 	// a second one.
 	a.st.Seq++
-	a.st.Anchors[cp.Number] = &record{Hash: h, Txid: txid.String(), Raw: hex.EncodeToString(buf.Bytes()), Fee: fee, Size: buf.Len(), Sent: time.Now().UTC(), Seq: a.st.Seq}
+	a.st.Anchors[cp.Number] = &record{Number: cp.Number, Hash: h, Txid: txid.String(), Raw: hex.EncodeToString(buf.Bytes()), Fee: fee, Size: buf.Len(), Sent: time.Now().UTC(), Seq: a.st.Seq}
 	if err := a.save(); err != nil {
 		delete(a.st.Anchors, cp.Number)
 		return chainhash.Hash{}, err
@@ -457,7 +479,8 @@ func (a *Anchorer) sync(ctx context.Context) error {
 	if a.st.Scanned >= a.cfg.StartHeight {
 		h, err := btc.GetBlockHash(a.st.Scanned)
 		if err != nil || h.String() != a.st.ScannedHash {
-			a.st.Scanned, a.st.ScannedHash, a.st.Coins = a.cfg.StartHeight-1, "", map[string]*coin{}
+			a.st.Scanned, a.st.ScannedHash = a.cfg.StartHeight-1, ""
+			a.st.Coins, a.st.Seen = map[string]*coin{}, map[uint64][]seen{}
 			for _, r := range a.st.Anchors {
 				r.Block, r.Height = "", 0
 			}
@@ -490,6 +513,9 @@ func (a *Anchorer) sync(ctx context.Context) error {
 				}
 			}
 			for j, out := range tx.TxOut {
+				if n, h, ok := ParseScript(out.PkScript); ok {
+					a.st.Seen[n] = append(a.st.Seen[n], seen{Hash: h, Txid: txid.String(), Block: hash.String(), Height: height})
+				}
 				if bytes.Equal(out.PkScript, a.pkScript) {
 					a.st.Coins[wire.OutPoint{Hash: txid, Index: uint32(j)}.String()] = &coin{Value: out.Value, Height: height, Coinbase: i == 0}
 				}
@@ -503,10 +529,27 @@ func (a *Anchorer) sync(ctx context.Context) error {
 			return err
 		}
 		if _, err := btc.SendRawTransaction(tx, false); err != nil && !alreadyKnown(err) {
-			return fmt.Errorf("send anchor %s again: %w", r.Txid, err)
+			var rpcErr *btcjson.RPCError
+			if !errors.As(err, &rpcErr) {
+				return fmt.Errorf("send anchor %s again: %w", r.Txid, err)
+			}
+			// Not in a block and refused (its coins were spent by another transaction): it
+			// can never be mined; the checkpoint is anchored anew unless it already is.
+			a.log().Warn("btcd refuses a waiting anchor; dropped", "checkpoint", r.Number, "tx", r.Txid, "err", err)
+			delete(a.st.Anchors, r.Number)
 		}
 	}
 	return a.save()
+}
+
+// seenAnchor is the earliest anchor of checkpoint `number` with hash `h` in the blocks read.
+func (a *Anchorer) seenAnchor(number uint64, h common.Hash) (seen, bool) {
+	for _, s := range a.st.Seen[number] {
+		if s.Hash == h {
+			return s, true
+		}
+	}
+	return seen{}, false
 }
 
 // Verify finds checkpoint `cp`'s anchor after checking `cp` is the main chain's: the
@@ -524,6 +567,14 @@ func (a *Anchorer) Verify(ctx context.Context, cp Checkpoint) (Proof, error) {
 	}
 	r, ok := a.st.Anchors[cp.Number]
 	if !ok || r.Hash != h {
+		if s, ok := a.seenAnchor(cp.Number, h); ok {
+			id, err1 := chainhash.NewHashFromStr(s.Txid)
+			block, err2 := chainhash.NewHashFromStr(s.Block)
+			if err := errors.Join(err1, err2); err != nil {
+				return Proof{}, err
+			}
+			return Proof{Txid: *id, Block: *block, Height: s.Height, Confirmations: a.st.Scanned - s.Height + 1}, nil
+		}
 		return Find(ctx, a.cfg.BTC, cp.Number, h, ScanDepth)
 	}
 	id, err := chainhash.NewHashFromStr(r.Txid)

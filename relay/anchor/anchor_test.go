@@ -286,23 +286,7 @@ func TestCheckpointAnchorWaitsForMiners(t *testing.T) {
 		t.Fatalf("checkpoint 1's anchor spends %v, not checkpoint 0's change", in[0].PreviousOutPoint)
 	}
 
-	// btcd keeps no mempool across a restart.
-	e.node.Stop()
-	node, err := anchor.StartSimnet(ctx, anchor.NodeOptions{Bin: anchortest.BtcdPath(), Dir: e.node.Dir, MiningAddr: anchorAddress(t, e.key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Stop)
-	if e.btc, err = node.Client(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.btc.Shutdown)
-	if pool, _ := e.btc.GetRawMempool(); len(pool) != 0 {
-		t.Fatalf("restarted btcd has %d transactions", len(pool))
-	}
-	e.a.Close()
-	e.params.BTC = e.btc
-	e.open(t)
+	e.restartBtcd(t)
 	if _, err := e.a.Verify(ctx, cp0); err != nil {
 		t.Fatal(err)
 	}
@@ -316,5 +300,81 @@ func TestCheckpointAnchorWaitsForMiners(t *testing.T) {
 	p1, err1 := e.a.Verify(ctx, cp1)
 	if err0 != nil || err1 != nil || p0.Txid != tx0 || p1.Txid != tx1 || p0.Confirmations != 1 || p0.Block != p1.Block {
 		t.Fatalf("mined: %+v %v, %+v %v", p0, err0, p1, err1)
+	}
+}
+
+// restartBtcd stops btcd (which keeps no mempool across a restart), starts it again on the
+// same chain and reopens the Anchorer with the new client.
+func (e *anchorEnv) restartBtcd(t *testing.T) {
+	t.Helper()
+	e.node.Stop()
+	node, err := anchor.StartSimnet(context.Background(), anchor.NodeOptions{Bin: anchortest.BtcdPath(), Dir: e.node.Dir, MiningAddr: anchorAddress(t, e.key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	e.node = node
+	if e.btc, err = node.Client(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.btc.Shutdown)
+	if pool, _ := e.btc.GetRawMempool(); len(pool) != 0 {
+		t.Fatalf("restarted btcd has %d transactions", len(pool))
+	}
+	e.a.Close()
+	e.params.BTC = e.btc
+	e.open(t)
+}
+
+// A second anchorer (the same key, its own store) anchors checkpoint 0 in a block while the
+// first one's anchor, spending the same coin, is lost from btcd's mempool: the first drops its
+// refused anchor, verifies and does not anchor checkpoint 0 again, and anchors checkpoint 1.
+func TestCheckpointAnchorConflict(t *testing.T) {
+	ctx := context.Background()
+	e := newAnchorEnv(t)
+	e.a.Close()
+	e.params.Generate = 0
+	e.open(t)
+	cp0, cp1 := e.submit(t), e.submit(t)
+	if _, err := e.a.Anchor(ctx, cp0); err != nil {
+		t.Fatal(err)
+	}
+	e.restartBtcd(t)
+
+	other := e.params
+	// Another fee rate: the same coin and payload would otherwise make the same transaction.
+	other.Store, other.Generate, other.FeeRate = filepath.Join(t.TempDir(), "other.db"), 1, 3
+	b, err := anchor.New(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	theirs, err := b.Anchor(ctx, cp0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.a.Verify(ctx, cp0)
+	if err != nil || p.Txid != theirs || p.Height != 101 || p.Confirmations != 1 {
+		t.Fatalf("checkpoint 0 after the other anchorer: %+v %v (theirs %s)", p, err, theirs)
+	}
+	if e.a.Anchored(0) {
+		t.Fatal("the refused anchor is still remembered")
+	}
+	again, err := e.a.Anchor(ctx, cp0)
+	if err != nil || again != theirs {
+		t.Fatalf("anchor checkpoint 0 again: %s %v", again, err)
+	}
+	if pool, _ := e.btc.GetRawMempool(); len(pool) != 0 {
+		t.Fatalf("checkpoint 0 anchored twice: %d in the mempool", len(pool))
+	}
+	tx1, err := e.a.Anchor(ctx, cp1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.btc.Generate(1); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.a.Verify(ctx, cp1); err != nil || p.Txid != tx1 || p.Confirmations != 1 {
+		t.Fatalf("checkpoint 1: %+v %v", p, err)
 	}
 }
