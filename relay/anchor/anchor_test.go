@@ -3,6 +3,7 @@ package anchor_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"path/filepath"
@@ -376,5 +377,43 @@ func TestCheckpointAnchorConflict(t *testing.T) {
 	}
 	if p, err := e.a.Verify(ctx, cp1); err != nil || p.Txid != tx1 || p.Confirmations != 1 {
 		t.Fatalf("checkpoint 1: %+v %v", p, err)
+	}
+}
+
+// A proof-of-work reorganisation (btcd's invalidateblock) takes the anchor's block away: the
+// anchorer reads the chain again, finds the anchor in its new block, and the confirmations
+// count from there.
+func TestCheckpointAnchorReorg(t *testing.T) {
+	ctx := context.Background()
+	e := newAnchorEnv(t)
+	cp0 := e.submit(t)
+	tx0, err := e.a.Anchor(ctx, cp0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.a.Verify(ctx, cp0)
+	if err != nil || before.Height != 101 {
+		t.Fatalf("%+v %v", before, err)
+	}
+	param, _ := json.Marshal(before.Block.String())
+	if _, err := e.btc.RawRequest("invalidateblock", []json.RawMessage{param}); err != nil {
+		t.Fatal(err)
+	}
+	if _, tip, _ := e.btc.GetBestBlock(); tip != 100 {
+		t.Fatalf("tip after invalidateblock: %d", tip)
+	}
+	// The anchor went back to the mempool; two new blocks make the longer chain.
+	if p, err := e.a.Verify(ctx, cp0); err != nil || p.Txid != tx0 || p.Confirmations != 0 {
+		t.Fatalf("anchor with its block invalidated: %+v %v", p, err)
+	}
+	if _, err := e.btc.Generate(2); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.a.Verify(ctx, cp0)
+	if err != nil || after.Txid != tx0 || after.Block == before.Block || after.Height != 101 || after.Confirmations != 2 {
+		t.Fatalf("after the reorganisation: %+v %v (before %+v)", after, err, before)
+	}
+	if hash, _ := e.btc.GetBlockHash(101); *hash != after.Block {
+		t.Fatalf("block 101 is %s, the anchorer says %s", hash, after.Block)
 	}
 }
