@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -136,6 +137,11 @@ func (b *Bridge) Join(v *Account, stake *big.Int) (uint64, error) {
 	if m.Balance(v.Address).Sign() == 0 {
 		if _, err := m.Transact(m.Deployer, v.Address, nil, ether(10)); err != nil {
 			return 0, err
+		}
+		// On a chain that also commits on a timer the receipt can be seen a moment before
+		// the head that holds it; the validator's next transaction must see its coins.
+		for i := 0; i < 200 && m.Balance(v.Address).Sign() == 0; i++ {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	m.FundUSD(b.Stake, stake, v)
