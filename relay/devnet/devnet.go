@@ -36,7 +36,13 @@ type Config struct {
 	BlockTime time.Duration
 	// Accounts is how many development accounts to fund (default 10).
 	Accounts int
-	Logger   *slog.Logger
+	// MainChain, if set, also starts the main chain (MainChainID) with the bridge: the
+	// staking, checkpoint and gateway contracts there, ChildGateway on this chain (the
+	// sidechain), and Validators validators staked (default 4). Blocks on both every
+	// BlockTime.
+	MainChain  bool
+	Validators int
+	Logger     *slog.Logger
 }
 
 // Devnet is a running development chain.
@@ -53,6 +59,12 @@ type Devnet struct {
 	// Attest is the template of the oracle nodes' attestation settings (StartOracles fills
 	// in the factory); the zero value runs the platform's category rules.
 	Attest oracle.AttestConfig
+	// Main and Bridge are the main chain and the bridge between it and this chain, and
+	// Submitter the hot wallet that sends the validators' checkpoints and deposit batches
+	// (development mnemonic account 11, funded on both), with Config.MainChain; else nil.
+	Main      *devchain.Chain
+	Bridge    *devchain.Bridge
+	Submitter *ecdsa.PrivateKey
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -109,11 +121,22 @@ func Start(cfg Config) (*Devnet, error) {
 		c.Close()
 		return nil, err
 	}
+	if cfg.MainChain {
+		if err := d.startMainchain(devKeys, cfg.Validators); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	go d.commitLoop(ctx, cfg.BlockTime)
 	cfg.Logger.Info("development chain ready", "chainId", c.ChainID, "forwarder", c.Forwarder, "factory", c.Factory,
 		"testUSD", c.USD, "demoEvent", d.Demo, "blockTime", cfg.BlockTime)
+	if d.Main != nil {
+		cfg.Logger.Info("development main chain ready", "chainId", d.Main.ChainID, "stakeManager", d.Bridge.Stake,
+			"checkpointManager", d.Bridge.Checkpoints, "rootGateway", d.Bridge.Root, "testUSD", d.Main.USD,
+			"childGateway", d.Bridge.Child, "childToken", d.Bridge.ChildToken, "validators", len(d.Bridge.Validators))
+	}
 	return d, nil
 }
 
@@ -186,6 +209,9 @@ func (d *Devnet) commitLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			d.Commit()
+			if d.Main != nil {
+				d.Main.Commit()
+			}
 		}
 	}
 }
@@ -195,6 +221,9 @@ func (d *Devnet) Close() {
 	d.cancel()
 	<-d.done
 	d.Chain.Close()
+	if d.Main != nil {
+		d.Main.Close()
+	}
 }
 
 // StartOracles runs the OracleHub's oracle nodes in-process until ctx ends, each with its own key

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -30,9 +31,23 @@ func (w *Wallet) Address() common.Address { return crypto.PubkeyToAddress(w.Key.
 func (w *Wallet) Forget() { w.nonce = nil }
 
 // Send signs and sends one EIP-1559 transaction to `to` with `gas`, fee cap twice the
-// base fee plus the suggested tip.
+// base fee plus the suggested tip. Gas 0 estimates it (+25%) when the client can: a call
+// that would revert is then an error, and nothing is sent.
 func (w *Wallet) Send(ctx context.Context, to common.Address, data []byte, gas uint64) (*types.Transaction, error) {
 	c := w.Client
+	if gas == 0 {
+		est, ok := c.(interface {
+			EstimateGas(context.Context, ethereum.CallMsg) (uint64, error)
+		})
+		if !ok {
+			return nil, fmt.Errorf("the client cannot estimate gas")
+		}
+		g, err := est.EstimateGas(ctx, ethereum.CallMsg{From: w.Address(), To: &to, Data: data})
+		if err != nil {
+			return nil, fmt.Errorf("estimate gas: %w", err)
+		}
+		gas = g + g/4
+	}
 	if w.nonce == nil {
 		n, err := c.PendingNonceAt(ctx, w.Address())
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -293,11 +294,20 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 	var tx *types.Transaction
 	var err error
 	if g.kind == protocol.ReportKindCheckpoint {
-		tx, err = a.main.Send(ctx, a.c.Checkpoints, cpABI.PackSubmit(g.cp, sigs), 200_000+uint64(len(sigs))*15_000)
+		tx, err = a.main.Send(ctx, a.c.Checkpoints, cpABI.PackSubmit(g.cp, sigs), 0)
 	} else {
-		tx, err = a.side.Send(ctx, a.c.Child, childABI.PackMintDeposits(g.deposits, sigs), 150_000+uint64(len(sigs))*15_000+uint64(len(g.deposits))*80_000)
+		tx, err = a.side.Send(ctx, a.c.Child, childABI.PackMintDeposits(g.deposits, sigs), 0)
 	}
 	if err != nil {
+		// Estimation runs the call first: one that reverts (another submitter was first,
+		// the set changed) is dropped and collected afresh from the validators' resends.
+		a.mu.Lock()
+		for d, x := range a.groups {
+			if x == g {
+				delete(a.groups, d)
+			}
+		}
+		a.mu.Unlock()
 		return fmt.Errorf("send the validators' %s: %w", g.kind, err)
 	}
 	a.mu.Lock()
@@ -332,7 +342,18 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 	}
 	a.mu.Unlock()
 	if rcpt.Status != types.ReceiptStatusSuccessful {
-		a.cfg.Logger.Warn("validator report reverted", "kind", g.kind, "tx", g.tx)
+		// Run it again as a call on the block before, for the reason.
+		why := "out of gas"
+		if tx, _, err := client.(interface {
+			TransactionByHash(context.Context, common.Hash) (*types.Transaction, bool, error)
+		}).TransactionByHash(ctx, g.tx); err == nil {
+			_, err := client.CallContract(ctx, ethereum.CallMsg{From: wallet.Address(), To: tx.To(), Data: tx.Data(), Gas: tx.Gas()},
+				new(big.Int).Sub(rcpt.BlockNumber, big.NewInt(1)))
+			if err != nil {
+				why = err.Error()
+			}
+		}
+		a.cfg.Logger.Warn("validator report reverted", "kind", g.kind, "tx", g.tx, "reason", why)
 		return nil
 	}
 	if g.kind == protocol.ReportKindDeposits {

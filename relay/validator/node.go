@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 type Relay interface {
 	Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error)
 }
+
+// emptyWithdrawalRoot is the root of ChildGateway's withdrawal tree with no withdrawals.
+var emptyWithdrawalRoot = merkle.New(merkle.WithdrawalDepth).Root()
 
 // Default cadence and confirmations.
 const (
@@ -161,7 +165,7 @@ func (n *Node) NextCheckpoint(ctx context.Context) (mainchain.Checkpoint, bool, 
 	if err != nil {
 		return mainchain.Checkpoint{}, false, fmt.Errorf("sidechain head: %w", err)
 	}
-	if head < start {
+	if head < start || (n.cfg.MaxWait == 0 && head < start+n.cfg.Every-1) {
 		return mainchain.Checkpoint{}, false, nil
 	}
 	last := min(head, start+n.cfg.Every-1)
@@ -192,9 +196,11 @@ func (n *Node) NextCheckpoint(ctx context.Context) (mainchain.Checkpoint, bool, 
 	if err != nil {
 		return mainchain.Checkpoint{}, false, fmt.Errorf("withdrawal root at sidechain block %d: %w", end, err)
 	}
-	wroot, err := childABI.UnpackWithdrawalRoot(out)
-	if err != nil {
-		return mainchain.Checkpoint{}, false, err
+	wroot := emptyWithdrawalRoot // ChildGateway not deployed yet at `end`
+	if len(out) > 0 {
+		if wroot, err = childABI.UnpackWithdrawalRoot(out); err != nil {
+			return mainchain.Checkpoint{}, false, err
+		}
 	}
 	return mainchain.Checkpoint{
 		StartBlock: new(big.Int).SetUint64(start), EndBlock: new(big.Int).SetUint64(end),
@@ -235,6 +241,9 @@ func (n *Node) checkpoint(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	rc, err := n.cfg.Relay.Submit(ctx, protocol.OracleReport{Kind: protocol.ReportKindCheckpoint, Checkpoint: checkpointJSON(cp), Signature: hexutil.Encode(sig)})
+	if stale(err) {
+		return nil // the chain moved on while this node signed
+	}
 	if err != nil {
 		return fmt.Errorf("send checkpoint %d..%d: %w", rng[0], rng[1], err)
 	}
@@ -318,7 +327,7 @@ func (n *Node) deposits(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := n.cfg.Relay.Submit(ctx, protocol.OracleReport{Kind: protocol.ReportKindDeposits, Deposits: depositsJSON(batch), Signature: hexutil.Encode(sig)}); err != nil {
+		if _, err := n.cfg.Relay.Submit(ctx, protocol.OracleReport{Kind: protocol.ReportKindDeposits, Deposits: depositsJSON(batch), Signature: hexutil.Encode(sig)}); err != nil && !stale(err) {
 			errs = append(errs, fmt.Errorf("send deposit %s: %w", p.d.DepositId, err))
 			continue
 		}
@@ -331,4 +340,10 @@ func (n *Node) deposits(ctx context.Context) error {
 		n.cfg.Logger.Debug("deposit signed", "depositId", p.d.DepositId, "recipient", p.d.Recipient, "amount", p.d.Amount)
 	}
 	return errors.Join(errs...)
+}
+
+// stale says whether the relay refused a report because the chain already did it (in-process
+// ErrStale, or its message over JSON-RPC).
+func stale(err error) bool {
+	return err != nil && (errors.Is(err, ErrStale) || strings.Contains(err.Error(), "already done on chain"))
 }

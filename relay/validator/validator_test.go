@@ -193,7 +193,7 @@ func (e *env) head(c *devchain.Chain) uint64 {
 func TestCheckpointValidatorsInProcess(t *testing.T) {
 	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 4})
 	e.run(0, 1, 2, 3)
-	e.waitFor("3 checkpoints", 60*time.Second, func() bool { return e.count() >= 3 })
+	e.waitFor("3 checkpoints", 60*time.Second, func() bool { return e.count() >= 3 && e.agg.Submitted() >= 3 })
 	next := e.b.FirstBlock
 	for i := range e.count() {
 		cp := e.checkpoint(i)
@@ -500,4 +500,17 @@ func mustDeposits(t *testing.T, js []protocol.DepositJSON) []sidechain.Deposit {
 		t.Fatal(err)
 	}
 	return ds
+}
+
+// TestCheckpointEmptyWithdrawalRoot: the root a checkpoint carries for blocks before
+// ChildGateway existed is the one ChildGateway reports with no withdrawals.
+func TestCheckpointEmptyWithdrawalRoot(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{})
+	root, err := e.b.WithdrawalRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != emptyWithdrawalRoot {
+		t.Fatalf("ChildGateway's empty root %x, Go's %x", root, emptyWithdrawalRoot)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/server"
+	"github.com/stagepass/stagepass/relay/validator"
 	"github.com/stagepass/stagepass/site"
 )
 
@@ -24,6 +25,11 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	blockTime := fs.Duration("block-time", time.Second, "how often the development chain commits a block")
 	identityHTTP := fs.Bool("identity-http", false, "for tests only: the oracle nodes read issuers' stagepass.json over plain http:// "+
 		"(a local test server) instead of https://")
+	mainChain := fs.Bool("mainchain", true, "also run the main chain (chain id 1338) with the staking, checkpoint and gateway contracts, "+
+		"ChildGateway on the development chain (the sidechain), and in-process validators checkpointing it (--mainchain=false: the sidechain alone)")
+	validators := fs.Int("validators", 4, "with --mainchain: how many validators stake and run")
+	every := fs.Uint64("checkpoint-every", validator.DefaultEvery, "with --mainchain: sidechain blocks per checkpoint")
+	confirmations := fs.Uint64("confirmations", validator.DefaultConfirmations, "with --mainchain: main-chain confirmations before a deposit is credited")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +45,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", c.data, err)
 	}
-	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log})
+	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log, MainChain: *mainChain, Validators: *validators})
 	if err != nil {
 		return err
 	}
@@ -52,13 +58,19 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer sandbox.Close()
-	relay, err := server.Start(ctx, server.Config{
+	cfg := server.Config{
 		Payments: sandbox, PaymentsKey: devPaymentsKey,
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: chain.Client, ChainID: chain.ChainID, Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD,
 		Relayer: chain.Relayer, Site: site.FS(), Logger: log,
 		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter},
-	})
+	}
+	if chain.Main != nil {
+		cfg.Validators = &server.ValidatorConfig{
+			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
+		}
+	}
+	relay, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -75,6 +87,17 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("oracle nodes running", "nodes", len(nodes), "threshold", chain.OracleThreshold, "hub", chain.Hub)
+	if chain.Main != nil {
+		// The validators, in-process: each its own key and its own clients of both chains,
+		// signatures straight to the relay's validator aggregator.
+		vals, err := chain.StartValidators(oracleCtx, func(int) validator.Relay { return relay.Validators() },
+			validator.NodeConfig{Every: *every, Confirmations: *confirmations}, log)
+		if err != nil {
+			return err
+		}
+		log.Info("validators running", "validators", len(vals), "checkpointEvery", *every, "confirmations", *confirmations,
+			"mainChainId", chain.Main.ChainID, "rootGateway", chain.Bridge.Root, "childGateway", chain.Bridge.Child)
+	}
 	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)
 	return waitAndShutdown(ctx, relay)
 }

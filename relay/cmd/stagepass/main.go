@@ -39,6 +39,7 @@ Usage:
   stagepass oracle [flags]  run one independent oracle node
   stagepass anchor [flags]  anchor each new checkpoint in a proof-of-work chain (btcd)
   stagepass checkpoint verify N [flags]  show checkpoint N, its stake signatures and its anchor
+  stagepass validator [flags]  run one sidechain validator (checkpoints, deposits)
 
 Run 'stagepass COMMAND --help' for a command's flags.
 `
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAnchor(ctx, args[1:], stdout, stderr)
 	case "checkpoint":
 		return runCheckpoint(ctx, args[1:], stdout, stderr)
+	case "validator":
+		return runValidator(ctx, args[1:], stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

@@ -35,6 +35,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	sandboxKey := fs.String("sandbox-key", "", "with --hub: run the embedded sandbox card processor under /sandbox/ with this API key (development and tests)")
 	procURL := fs.String("processor-url", "", "with --hub and no --sandbox-key: base URL of the Stripe-shaped payment API")
 	procKey := fs.String("processor-key", "", "the payment API's secret key (better as $STAGEPASS_PROCESSOR_KEY)")
+	mainRPC := fs.String("main-rpc", "", "the main chain's JSON-RPC endpoint: turns on the validators' aggregator (checkpoints, deposits); --rpc is then the sidechain")
+	rootGW := fs.String("root-gateway", "", "with --main-rpc: address of RootGateway on the main chain")
+	childGW := fs.String("child-gateway", "", "with --main-rpc: address of ChildGateway on the sidechain")
+	submitterFile := fs.String("submitter-keystore", "", "with --main-rpc: keystore v3 file of the wallet that submits checkpoints and deposits on both chains (same password)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -118,6 +122,30 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Cards.CheckoutURL = strings.TrimRight(*procURL, "/") + "/checkout/"
 		default:
 			return errors.New("--hub needs a card processor: --sandbox-key, or --processor-url and --processor-key")
+		}
+	}
+	if *mainRPC != "" {
+		if !common.IsHexAddress(*rootGW) || !common.IsHexAddress(*childGW) {
+			return errors.New("--main-rpc needs --root-gateway and --child-gateway addresses")
+		}
+		if *submitterFile == "" {
+			return errors.New("--main-rpc needs --submitter-keystore")
+		}
+		submitter, err := readKeystore(*submitterFile, *passFile)
+		if err != nil {
+			return err
+		}
+		mainClient, err := ethclient.DialContext(ctx, *mainRPC)
+		if err != nil {
+			return fmt.Errorf("connect to %s: %w", *mainRPC, err)
+		}
+		defer mainClient.Close()
+		mainID, err := mainClient.ChainID(ctx)
+		if err != nil {
+			return fmt.Errorf("chain id from %s: %w", *mainRPC, err)
+		}
+		cfg.Validators = &server.ValidatorConfig{
+			Main: mainClient, MainChainID: mainID, Root: common.HexToAddress(*rootGW), Child: common.HexToAddress(*childGW), Submitter: submitter,
 		}
 	}
 	relay, err := server.Start(ctx, cfg)
