@@ -35,7 +35,7 @@ var (
 
 // IsKind says whether an sp_submitReport kind is a validator report.
 func IsKind(kind string) bool {
-	return kind == protocol.ReportKindCheckpoint || kind == protocol.ReportKindDeposits
+	return kind == protocol.ReportKindCheckpoint || kind == protocol.ReportKindDeposits || kind == protocol.ReportKindValidatorSet
 }
 
 // AggregatorConfig configures an Aggregator.
@@ -73,6 +73,7 @@ type group struct {
 	kind     string
 	cp       mainchain.Checkpoint
 	deposits []sidechain.Deposit
+	set      validatorSet
 	power    power // the set the signatures count against
 	sigs     map[common.Address][]byte
 	ready    bool
@@ -155,6 +156,20 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 		if digest, err = depositDigest(ctx, a.cfg.Side, a.c.Child, g.deposits); err != nil {
 			return protocol.ReportReceipt{}, err
 		}
+	case protocol.ReportKindValidatorSet:
+		if g.set, err = parseSet(r.ValidatorSet); err != nil {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+		}
+		have, err := childSet(ctx, a.cfg.Side, a.c.Child)
+		if err != nil {
+			return protocol.ReportReceipt{}, err
+		}
+		if have.epoch != g.set.epoch {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: ChildGateway's set is at epoch %d, not %d", ErrStale, have.epoch, g.set.epoch)
+		}
+		if digest, err = setDigest(ctx, a.cfg.Side, a.c.Child, g.set); err != nil {
+			return protocol.ReportReceipt{}, err
+		}
 	default:
 		return protocol.ReportReceipt{}, fmt.Errorf("%w: unknown kind %q", ErrBadReport, r.Kind)
 	}
@@ -170,7 +185,7 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 	if known == nil {
 		// A new report: the power it counts against, as the chain holds it now.
 		if g.kind == protocol.ReportKindCheckpoint {
-			g.power, err = stakes(ctx, a.cfg.Main, a.c.Stake)
+			g.power, err = stakes(ctx, a.cfg.Main, a.c.Stake) // (a set update counts against the child's copy)
 		} else {
 			g.power, err = childPowers(ctx, a.cfg.Side, a.c.Child)
 		}
@@ -295,8 +310,10 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 	var err error
 	if g.kind == protocol.ReportKindCheckpoint {
 		tx, err = a.main.Send(ctx, a.c.Checkpoints, cpABI.PackSubmit(g.cp, sigs), 0)
-	} else {
+	} else if g.kind == protocol.ReportKindDeposits {
 		tx, err = a.side.Send(ctx, a.c.Child, childABI.PackMintDeposits(g.deposits, sigs), 0)
+	} else {
+		tx, err = a.side.Send(ctx, a.c.Child, childABI.PackUpdateValidators(g.set.validators, g.set.powers, sigs), 0)
 	}
 	if err != nil {
 		// Estimation runs the call first: one that reverts (another submitter was first,
@@ -318,7 +335,7 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 
 func (a *Aggregator) settle(ctx context.Context, g *group) error {
 	client, wallet := a.cfg.Main, a.main
-	if g.kind == protocol.ReportKindDeposits {
+	if g.kind != protocol.ReportKindCheckpoint {
 		client, wallet = a.cfg.Side, a.side
 	}
 	rcpt, err := client.TransactionReceipt(ctx, g.tx)
@@ -354,6 +371,10 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 			}
 		}
 		a.cfg.Logger.Warn("validator report reverted", "kind", g.kind, "tx", g.tx, "reason", why)
+		return nil
+	}
+	if g.kind == protocol.ReportKindValidatorSet {
+		a.cfg.Logger.Info("ChildGateway's validator set replaced", "epoch", g.set.epoch+1, "validators", len(g.set.validators), "tx", g.tx)
 		return nil
 	}
 	if g.kind == protocol.ReportKindDeposits {

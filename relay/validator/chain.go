@@ -9,9 +9,11 @@
 package validator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/big"
+	"sort"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
@@ -215,4 +217,100 @@ func parseDeposits(js []protocol.DepositJSON) ([]sidechain.Deposit, error) {
 		out[i] = sidechain.Deposit{DepositId: id, Recipient: common.HexToAddress(j.Recipient), Amount: amount}
 	}
 	return out, nil
+}
+
+// validatorSet is a set as ChildGateway.updateValidators takes it: ascending addresses,
+// nonzero powers, and the epoch of the copy it replaces.
+type validatorSet struct {
+	validators []common.Address
+	powers     []*big.Int
+	epoch      uint64
+}
+
+// mainSet is StakeManager's set at `block`, members with stake only, ascending.
+func mainSet(ctx context.Context, main oracle.Caller, stake common.Address, block *big.Int) (validatorSet, error) {
+	out, err := call(ctx, main, stake, stakeABI.PackValidatorSet(), block)
+	if err != nil {
+		return validatorSet{}, fmt.Errorf("read the validator set: %w", err)
+	}
+	set, err := stakeABI.UnpackValidatorSet(out)
+	if err != nil {
+		return validatorSet{}, err
+	}
+	idx := make([]int, 0, len(set.Members))
+	for i := range set.Members {
+		if set.Stakes[i].Sign() > 0 {
+			idx = append(idx, i)
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { return bytes.Compare(set.Members[idx[a]][:], set.Members[idx[b]][:]) < 0 })
+	var vs validatorSet
+	for _, i := range idx {
+		vs.validators = append(vs.validators, set.Members[i])
+		vs.powers = append(vs.powers, set.Stakes[i])
+	}
+	return vs, nil
+}
+
+// childSet is ChildGateway's copy of the set and its epoch.
+func childSet(ctx context.Context, side oracle.Caller, child common.Address) (validatorSet, error) {
+	out, err := call(ctx, side, child, childABI.PackValidatorSet(), nil)
+	if err != nil {
+		return validatorSet{}, fmt.Errorf("read ChildGateway's validator set: %w", err)
+	}
+	set, err := childABI.UnpackValidatorSet(out)
+	if err != nil {
+		return validatorSet{}, err
+	}
+	return validatorSet{validators: set.Validators, powers: set.Powers, epoch: set.CurrentEpoch.Uint64()}, nil
+}
+
+// same says whether two sets have the same members and powers.
+func (s validatorSet) same(o validatorSet) bool {
+	if len(s.validators) != len(o.validators) {
+		return false
+	}
+	for i := range s.validators {
+		if s.validators[i] != o.validators[i] || s.powers[i].Cmp(o.powers[i]) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// setDigest is ChildGateway's EIP-712 digest of a set update.
+func setDigest(ctx context.Context, side oracle.Caller, child common.Address, s validatorSet) ([32]byte, error) {
+	out, err := call(ctx, side, child, childABI.PackSetDigest(s.validators, s.powers, new(big.Int).SetUint64(s.epoch)), nil)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("validator set digest: %w", err)
+	}
+	return childABI.UnpackSetDigest(out)
+}
+
+func setJSON(s validatorSet) *protocol.ValidatorSetJSON {
+	j := &protocol.ValidatorSetJSON{Epoch: s.epoch}
+	for i := range s.validators {
+		j.Validators = append(j.Validators, s.validators[i].Hex())
+		j.Powers = append(j.Powers, s.powers[i].String())
+	}
+	return j
+}
+
+func parseSet(j *protocol.ValidatorSetJSON) (validatorSet, error) {
+	if j == nil || len(j.Validators) == 0 || len(j.Validators) != len(j.Powers) || len(j.Validators) > 100 {
+		return validatorSet{}, fmt.Errorf("a validatorSet report needs 1..100 validators, each with its power")
+	}
+	s := validatorSet{epoch: j.Epoch}
+	for i := range j.Validators {
+		if !common.IsHexAddress(j.Validators[i]) {
+			return validatorSet{}, fmt.Errorf("validator %d must be an address", i)
+		}
+		p, ok := new(big.Int).SetString(j.Powers[i], 10)
+		if !ok || p.Sign() <= 0 || p.BitLen() > 256 {
+			return validatorSet{}, fmt.Errorf("power %d must be a decimal number > 0", i)
+		}
+		s.validators = append(s.validators, common.HexToAddress(j.Validators[i]))
+		s.powers = append(s.powers, p)
+	}
+	return s, nil
 }

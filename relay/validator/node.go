@@ -79,7 +79,9 @@ type Node struct {
 	// not yet minted on the sidechain, with when each was last sent.
 	next    uint64
 	pending map[string]*pendingDeposit
-	signed  int // reports signed (checkpoints and deposits)
+	signed  int // reports signed (checkpoints, deposits, set updates)
+	// setSent: when each set update (by digest) was last sent.
+	setSent map[[32]byte]time.Time
 }
 
 type pendingDeposit struct {
@@ -114,6 +116,7 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg: cfg, addr: crypto.PubkeyToAddress(cfg.Key.PublicKey), c: c, next: cfg.Start,
 		roots: map[[2]uint64]mainchain.Checkpoint{}, sentCP: map[[2]uint64]time.Time{}, pending: map[string]*pendingDeposit{},
+		setSent: map[[32]byte]time.Time{},
 	}
 	n.cfg.Logger = cfg.Logger.With("validator", n.addr)
 	return n, nil
@@ -151,7 +154,57 @@ func (n *Node) Run(ctx context.Context) error {
 // Step signs the next checkpoint, if its range is complete, and the deposits that reached
 // M confirmations and are not minted yet, and sends what the chain has not acted on.
 func (n *Node) Step(ctx context.Context) error {
-	return errors.Join(n.checkpoint(ctx), n.deposits(ctx))
+	return errors.Join(n.checkpoint(ctx), n.deposits(ctx), n.validatorSet(ctx))
+}
+
+// validatorSet signs StakeManager's set, once it has been the same for M confirmations, for
+// ChildGateway's copy when the two differ (a validator joined, was unbonded or slashed).
+func (n *Node) validatorSet(ctx context.Context) error {
+	head, err := n.cfg.Main.BlockNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("main chain head: %w", err)
+	}
+	if head+1 < n.cfg.Confirmations {
+		return nil
+	}
+	want, err := mainSet(ctx, n.cfg.Main, n.c.Stake, new(big.Int).SetUint64(head+1-n.cfg.Confirmations))
+	if err != nil || len(want.validators) == 0 {
+		return err
+	}
+	now, err := mainSet(ctx, n.cfg.Main, n.c.Stake, nil)
+	if err != nil || !now.same(want) {
+		return err // still changing: wait until the set has been the same for M blocks
+	}
+	have, err := childSet(ctx, n.cfg.Side, n.c.Child)
+	if err != nil || have.same(want) {
+		return err
+	}
+	want.epoch = have.epoch
+	digest, err := setDigest(ctx, n.cfg.Side, n.c.Child, want)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	sentAt, had := n.setSent[digest]
+	n.mu.Unlock()
+	if had && time.Since(sentAt) < n.cfg.Resend {
+		return nil
+	}
+	sig, err := crypto.Sign(digest[:], n.cfg.Key)
+	if err != nil {
+		return err
+	}
+	if _, err := n.cfg.Relay.Submit(ctx, protocol.OracleReport{Kind: protocol.ReportKindValidatorSet, ValidatorSet: setJSON(want), Signature: hexutil.Encode(sig)}); err != nil && !stale(err) {
+		return fmt.Errorf("send validator set for epoch %d: %w", want.epoch, err)
+	}
+	n.mu.Lock()
+	if !had {
+		n.signed++
+	}
+	n.setSent[digest] = time.Now()
+	n.mu.Unlock()
+	n.cfg.Logger.Info("validator set signed for the sidechain", "epoch", want.epoch, "validators", len(want.validators))
+	return nil
 }
 
 // NextCheckpoint builds the checkpoint of the next range per the cadence, or reports false

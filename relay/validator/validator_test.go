@@ -514,3 +514,36 @@ func TestCheckpointEmptyWithdrawalRoot(t *testing.T) {
 		t.Fatalf("ChildGateway's empty root %x, Go's %x", root, emptyWithdrawalRoot)
 	}
 }
+
+// TestGatewayValidatorSetFollowsStake: a fifth validator joins StakeManager on the main
+// chain; once the set has been the same for M confirmations the validators sign it for
+// ChildGateway, which replaces its copy (epoch 1) through the aggregator; the newcomer's
+// signatures then count on the sidechain.
+func TestGatewayValidatorSetFollowsStake(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Confirmations: 2, Every: 1 << 20})
+	e.run(0, 1, 2, 3)
+	newcomer := devchain.NewAccount(t.Name()+"/newcomer", 0)
+	if _, err := e.b.Join(newcomer, devchain.USDC(2500)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var set validatorSet
+	e.waitFor("ChildGateway's copy of the new set", 30*time.Second, func() bool {
+		var err error
+		if set, err = childSet(ctx, e.side.Client, e.b.Child); err != nil {
+			t.Fatal(err)
+		}
+		return set.epoch == 1
+	})
+	want, err := mainSet(ctx, e.main.Client, e.b.Stake, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.validators) != 5 || !set.same(want) {
+		t.Fatalf("child set %v %v, main %v %v", set.validators, set.powers, want.validators, want.powers)
+	}
+	p, err := childPowers(ctx, e.side.Client, e.b.Child)
+	if err != nil || p.of[newcomer.Address].Cmp(devchain.USDC(2500)) != 0 || p.total.Cmp(devchain.USDC(6500)) != 0 {
+		t.Fatalf("child powers %v %v", p.of, err)
+	}
+}

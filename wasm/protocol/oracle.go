@@ -205,10 +205,11 @@ type OracleReport struct {
 	PaymentID string             `json:"paymentId,omitempty"`
 	// Attestation: kinds "category" and "issuer".
 	Attestation *AttestationJSON `json:"attestation,omitempty"`
-	// Validators' reports (validator.go): kinds "checkpoint" and "deposits".
-	Checkpoint *CheckpointJSON `json:"checkpoint,omitempty"`
-	Deposits   []DepositJSON   `json:"deposits,omitempty"`
-	Signature  string          `json:"signature"`
+	// Validators' reports (validator.go): kinds "checkpoint", "deposits", "validatorSet".
+	Checkpoint   *CheckpointJSON   `json:"checkpoint,omitempty"`
+	Deposits     []DepositJSON     `json:"deposits,omitempty"`
+	ValidatorSet *ValidatorSetJSON `json:"validatorSet,omitempty"`
+	Signature    string            `json:"signature"`
 }
 
 // AttestationJSON is a category attestation (Buyer, Artist — "" or the zero address for
