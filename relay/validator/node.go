@@ -302,8 +302,9 @@ func (n *Node) checkpoint(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.sentCP[rng] = time.Now()
-	for r := range n.sentCP { // ranges the chain has moved past
+	for r := range n.roots { // ranges the chain has moved past
 		if r[1] < rng[0] {
+			delete(n.roots, r)
 			delete(n.sentCP, r)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -545,5 +546,35 @@ func TestGatewayValidatorSetFollowsStake(t *testing.T) {
 	p, err := childPowers(ctx, e.side.Client, e.b.Child)
 	if err != nil || p.of[newcomer.Address].Cmp(devchain.USDC(2500)) != 0 || p.total.Cmp(devchain.USDC(6500)) != 0 {
 		t.Fatalf("child powers %v %v", p.of, err)
+	}
+}
+
+// TestCheckpointNeverSignsTwoRoots: a validator that signed a range and then sees other
+// roots for it (the sidechain rewritten under it) refuses to sign again: two roots for one
+// range is the equivocation StakeManager slashes.
+func TestCheckpointNeverSignsTwoRoots(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
+	for range 3 {
+		e.side.Commit()
+	}
+	ctx := context.Background()
+	n := e.nodes[0]
+	cp, ok, err := n.NextCheckpoint(ctx)
+	if err != nil || !ok {
+		t.Fatalf("next checkpoint: %v %v", ok, err)
+	}
+	rng := [2]uint64{cp.StartBlock.Uint64(), cp.EndBlock.Uint64()}
+	other := cp
+	other.BlockRoot[0] ^= 1
+	n.roots[rng] = other // as if it had signed another history of these blocks
+	if err := n.Step(ctx); err == nil || !strings.Contains(err.Error(), "not signing another root") {
+		t.Fatalf("step: %v", err)
+	}
+	if n.Signed() != 0 {
+		t.Fatalf("signed %d", n.Signed())
+	}
+	delete(n.roots, rng)
+	if err := n.Step(ctx); err != nil || n.Signed() != 1 {
+		t.Fatalf("step: %v, signed %d", err, n.Signed())
 	}
 }
