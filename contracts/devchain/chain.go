@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -72,6 +74,9 @@ type Options struct {
 	// ChainID, if set, replaces the simulated chain's id (default 1337), so two chains in
 	// one test (main chain and sidechain) have distinct ids. New only.
 	ChainID *big.Int
+	// HTTP, if set (host:port), also serves the simulated chain's JSON-RPC (eth, net, web3)
+	// over HTTP there, for other processes. New only.
+	HTTP string
 }
 
 // Chain is a chain with the platform deployed.
@@ -157,8 +162,28 @@ func New(opts Options) (*Chain, error) {
 	if opts.ChainID != nil {
 		cfg.ChainID = new(big.Int).Set(opts.ChainID)
 	}
-	backend := simulated.NewBackend(alloc, func(_ *node.Config, ec *ethconfig.Config) {
+	var httpPort int
+	if opts.HTTP != "" {
+		host, port, err := net.SplitHostPort(opts.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("devchain: HTTP %q: %w", opts.HTTP, err)
+		}
+		if httpPort, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("devchain: HTTP %q: %w", opts.HTTP, err)
+		}
+		// The simulated backend panics when its node cannot start: try the address first.
+		ln, err := net.Listen("tcp", opts.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("devchain: serve JSON-RPC: %w", err)
+		}
+		ln.Close()
+		opts.HTTP = host
+	}
+	backend := simulated.NewBackend(alloc, func(nc *node.Config, ec *ethconfig.Config) {
 		ec.Genesis.Config = cfg
+		if opts.HTTP != "" {
+			nc.HTTPHost, nc.HTTPPort, nc.HTTPModules = opts.HTTP, httpPort, []string{"eth", "net", "web3"}
+		}
 	})
 	c := &Chain{
 		Backend:  backend,

@@ -42,7 +42,10 @@ type Config struct {
 	// BlockTime.
 	MainChain  bool
 	Validators int
-	Logger     *slog.Logger
+	// RPC and MainRPC, if set (host:port), serve the sidechain's and the main chain's
+	// JSON-RPC over HTTP there, for processes of their own (`stagepass validator`).
+	RPC, MainRPC string
+	Logger       *slog.Logger
 }
 
 // Devnet is a running development chain.
@@ -107,7 +110,7 @@ func Start(cfg Config) (*Devnet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev account %d: %w", ReporterAccount, err)
 	}
-	c, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet"})
+	c, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet", HTTP: cfg.RPC})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated chain: %w", err)
 	}
@@ -122,7 +125,7 @@ func Start(cfg Config) (*Devnet, error) {
 		return nil, err
 	}
 	if cfg.MainChain {
-		if err := d.startMainchain(devKeys, cfg.Validators); err != nil {
+		if err := d.startMainchain(devKeys, cfg.Validators, cfg.MainRPC); err != nil {
 			c.Close()
 			return nil, err
 		}

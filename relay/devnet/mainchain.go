@@ -24,9 +24,10 @@ const SubmitterAccount = 11
 // startMainchain starts the main chain (its own simulated chain, MainChainID) with
 // StakeManager, CheckpointManager, RootGateway and TestUSD, `validators` validators staked
 // (1,000 TestUSD each), ChildGateway and its ChildToken on the sidechain, the development
-// accounts funded on the main chain too, and the submitter funded on both.
-func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int) error {
-	main, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet/main", ChainID: MainChainID})
+// accounts funded on the main chain too, and the submitter funded on both. The validators'
+// keys are devchain.NewAccount("validator", i): test keys, anyone can recompute them.
+func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int, rpc string) error {
+	main, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet/main", ChainID: MainChainID, HTTP: rpc})
 	if err != nil {
 		return fmt.Errorf("start the main chain: %w", err)
 	}

@@ -316,6 +316,8 @@ type health struct {
 	protocol.ChainInfo
 	Indexed uint64 `json:"indexed"`
 	Uptime  string `json:"uptime"`
+	// Bridge: the main chain's contracts, with ValidatorConfig.
+	Bridge *bridgeHealth `json:"bridge,omitempty"`
 }
 
 func (r *Relay) chainInfo(ctx context.Context) (protocol.ChainInfo, error) {
@@ -344,5 +346,5 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(health{ChainInfo: info, Indexed: r.watcher.Head(), Uptime: time.Since(r.started).Round(time.Second).String()})
+	_ = json.NewEncoder(w).Encode(health{ChainInfo: info, Indexed: r.watcher.Head(), Uptime: time.Since(r.started).Round(time.Second).String(), Bridge: r.bridgeHealth()})
 }

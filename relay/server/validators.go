@@ -71,3 +71,24 @@ func (r *Relay) submitReport(ctx context.Context, req *rpcserver.Request) (any, 
 	}
 	return rc, err
 }
+
+// bridgeHealth is /healthz's "bridge": where the validators' reports go.
+type bridgeHealth struct {
+	MainChainID       uint64 `json:"mainChainId"`
+	StakeManager      string `json:"stakeManager"`
+	CheckpointManager string `json:"checkpointManager"`
+	RootGateway       string `json:"rootGateway"`
+	ChildGateway      string `json:"childGateway"`
+	Submitted         int    `json:"checkpointsSubmitted"` // by this relay since it started
+}
+
+func (r *Relay) bridgeHealth() *bridgeHealth {
+	if r.vagg == nil {
+		return nil
+	}
+	c := r.vagg.Contracts()
+	return &bridgeHealth{
+		MainChainID: r.cfg.Validators.MainChainID.Uint64(), StakeManager: c.Stake.Hex(), CheckpointManager: c.Checkpoints.Hex(),
+		RootGateway: c.Root.Hex(), ChildGateway: c.Child.Hex(), Submitted: r.vagg.Submitted(),
+	}
+}

@@ -30,6 +30,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	validators := fs.Int("validators", 4, "with --mainchain: how many validators stake and run")
 	every := fs.Uint64("checkpoint-every", validator.DefaultEvery, "with --mainchain: sidechain blocks per checkpoint")
 	confirmations := fs.Uint64("confirmations", validator.DefaultConfirmations, "with --mainchain: main-chain confirmations before a deposit is credited")
+	localValidators := fs.Int("local-validators", -1, "with --mainchain: how many of the validators run in-process (-1: all; the others can run as `stagepass validator`)")
+	chainRPC := fs.String("chain-rpc", "", "serve the development chain's (the sidechain's) JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8545")
+	mainChainRPC := fs.String("main-chain-rpc", "", "with --mainchain: serve the main chain's JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8546")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +48,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", c.data, err)
 	}
-	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log, MainChain: *mainChain, Validators: *validators})
+	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log, MainChain: *mainChain, Validators: *validators,
+		RPC: *chainRPC, MainRPC: *mainChainRPC})
 	if err != nil {
 		return err
 	}
@@ -90,8 +94,14 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if chain.Main != nil {
 		// The validators, in-process: each its own key and its own clients of both chains,
 		// signatures straight to the relay's validator aggregator.
+		var down []int
+		for i := range chain.Bridge.Validators {
+			if *localValidators >= 0 && i >= *localValidators {
+				down = append(down, i)
+			}
+		}
 		vals, err := chain.StartValidators(oracleCtx, func(int) validator.Relay { return relay.Validators() },
-			validator.NodeConfig{Every: *every, Confirmations: *confirmations}, log)
+			validator.NodeConfig{Every: *every, Confirmations: *confirmations}, log, down...)
 		if err != nil {
 			return err
 		}

@@ -11,12 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/google/uuid"
 
 	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
+	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/oracle"
+	"github.com/stagepass/stagepass/wasm/keys"
 )
 
 func TestValidatorFlags(t *testing.T) {
@@ -130,6 +140,150 @@ func TestCheckpointSeparateValidators(t *testing.T) {
 			t.Fatalf("checkpoint %d: %d..%d root %x; want from %d, root %x", i, cp.StartBlock, cp.EndBlock, cp.BlockRoot, next, root)
 		}
 		next = cp.EndBlock + 1
+	}
+	p.stop(t)
+}
+
+// TestCheckpointDevSeparateValidators: `stagepass dev` with both chains served over
+// JSON-RPC and one of its four validators in-process; two more run as `stagepass
+// validator` processes against its chains (3/4 of the stake: all three are needed). A
+// development account deposits TestUSD on the main chain; it is credited on the sidechain;
+// the fan withdraws part of it there, and exits it on the main chain with a proof against
+// the checkpoint that covers the withdrawal.
+func TestCheckpointDevSeparateValidators(t *testing.T) {
+	sideAddr, mainAddr := freeAddr(t), freeAddr(t)
+	p := start(t, nil, "dev", "--block-time", "200ms", "--data", t.TempDir(), "--chain-rpc", sideAddr, "--main-chain-rpc", mainAddr,
+		"--local-validators", "1", "--checkpoint-every", "3", "--confirmations", "2")
+	h, err := p.health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, _ := h["bridge"].(map[string]any)
+	if br == nil || br["mainChainId"].(float64) != 1338 {
+		t.Fatalf("healthz bridge: %v", h)
+	}
+	root, child := common.HexToAddress(br["rootGateway"].(string)), common.HexToAddress(br["childGateway"].(string))
+	cps := common.HexToAddress(br["checkpointManager"].(string))
+	ctx := context.Background()
+	mainC, err := ethclient.Dial("http://" + mainAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mainC.Close()
+	sideC, err := ethclient.Dial("http://" + sideAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sideC.Close()
+
+	dir := t.TempDir()
+	vals := devchain.SortedAccounts(devchain.NewAccount("validator", 0), devchain.NewAccount("validator", 1),
+		devchain.NewAccount("validator", 2), devchain.NewAccount("validator", 3))
+	for i, v := range vals[1:3] { // validator 0 runs in stagepass dev
+		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: v.Address, PrivateKey: v.Key}, "pw", keystore.LightScryptN, keystore.LightScryptP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, fmt.Sprintf("validator%d.json", i))
+		if err := os.WriteFile(f, ks, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(binary(t), "validator", "--keystore", f, "--main-rpc", "http://"+mainAddr, "--side-rpc", "http://"+sideAddr,
+			"--root-gateway", root.Hex(), "--child-gateway", child.Hex(), "--relay", "ws"+strings.TrimPrefix(p.url, "http")+"/ws",
+			"--checkpoint-every", "3", "--confirmations", "2")
+		cmd.Env = append(os.Environ(), "STAGEPASS_PASSWORD=pw")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+
+	master, err := keys.FromMnemonic(devnet.DevMnemonic, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := master.Account(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fanKey, err := crypto.ToECDSA(k.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan := crypto.PubkeyToAddress(fanKey.PublicKey)
+	send := func(c *ethclient.Client, chainID int64, to common.Address, data []byte) *types.Receipt {
+		t.Helper()
+		w := &oracle.Wallet{Client: c, ChainID: big.NewInt(chainID), Key: fanKey}
+		tx, err := w.Send(ctx, to, data, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		r, err := bind.WaitMined(wctx, c, tx.Hash())
+		if err != nil || r.Status != types.ReceiptStatusSuccessful {
+			t.Fatalf("transaction %s: %v %+v", tx.Hash(), err, r)
+		}
+		return r
+	}
+	read := func(c *ethclient.Client, to common.Address, data []byte) []byte {
+		t.Helper()
+		out, err := c.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	childToken, _ := devchain.ChildGW.UnpackTOKEN(read(sideC, child, devchain.ChildGW.PackTOKEN()))
+	usd, _ := devchain.RootGW.UnpackTOKEN(read(mainC, root, devchain.RootGW.PackTOKEN()))
+	token := childtoken.NewChildToken()
+
+	send(mainC, 1338, root, devchain.RootGW.PackDeposit(fan, devchain.USDC(20)))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		bal, _ := token.UnpackBalanceOf(read(sideC, childToken, token.PackBalanceOf(fan)))
+		if bal.Cmp(devchain.USDC(20)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deposit was not credited: %v\n%s", bal, p.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r := send(sideC, 1337, child, devchain.ChildGW.PackWithdraw(fan, devchain.USDC(5)))
+	w, err := devchain.QueuedWithdrawal(r.Logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := merkle.New(merkle.WithdrawalDepth)
+	if w.Index != 0 { // the first withdrawal of a new stagepass dev
+		t.Fatalf("withdrawal index %d", w.Index)
+	}
+	tree.Push(w.Leaf())
+	var number uint64
+	for found := false; !found; {
+		n, _ := devchain.Checkpoints.UnpackCount(read(mainC, cps, devchain.Checkpoints.PackCount()))
+		for i := uint64(0); i < n.Uint64(); i++ {
+			cp, _ := devchain.Checkpoints.UnpackCheckpoint(read(mainC, cps, devchain.Checkpoints.PackCheckpoint(new(big.Int).SetUint64(i))))
+			if cp.EndBlock >= r.BlockNumber.Uint64() {
+				number, found = i, true
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covers sidechain block %d (%d checkpoints)\n%s", r.BlockNumber, n, p.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	before, _ := devchain.USD.UnpackBalanceOf(read(mainC, usd, devchain.USD.PackBalanceOf(fan)))
+	exit, err := devchain.ExitCall(number, w, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(mainC, 1338, root, exit)
+	after, _ := devchain.USD.UnpackBalanceOf(read(mainC, usd, devchain.USD.PackBalanceOf(fan)))
+	if got := new(big.Int).Sub(after, before); got.Cmp(devchain.USDC(5)) != 0 {
+		t.Fatalf("the exit paid %v", got)
 	}
 	p.stop(t)
 }
