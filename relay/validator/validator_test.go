@@ -578,3 +578,43 @@ func TestCheckpointNeverSignsTwoRoots(t *testing.T) {
 		t.Fatalf("step: %v, signed %d", err, n.Signed())
 	}
 }
+
+// TestCheckpointMaxWaitClosesRange: with MaxWait the range ends before the first block
+// stamped MaxWait or more after its first block, the same for every validator; before such
+// a block exists the range stays open.
+func TestCheckpointMaxWaitClosesRange(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 1000, MaxWait: 3 * time.Second})
+	ctx := context.Background()
+	header := func(n uint64) uint64 {
+		h, err := e.side.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Time
+	}
+	if _, ok, err := e.nodes[0].NextCheckpoint(ctx); err != nil || ok {
+		t.Fatalf("a range before its time passed: %v %v", ok, err)
+	}
+	for range 3 {
+		if err := e.side.Backend.AdjustTime(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first mainchain.Checkpoint
+	for i, n := range e.nodes {
+		cp, ok, err := n.NextCheckpoint(ctx)
+		if err != nil || !ok {
+			t.Fatalf("validator %d: %v %v", i, ok, err)
+		}
+		if i == 0 {
+			first = cp
+		} else if cp.EndBlock.Cmp(first.EndBlock) != 0 || cp.BlockRoot != first.BlockRoot {
+			t.Fatalf("validators disagree: %d..%d vs %d..%d", cp.StartBlock, cp.EndBlock, first.StartBlock, first.EndBlock)
+		}
+	}
+	s, end := first.StartBlock.Uint64(), first.EndBlock.Uint64()
+	t0 := header(s)
+	if header(end) >= t0+3 || header(end+1) < t0+3 {
+		t.Fatalf("range %d..%d: stamps %d, %d, next %d", s, end, t0, header(end), header(end+1))
+	}
+}
