@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/stagepass/stagepass/relay/payments/webhook"
 )
 
 // Sandbox is an embedded card processor for development and tests: Stripe's API shape and
@@ -22,6 +24,7 @@ type Sandbox struct {
 	db     *bbolt.DB
 	secret []byte // keys card fingerprints: the same card, the same fingerprint, per sandbox
 	mu     sync.Mutex
+	hooks  webhooks
 }
 
 var (
@@ -153,6 +156,7 @@ func (s *Sandbox) Confirm(_ context.Context, id string, card Card) (Intent, erro
 		if err := s.put(in); err != nil {
 			return Intent{}, err
 		}
+		s.hooks.send(webhook.PaymentFailed, intentObject(in))
 		return in, decline
 	}
 	mac := hmac.New(sha256.New, s.secret)
@@ -160,7 +164,14 @@ func (s *Sandbox) Confirm(_ context.Context, id string, card Card) (Intent, erro
 	in.Status, in.LastError = StatusSucceeded, nil
 	in.Card = &CardInfo{Brand: tc.brand, Last4: number[len(number)-4:], Fingerprint: hex.EncodeToString(mac.Sum(nil))[:16]}
 	in.Disputed = tc.dispute
-	return in, s.put(in)
+	if err := s.put(in); err != nil {
+		return in, err
+	}
+	s.hooks.send(webhook.PaymentSucceeded, intentObject(in))
+	if in.Disputed {
+		s.hooks.send(webhook.DisputeCreated, disputeObject(in))
+	}
+	return in, nil
 }
 
 // Retrieve implements Processor.
@@ -180,7 +191,14 @@ func (s *Sandbox) Refund(_ context.Context, id string) (Intent, error) {
 		return in, fmt.Errorf("%w: %s is %s with %d refunded", ErrNotRefundable, id, in.Status, in.AmountRefunded)
 	}
 	in.AmountRefunded = in.Amount
-	return in, s.put(in)
+	if err := s.put(in); err != nil {
+		return in, err
+	}
+	s.hooks.send(webhook.ChargeRefunded, webhook.Object{
+		ID: "ch_" + strings.TrimPrefix(in.ID, "pi_"), Object: "charge", Amount: in.Amount, Refunded: in.AmountRefunded,
+		Currency: in.Currency, PaymentIntent: in.ID, Status: "succeeded",
+	})
+	return in, nil
 }
 
 // Chargeback marks a succeeded payment as disputed by the cardholder's bank (sandbox only:
@@ -196,7 +214,11 @@ func (s *Sandbox) Chargeback(_ context.Context, id string) (Intent, error) {
 		return in, fmt.Errorf("%w: only a succeeded payment can be charged back", ErrInvalid)
 	}
 	in.Disputed = true
-	return in, s.put(in)
+	if err := s.put(in); err != nil {
+		return in, err
+	}
+	s.hooks.send(webhook.DisputeCreated, disputeObject(in))
+	return in, nil
 }
 
 // Payout is one transfer of a card sale's share to a party's connected account, made
