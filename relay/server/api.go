@@ -84,6 +84,7 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 		return strconv.FormatUint(n, 10), nil
 	})
 	s.Register(protocol.MethodPermitInfo, r.permitInfo)
+	s.Register(protocol.MethodFinality, r.finality)
 	s.Register(protocol.MethodSendRawTransaction, r.sendRawTransaction)
 	s.Register(protocol.MethodSendForward, r.sendForward)
 	s.Register(protocol.MethodRequestStatus, func(_ context.Context, req *rpcserver.Request) (any, error) {

@@ -28,6 +28,8 @@ type ValidatorConfig struct {
 	// Submitter is the hot wallet that sends checkpoints and deposit batches on both
 	// chains: a wallet of its own, apart from the forwarding and oracle reporting ones.
 	Submitter *ecdsa.PrivateKey
+	// Anchors, if set, is the proof-of-work anchor of the checkpoints, shown by sp_finality.
+	Anchors Anchors
 }
 
 // Validators is the relay's validator report aggregator, nil without ValidatorConfig.

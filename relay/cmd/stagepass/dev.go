@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stagepass/stagepass/relay/anchor"
 	"github.com/stagepass/stagepass/relay/devnet"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
@@ -32,6 +33,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	confirmations := fs.Uint64("confirmations", validator.DefaultConfirmations, "with --mainchain: main-chain confirmations before a deposit is credited")
 	localValidators := fs.Int("local-validators", -1, "with --mainchain: how many of the validators run in-process (-1: all; the others can run as `stagepass validator`)")
 	chainRPC := fs.String("chain-rpc", "", "serve the development chain's (the sidechain's) JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8545")
+	anchorPoW := fs.Bool("anchor", true, "with --mainchain: anchor each checkpoint in btcd simnet (proof of work) when a btcd binary is found "+
+		"($STAGEPASS_BTCD, btcd on PATH or in $(go env GOPATH)/bin); --anchor=false: no anchors")
 	mainChainRPC := fs.String("main-chain-rpc", "", "with --mainchain: serve the main chain's JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8546")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -72,6 +75,19 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if chain.Main != nil {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
+		}
+		switch bin := anchor.BtcdPath(); {
+		case !*anchorPoW:
+		case bin == "":
+			log.Info("no btcd found: checkpoints are not anchored in proof of work (go install github.com/btcsuite/btcd@v0.26.2 or set STAGEPASS_BTCD)")
+		default:
+			pow, err := anchor.StartDev(ctx, anchor.DevConfig{Bin: bin, Dir: c.data, Main: chain.Main.Client, Manager: chain.Bridge.Checkpoints, Logger: log})
+			if err != nil {
+				return fmt.Errorf("proof-of-work anchor (--anchor=false runs without): %w", err)
+			}
+			defer pow.Close()
+			cfg.Validators.Anchors = pow.Anchorer
+			log.Info("proof-of-work anchor running", "btcd", bin, "network", "simnet", "btcdRpc", pow.Node.RPC, "btcdUser", pow.Node.User, "btcdPass", pow.Node.Pass)
 		}
 	}
 	relay, err := server.Start(ctx, cfg)
