@@ -42,6 +42,7 @@ type cardOptions struct {
 	rpcOnly bool
 	expire  time.Duration
 	attest  oracle.AttestConfig
+	webhook string // the relay's processor webhook secret; set, the sandbox posts to it
 }
 
 // newCardEnv runs a chain, the relay with the sandbox processor and the aggregator, and the
@@ -93,10 +94,13 @@ func (e *cardEnv) startRelay(addr string) {
 		Listener: ln, DataDir: e.dataDir, Client: chain.Client, ChainID: chain.ChainID,
 		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer,
 		Payments: e.sandbox, PaymentsKey: cardKey,
-		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter, Expire: e.opts.expire},
+		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter, Expire: e.opts.expire, WebhookSecret: e.opts.webhook},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if e.opts.webhook != "" {
+		e.sandbox.SetWebhook("http://"+relay.Addr()+server.WebhookPath, e.opts.webhook)
 	}
 	t.Cleanup(func() { e.stopRelay(relay) })
 	e.relay, e.base = relay, "http://"+relay.Addr()

@@ -43,6 +43,9 @@ type CardConfig struct {
 	Payer payments.Payer
 	// PayoutConfirmations is how deep a block must be before its payouts are made.
 	PayoutConfirmations uint64
+	// WebhookSecret is the processor's webhook signing secret ("whsec_…"); set, the relay
+	// takes the processor's webhooks at WebhookPath (webhooks.go).
+	WebhookSecret string
 }
 
 var ticketABI = events.NewEventTicket()

@@ -105,6 +105,8 @@ type Relay struct {
 	payouts *payout.Worker
 	ident   identity
 
+	webhookEvents seenEvents // processor webhook ids acted on (webhooks.go)
+
 	headBlock prometheus.Gauge
 	started   time.Time
 
@@ -179,6 +181,9 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		sandbox := http.StripPrefix("/sandbox", cfg.Payments.Handler(cfg.PaymentsKey))
 		mux.Handle("GET /sandbox/", sandbox)
 		mux.Handle("POST /sandbox/", sandbox)
+	}
+	if r.agg != nil && r.cards.WebhookSecret != "" {
+		mux.HandleFunc("POST "+WebhookPath, r.processorWebhook)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics, promhttp.HandlerOpts{}))
 	if cfg.Site != nil {

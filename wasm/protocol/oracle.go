@@ -43,7 +43,8 @@ const (
 	// MethodIssuerRequests [] → []IssuerRequest: pending verifications, for oracle nodes.
 	MethodIssuerRequests = "sp_issuerRequests"
 	// TopicPayment {"id": "pi_…" or 0x payment id}: a card payment's progress
-	// (verifying 1/3, 2/3 → submitted → minted | failed → refunded).
+	// (created → paid, from the processor's webhook → verifying 1/3, 2/3 → submitted →
+	// minted | failed → refunded).
 	TopicPayment = "payment"
 )
 
@@ -308,6 +309,7 @@ type ReportReceipt struct {
 // Payment progress states.
 const (
 	PaymentCreated   = "created"   // an intent the relay made; no oracle has reported yet
+	PaymentPaid      = "paid"      // the processor's webhook says it is paid; no oracle has reported yet
 	PaymentVerifying = "verifying" // oracles are signing; Signatures of Threshold so far
 	PaymentSubmitted = "submitted" // k reports on their way to the chain in TxHash
 	PaymentMinted    = "minted"    // tickets minted (FirstTokenID, Quantity)

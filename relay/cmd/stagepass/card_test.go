@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/payments"
+	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -44,6 +47,12 @@ func TestDevCardPurchase(t *testing.T) {
 	sandbox := &payments.Client{BaseURL: p.url + "/sandbox", APIKey: devPaymentsKey}
 	if _, err := sandbox.Confirm(context.Background(), in.ID, payments.Card{Number: "4242 4242 4242 4242", ExpMonth: 12, ExpYear: time.Now().Year() + 3, CVC: "123"}); err != nil {
 		t.Fatal(err)
+	}
+	// The processor's webhooks are taken, signed with the development secret only.
+	if resp, err := http.Post(p.url+server.WebhookPath, "application/json", strings.NewReader(`{"id":"evt_forged","object":"event"}`)); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an unsigned webhook: %v %v, want 400", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	pid, err := protocol.ParseHash32("paymentId", in.PaymentID)
