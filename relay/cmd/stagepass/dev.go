@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -70,7 +71,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: chain.Client, ChainID: chain.ChainID, Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD,
 		Relayer: chain.Relayer, Site: site.FS(), Logger: log,
-		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter},
+		Cards: &server.CardConfig{Hub: chain.Hub, Reporter: chain.Reporter, WebhookSecret: devWebhookSecret},
 	}
 	if chain.Main != nil {
 		cfg.Validators = &server.ValidatorConfig{
@@ -94,6 +95,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The sandbox's webhooks go to this relay's own endpoint.
+	sandbox.SetWebhook("http://"+loopback(relay.Addr())+server.WebhookPath, devWebhookSecret)
 	// The hub's n oracle nodes, in-process: each its own key (the development chain's
 	// oracle set), its own client of the sandbox's HTTP API, reports straight to the
 	// aggregator.
@@ -131,6 +134,22 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 // devPaymentsKey is the embedded sandbox processor's API key in `stagepass dev`: a
 // well-known development secret, like the dev mnemonic.
 const devPaymentsKey = "sk_test_stagepass_dev"
+
+// devWebhookSecret signs the sandbox's webhooks to the relay in `stagepass dev`: a
+// well-known development secret, like devPaymentsKey.
+const devWebhookSecret = "whsec_stagepass_dev"
+
+// loopback is addr with an unspecified host (":8080", "0.0.0.0:8080") as 127.0.0.1.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
 
 func waitAndShutdown(ctx context.Context, relay *server.Relay) error {
 	select {
