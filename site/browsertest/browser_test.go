@@ -394,6 +394,10 @@ func TestBrowserBuyTicketAndDoorPass(t *testing.T) {
 	defer done()
 	event, token := restoreAndBuy(t, ctx, env.url)
 	step(t, ctx, "see the ticket (again)", 5*time.Second, waitFor(`document.querySelector('#tickets .ticket')`, 5*time.Second))
+	// Its purchase's block gets checkpointed on the main chain (16 blocks of 500 ms).
+	step(t, ctx, "the ticket is checkpointed on the main chain", 45*time.Second,
+		waitFor(`/^(checkpointed|anchored)$/.test((document.querySelector('#tickets .ticket .finality') || { dataset: {} }).dataset.stage)`, 40*time.Second))
+	t.Logf("finality: %s", eval[string](t, ctx, `document.querySelector('#tickets .ticket .finality').textContent`))
 	shot(t, ctx, "tickets")
 	checkTouchTargets(t, ctx)
 

@@ -13,6 +13,9 @@ const state = {
   category: null, // the wallet's sp_category view: the fan's category, why, and what is attested
   requests: new Map(), // request id → progress callback
   payments: new Map(), // card payment id (0x…) → progress callback
+  // the relay's last sp_finality answer per ticket ("event/tokenId"), passed through by the
+  // wallet; null when the relay follows no main chain
+  finality: {},
 };
 
 const VIEWS = ['loading', 'onboard', 'unlock', 'app'];
@@ -482,8 +485,62 @@ function renderTickets(view) {
       el('h3', {}, ev.name),
       el('div', {}, `${tierName} · ticket #${t.tokenId} `, el('span', { class: 'badge ' + t.state }, STATE_WORDS[t.state] || t.state)),
       ev.startsAt ? el('div', { class: 'muted' }, `${ev.venue || ''} · ${formatDate(ev.startsAt)}`) : null,
+      finalityLine(t),
       row);
   }));
+  refreshFinality();
+}
+
+// ---- finality (sidechain → main-chain checkpoint → proof-of-work anchor) ----
+
+const finalityKey = (t) => `${t.event.toLowerCase()}/${t.tokenId}`;
+
+function finalityWords(f) {
+  if (f.stage === 'anchored') {
+    const k = f.anchor.confirmations;
+    return `Anchored in proof of work (${k} confirmation${k === 1 ? '' : 's'}), checkpoint #${f.checkpoint.number} on the main chain`;
+  }
+  if (f.stage === 'checkpointed') return `Checkpointed on the main chain (#${f.checkpoint.number})`;
+  return 'On the sidechain: waiting for a checkpoint on the main chain';
+}
+
+function finalityLine(t) {
+  const f = state.finality[finalityKey(t)];
+  if (!f) return el('div', { class: 'muted finality', dataset: { stage: '' }, hidden: true });
+  return el('div', { class: 'muted finality', dataset: { stage: f.stage }, title: `Block ${f.block} of the sidechain` }, finalityWords(f));
+}
+
+let finalityTimer = null;
+let finalityRound = 0;
+// refreshFinality asks the relay for each shown ticket's finality: every 4 s until it is
+// anchored, then every 40 s (its confirmations grow).
+async function refreshFinality() {
+  clearTimeout(finalityTimer);
+  const tickets = (state.view && state.view.tickets) || [];
+  if (!tickets.length || !state.wallet) return;
+  const round = ++finalityRound;
+  let changed = false;
+  for (const t of tickets) {
+    const key = finalityKey(t);
+    const old = state.finality[key];
+    if (old === null || (old && old.stage === 'anchored' && round % 10)) continue;
+    try {
+      const f = await state.wallet.finality({ event: t.event, tokenId: t.tokenId });
+      if (!old || f.stage !== old.stage || JSON.stringify(f) !== JSON.stringify(old)) changed = true;
+      state.finality[key] = f;
+    } catch (e) {
+      if (/no main chain/.test(e.message || '')) state.finality[key] = null; // one chain: nothing to show
+    }
+  }
+  if (round !== finalityRound) return; // a newer round started meanwhile
+  if (changed) {
+    for (const li of $('tickets').querySelectorAll('li.ticket')) {
+      const t = tickets.find((x) => x.event === li.dataset.event && x.tokenId === li.dataset.token);
+      const line = li.querySelector('.finality');
+      if (t && line) line.replaceWith(finalityLine(t));
+    }
+  }
+  finalityTimer = setTimeout(refreshFinality, 4000);
 }
 
 // ---- door pass ----
