@@ -10,7 +10,8 @@
 // requests, and on the cron trigger as a backstop.
 //
 // Bindings (wrangler.toml): RPC_URL, CHAIN_ID, FORWARDER, FACTORY, START_BLOCK (vars),
-// RELAYER_KEY (secret: the hot wallet's hex private key), OUTBOX and FANOUT (Durable
+// RELAYER_KEY (secret: the hot wallet's hex private key), WEBHOOK_SECRET (secret: the card
+// processor's webhook signing secret), OUTBOX and FANOUT (Durable
 // Objects), INDEX (D1: the chain index, which the sender's passes and the cron trigger keep
 // current; edge/index.go).
 package main
@@ -128,6 +129,8 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(reply)
 	})
+	// The card processor's webhooks (webhook.go).
+	mux.HandleFunc("/webhooks/processor", processorWebhook(log))
 	workers.ServeNonBlock(mux)
 	// A backstop should an alarm ever be lost, and the index's follower for what nobody
 	// relayed here. Errors are logged, not returned: syumai/workers' cron glue panics on

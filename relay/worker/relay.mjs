@@ -8,7 +8,8 @@
 //            A Durable Object runs one call at a time, so each operation is atomic. Its
 //            alarm runs the sender (Go, /__pump) while requests are unfinished.
 //   Fanout — websocket subscriptions (hibernation API: idle sockets cost nothing): the
-//            latest message of each request, sent to a subscriber first; the tickets and
+//            latest message of each request and card payment (the processor's webhook),
+//            sent to a subscriber first; the tickets and
 //            event topics, whose backlog the Go worker reads from the index (D1).
 //
 // Both are spoken to over HTTP through their stubs (Go: edge.HTTPStore, edge.HTTPPublisher).
@@ -268,7 +269,7 @@ export class Fanout {
     if (url.pathname === "/publish" && request.method === "POST") {
       const { key, data } = await request.json();
       await this.state.storage.put("last:" + key, data);
-      if (data && (data.state === "mined" || data.state === "failed")) {
+      if (key.startsWith("payment:") || (data && (data.state === "mined" || data.state === "failed"))) {
         const finished = Date.now();
         await this.state.storage.put("f:" + pad(finished) + ":" + key, key);
         await setAlarmBy(this.state.storage, finished + retentionMs(this.env));
@@ -397,9 +398,13 @@ export class Fanout {
           await this.subscribeActivities(ws, reply, topic, p);
           return;
         }
+        // "request" {"id":"0x…"}; "payment" {"id":"pi_…" or "0x…"}: the processor's webhook
+        // pushes "paid" under both (Go: edge.ProcessorWebhook, edge.PaymentKey).
         const id = p && typeof p.id === "string" ? p.id : "";
-        if (topic !== "request" || !/^0x[0-9a-fA-F]{64}$/.test(id)) {
-          reply(null, { code: -32602, message: 'invalid params: topics are "tickets", "event" and "request" ({"id":"0x…32 bytes"})' });
+        const hex = /^0x[0-9a-fA-F]{64}$/.test(id);
+        const valid = topic === "request" ? hex : topic === "payment" && (hex || /^pi_[A-Za-z0-9_]{1,250}$/.test(id));
+        if (!valid) {
+          reply(null, { code: -32602, message: 'invalid params: topics are "tickets", "event", "request" ({"id":"0x…32 bytes"}) and "payment" ({"id":"pi_…" or "0x…32 bytes"})' });
           return;
         }
         if (Object.keys(att.subs).length >= 100) {
@@ -407,7 +412,7 @@ export class Fanout {
           return;
         }
         const sub = "0x" + (att.next++).toString(16);
-        const key = "request:" + id.toLowerCase();
+        const key = topic + ":" + (hex ? id.toLowerCase() : id);
         att.subs[sub] = key;
         ws.serializeAttachment(att);
         reply(sub);

@@ -34,6 +34,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/payments/webhook"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/watcher"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
@@ -66,7 +67,11 @@ func buildWorker(t testing.TB) string {
 	if err := os.Mkdir(filepath.Join(dir, "migrations"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"relay.mjs", "wrangler.toml", "migrations/0001_index.sql"} {
+	migrations, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append([]string{"relay.mjs", "wrangler.toml"}, migrations...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -1060,4 +1065,121 @@ func BenchmarkWorker(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestWorkerWebhooks: the card processor's webhook on the worker, verified with the native
+// relay's verifier. A signed payment_intent.succeeded is stored once in D1 and pushes
+// "paid" to a subscriber of the payment topic (by processor id and by payment id); the same
+// event delivered again pushes nothing; a bad signature is 400 and pushes nothing.
+func TestWorkerWebhooks(t *testing.T) {
+	bin := wranglerPath(t)
+	p := newPlatform(t)
+	const secret = "whsec_worker_test"
+	p.vars["WEBHOOK_SECRET"] = secret
+	w, _, _ := startWrangler(t, bin, buildWorker(t), t.TempDir(), p.vars)
+
+	const pi = "pi_worker_webhook_1"
+	pid := protocol.Hex32(protocol.PaymentIDOf(pi))
+	type push struct{ sub, state, id string }
+	pushes := make(chan push, 16)
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	subs := map[string]string{}
+	for i, id := range []string{pi, pid} {
+		if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": i + 1, "method": "sp_subscribe", "params": []any{protocol.TopicPayment, map[string]string{"id": id}}}); err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Result string    `json:"result"`
+			Error  *rpcError `json:"error"`
+		}
+		if err := ws.ReadJSON(&r); err != nil || r.Error != nil {
+			t.Fatalf("subscribe to payment %s: %v %+v", id, err, r.Error)
+		}
+		subs[r.Result] = id
+	}
+	if err := ws.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 9, "method": "sp_subscribe", "params": []any{protocol.TopicPayment, map[string]string{"id": "ch_1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var bad struct {
+		Error *rpcError `json:"error"`
+	}
+	if err := ws.ReadJSON(&bad); err != nil || bad.Error == nil || bad.Error.Code != -32602 {
+		t.Fatalf("a payment topic for ch_1: %v %+v", err, bad.Error)
+	}
+	go func() {
+		for {
+			var m struct {
+				Params struct {
+					Subscription string                   `json:"subscription"`
+					Result       protocol.PaymentProgress `json:"result"`
+				} `json:"params"`
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				close(pushes)
+				return
+			}
+			pushes <- push{m.Params.Subscription, m.Params.Result.State, m.Params.Result.ID}
+		}
+	}()
+
+	post := func(body []byte, key string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, w.url+"/webhooks/processor", bytes.NewReader(body))
+		req.Header.Set(webhook.Header, webhook.Signature(body, key, time.Now()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 == 5 || (key == secret && resp.StatusCode != http.StatusNoContent) {
+			t.Fatalf("webhook: HTTP %d %s\n%s", resp.StatusCode, msg, w.logs)
+		}
+		return resp.StatusCode
+	}
+	body, err := webhook.Payload("evt_worker_1", webhook.PaymentSucceeded, time.Now().Unix(),
+		webhook.Object{ID: pi, Object: "payment_intent", Amount: 9000, Currency: "usd", Status: "succeeded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case p := <-pushes:
+			t.Fatalf("%s pushed %+v", what, p)
+		case <-time.After(time.Second):
+		}
+	}
+
+	if code := post(body, "whsec_forged"); code != http.StatusBadRequest {
+		t.Fatalf("forged webhook: HTTP %d, want 400", code)
+	}
+	quiet("a forged webhook")
+
+	if code := post(body, secret); code != http.StatusNoContent {
+		t.Fatalf("signed webhook: HTTP %d", code)
+	}
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case p, ok := <-pushes:
+			if !ok {
+				t.Fatal("the socket closed")
+			}
+			if p.state != protocol.PaymentPaid || p.id != pi || subs[p.sub] == "" {
+				t.Fatalf("push %+v", p)
+			}
+			got[subs[p.sub]] = true
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no paid push on both subscriptions (%v)\n%s", got, w.logs)
+		}
+	}
+	if code := post(body, secret); code != http.StatusNoContent {
+		t.Fatalf("the same event again: HTTP %d", code)
+	}
+	quiet("a redelivered event")
 }
