@@ -108,7 +108,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cfg.Cards = &server.CardConfig{Hub: common.HexToAddress(*hub), Reporter: reporter}
+		// STAGEPASS_WEBHOOK_SECRET, the processor's webhook signing secret (a secret, so not a
+		// flag), turns on POST /webhooks/processor.
+		cfg.Cards = &server.CardConfig{Hub: common.HexToAddress(*hub), Reporter: reporter, WebhookSecret: os.Getenv("STAGEPASS_WEBHOOK_SECRET")}
 		switch {
 		case *sandboxKey != "":
 			sandbox, err := payments.OpenSandbox(filepath.Join(c.data, "sandbox.db"))
