@@ -1182,4 +1182,29 @@ func TestWorkerWebhooks(t *testing.T) {
 		t.Fatalf("the same event again: HTTP %d", code)
 	}
 	quiet("a redelivered event")
+
+	// A later subscriber gets the latest push first.
+	late, _, err := websocket.DefaultDialer.Dial(strings.Replace(w.url, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if err := late.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "sp_subscribe", "params": []any{protocol.TopicPayment, map[string]string{"id": "0x" + strings.ToUpper(pid[2:])}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = late.SetReadDeadline(time.Now().Add(15 * time.Second))
+	var ack struct {
+		Error *rpcError `json:"error"`
+	}
+	var first struct {
+		Params struct {
+			Result protocol.PaymentProgress `json:"result"`
+		} `json:"params"`
+	}
+	if err := late.ReadJSON(&ack); err != nil || ack.Error != nil {
+		t.Fatalf("a later subscriber: %v %+v", err, ack.Error)
+	}
+	if err := late.ReadJSON(&first); err != nil || first.Params.Result.State != protocol.PaymentPaid || first.Params.Result.PaymentID != pid {
+		t.Fatalf("a later subscriber's first push: %+v %v", first.Params.Result, err)
+	}
 }
