@@ -31,6 +31,9 @@ var (
 	ErrNotValidator = fmt.Errorf("%w: signer is not a validator", oracle.ErrRefused)
 	ErrStale        = fmt.Errorf("%w: already done on chain", oracle.ErrRefused)
 	ErrBadReport    = fmt.Errorf("%w: malformed validator report", oracle.ErrRefused)
+	// ErrEquivocation refuses a validator that signed two roots for one range, and all its
+	// reports until StakeManager has slashed it.
+	ErrEquivocation = fmt.Errorf("%w: the signer signed two roots for one range", oracle.ErrRefused)
 )
 
 // IsKind says whether an sp_submitReport kind is a validator report.
@@ -67,6 +70,32 @@ type Aggregator struct {
 	wake   chan struct{}
 	// submitted: checkpoints this aggregator got accepted.
 	submitted int
+	// signedRanges: the checkpoint each validator signed per range still to be checkpointed,
+	// with its signature: the first half of any equivocation evidence.
+	signedRanges map[rangeOf]signedCheckpoint
+	// offenders: validators caught signing two roots for one range, until slashed.
+	offenders map[common.Address]*offence
+	// slashed: validators this aggregator got slashed.
+	slashed int
+}
+
+// rangeOf is one validator's signature slot: a signer and a block range.
+type rangeOf struct {
+	signer     common.Address
+	start, end uint64
+}
+
+type signedCheckpoint struct {
+	cp  mainchain.Checkpoint
+	sig []byte
+}
+
+// offence is the evidence StakeManager.slash takes: one signer's signatures over two
+// checkpoints for the same range with different roots, and the slash transaction.
+type offence struct {
+	a, b   signedCheckpoint
+	tx     common.Hash
+	sentAt time.Time
 }
 
 type group struct {
@@ -99,6 +128,7 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	}
 	return &Aggregator{
 		cfg: cfg, c: c, groups: map[[32]byte]*group{}, wake: make(chan struct{}, 1),
+		signedRanges: map[rangeOf]signedCheckpoint{}, offenders: map[common.Address]*offence{},
 		main: &oracle.Wallet{Client: cfg.Main, ChainID: cfg.MainChainID, Key: cfg.Key},
 		side: &oracle.Wallet{Client: cfg.Side, ChainID: cfg.SideChainID, Key: cfg.Key},
 	}, nil
@@ -114,10 +144,18 @@ func (a *Aggregator) Submitted() int {
 	return a.submitted
 }
 
+// Slashed is how many validators this aggregator got slashed for equivocation.
+func (a *Aggregator) Slashed() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.slashed
+}
+
 // Submit takes one validator's signed report (kind "checkpoint" or "deposits"). It is
 // refused (oracle.ErrRefused) unless its signature recovers to a validator with power and
 // it is still to be done on chain: a checkpoint starting where the next one must, deposits
-// not minted yet.
+// not minted yet. A checkpoint whose signer signed another root for the same range is
+// refused (ErrEquivocation), as is all that signer's reports until Step has slashed it.
 func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error) {
 	sig, err := hexutil.Decode(r.Signature)
 	if err != nil || len(sig) != 65 {
@@ -199,15 +237,32 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 		known = g
 		a.groups[digest] = g
 	}
-	if known.power.of[who] == nil {
+	if refused := a.offenders[who] != nil; refused || known.power.of[who] == nil {
 		if len(known.sigs) == 0 {
 			delete(a.groups, digest)
+		}
+		if refused {
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: %s, until slashed", ErrEquivocation, who.Hex())
 		}
 		return protocol.ReportReceipt{}, fmt.Errorf("%w: %s", ErrNotValidator, who.Hex())
 	}
 	sig = append([]byte(nil), sig...)
 	if sig[64] < 27 { // v as 27/28, as OpenZeppelin's ECDSA wants
 		sig[64] += 27
+	}
+	if known.kind == protocol.ReportKindCheckpoint {
+		k := rangeOf{who, known.cp.StartBlock.Uint64(), known.cp.EndBlock.Uint64()}
+		prev, ok := a.signedRanges[k]
+		if ok && (prev.cp.BlockRoot != known.cp.BlockRoot || prev.cp.WithdrawalRoot != known.cp.WithdrawalRoot) {
+			a.equivocated(who, prev, signedCheckpoint{known.cp, sig})
+			if len(known.sigs) == 0 {
+				delete(a.groups, digest)
+			}
+			return protocol.ReportReceipt{}, fmt.Errorf("%w: %s signed blocks %d..%d twice", ErrEquivocation, who.Hex(), k.start, k.end)
+		}
+		if !ok {
+			a.signedRanges[k] = signedCheckpoint{known.cp, sig}
+		}
 	}
 	known.sigs[who] = sig
 	signed := known.signed()
@@ -226,6 +281,27 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 		Signer: strings.ToLower(who.Hex()), Signatures: len(known.sigs), State: state,
 		SignedStake: signed.String(), TotalStake: known.power.total.String(),
 	}, nil
+}
+
+// equivocated records `who`'s two signatures over different roots for one range as the
+// evidence to slash it with, and takes its signatures out of the reports not yet sent: its
+// stake is about to go, and a report counting it would revert (a.mu held).
+func (a *Aggregator) equivocated(who common.Address, first, second signedCheckpoint) {
+	a.offenders[who] = &offence{a: first, b: second}
+	a.cfg.Logger.Warn("validator signed two roots for one range; slashing it", "validator", who,
+		"start", first.cp.StartBlock, "end", first.cp.EndBlock,
+		"blockRoots", []common.Hash{first.cp.BlockRoot, second.cp.BlockRoot},
+		"withdrawalRoots", []common.Hash{first.cp.WithdrawalRoot, second.cp.WithdrawalRoot})
+	for _, g := range a.groups {
+		if _, ok := g.sigs[who]; ok && g.tx == (common.Hash{}) {
+			delete(g.sigs, who)
+			g.ready = g.power.quorum(g.signed())
+		}
+	}
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // signed is the power of the group's signers (a.mu held).
@@ -276,6 +352,15 @@ func (a *Aggregator) Step(ctx context.Context) error {
 		return err
 	}
 	a.mu.Lock()
+	for k := range a.signedRanges {
+		if k.start < next {
+			delete(a.signedRanges, k) // checkpointed: signatures for it are refused as stale
+		}
+	}
+	var slash []common.Address
+	for who := range a.offenders {
+		slash = append(slash, who)
+	}
 	var send, track []*group
 	for d, g := range a.groups {
 		switch {
@@ -289,6 +374,11 @@ func (a *Aggregator) Step(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	var errs []error
+	for _, who := range slash {
+		if err := a.slash(ctx, who); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, g := range send {
 		if err := a.send(ctx, g); err != nil {
 			errs = append(errs, err)
@@ -395,4 +485,76 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 		a.cfg.OnCheckpoint(number, g.cp)
 	}
 	return nil
+}
+
+// slash sends StakeManager.slash with `who`'s evidence and follows the transaction. The
+// offence is closed once the validator holds no stake: slashed by this transaction or by
+// another reporter's, or gone; until then its reports are refused.
+func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
+	a.mu.Lock()
+	o := a.offenders[who]
+	tx, sentAt := o.tx, o.sentAt
+	a.mu.Unlock()
+	if tx != (common.Hash{}) {
+		rcpt, err := a.cfg.Main.TransactionReceipt(ctx, tx)
+		if err != nil || rcpt == nil {
+			if time.Since(sentAt) > time.Minute { // dropped: sent again under a fresh nonce
+				a.mu.Lock()
+				o.tx = common.Hash{}
+				a.mu.Unlock()
+				a.main.Forget()
+			}
+			return nil
+		}
+		if rcpt.Status == types.ReceiptStatusSuccessful {
+			stake := new(big.Int)
+			for _, l := range rcpt.Logs {
+				if ev, err := stakeABI.UnpackSlashedEvent(l); err == nil {
+					stake = ev.Stake
+				}
+			}
+			a.cfg.Logger.Warn("validator slashed for signing two roots for one range", "validator", who, "stake", stake, "tx", tx)
+			a.closeOffence(who, true)
+			return nil
+		}
+		a.mu.Lock()
+		o.tx = common.Hash{}
+		a.mu.Unlock()
+	}
+	p, err := stakes(ctx, a.cfg.Main, a.c.Stake)
+	if err != nil {
+		return err
+	}
+	if p.of[who] == nil {
+		a.cfg.Logger.Info("equivocating validator holds no stake (slashed by another reporter, or gone)", "validator", who)
+		a.closeOffence(who, false)
+		return nil
+	}
+	sent, err := a.main.Send(ctx, a.c.Stake, stakeABI.PackSlash(o.a.cp, o.a.sig, o.b.cp, o.b.sig), 0)
+	if err != nil {
+		return fmt.Errorf("send the slashing evidence against %s: %w", who.Hex(), err)
+	}
+	a.mu.Lock()
+	o.tx, o.sentAt = sent.Hash(), time.Now()
+	a.mu.Unlock()
+	return nil
+}
+
+// closeOffence forgets `who`'s offence once it holds no stake, and takes its stake out of the
+// checkpoints still collecting, which now count against the smaller total.
+func (a *Aggregator) closeOffence(who common.Address, byUs bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.offenders, who)
+	if byUs {
+		a.slashed++
+	}
+	for _, g := range a.groups {
+		if s := g.power.of[who]; g.kind == protocol.ReportKindCheckpoint && s != nil && g.tx == (common.Hash{}) {
+			delete(g.sigs, who)
+			delete(g.power.of, who)
+			g.power.total = new(big.Int).Sub(g.power.total, s)
+			g.ready = g.power.quorum(g.signed())
+		}
+	}
 }

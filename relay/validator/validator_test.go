@@ -618,3 +618,85 @@ func TestCheckpointMaxWaitClosesRange(t *testing.T) {
 		t.Fatalf("range %d..%d: stamps %d, %d, next %d", s, end, t0, header(end), header(end+1))
 	}
 }
+
+// TestCheckpointEquivocationSlashed: a validator signs a second checkpoint with another root
+// for a range it signed; the aggregator refuses it, submits both signatures to
+// StakeManager.slash once, which takes the validator's whole stake, and refuses its later
+// reports; the three honest validators, now all the stake, go on checkpointing.
+func TestCheckpointEquivocationSlashed(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
+	for range 3 {
+		e.side.Commit()
+	}
+	ctx := context.Background()
+	cheat := e.b.Validators[3]
+	cp, ok, err := e.nodes[3].NextCheckpoint(ctx)
+	if err != nil || !ok {
+		t.Fatalf("next checkpoint: %v %v", ok, err)
+	}
+	if rc, err := e.agg.Submit(ctx, signCheckpoint(t, e, cheat.Key, cp)); err != nil || rc.Signatures != 1 {
+		t.Fatalf("the first root: %+v %v", rc, err)
+	}
+	if _, err := e.agg.Submit(ctx, signCheckpoint(t, e, cheat.Key, cp)); err != nil {
+		t.Fatalf("the same checkpoint again: %v", err)
+	}
+	forked := cp
+	forked.BlockRoot[0] ^= 1
+	if _, err := e.agg.Submit(ctx, signCheckpoint(t, e, cheat.Key, forked)); !errors.Is(err, ErrEquivocation) || !errors.Is(err, oracle.ErrRefused) {
+		t.Fatalf("a second root for the range: %v", err)
+	}
+	third := cp
+	third.WithdrawalRoot[0] ^= 1
+	if _, err := e.agg.Submit(ctx, signCheckpoint(t, e, cheat.Key, third)); !errors.Is(err, ErrEquivocation) {
+		t.Fatalf("a third root before the slash: %v", err)
+	}
+
+	stakeOf := func() power {
+		p, err := stakes(ctx, e.main.Client, e.b.Stake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e.run(0, 1, 2)
+	e.waitFor("the slash", 30*time.Second, func() bool { return stakeOf().of[cheat.Address] == nil && e.agg.Slashed() == 1 })
+	if p := stakeOf(); p.total.Cmp(devchain.USDC(3000)) != 0 {
+		t.Fatalf("total stake after the slash %s", p.total)
+	}
+	out, err := e.main.Call(e.b.Stake, devchain.Stake.PackSlashedStake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := devchain.Stake.UnpackSlashedStake(out); err != nil || s.Cmp(devchain.USDC(1000)) != 0 {
+		t.Fatalf("slashed stake %v %v", s, err)
+	}
+	logs, err := e.main.Client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{e.b.Stake}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slashes := 0
+	for _, l := range logs {
+		if ev, err := devchain.Stake.UnpackSlashedEvent(&l); err == nil {
+			slashes++
+			if ev.Validator != cheat.Address || ev.Reporter != e.agg.main.Address() {
+				t.Fatalf("slashed %s by %s", ev.Validator.Hex(), ev.Reporter.Hex())
+			}
+		}
+	}
+	if slashes != 1 {
+		t.Fatalf("%d Slashed events", slashes)
+	}
+
+	e.waitFor("3 checkpoints from the honest validators", 60*time.Second, func() bool { return e.count() >= 3 })
+	first := e.checkpoint(0)
+	if first.StartBlock != cp.StartBlock.Uint64() || first.BlockRoot != cp.BlockRoot {
+		t.Fatalf("the first checkpoint %d..%d %x, the honest one %d..%d %x", first.StartBlock, first.EndBlock, first.BlockRoot, cp.StartBlock, cp.EndBlock, cp.BlockRoot)
+	}
+	next, ok, err := e.nodes[0].NextCheckpoint(ctx)
+	if err != nil || !ok {
+		e.waitFor("a next range", 30*time.Second, func() bool { next, ok, err = e.nodes[0].NextCheckpoint(ctx); return err == nil && ok })
+	}
+	if _, err := e.agg.Submit(ctx, signCheckpoint(t, e, cheat.Key, next)); !errors.Is(err, ErrNotValidator) && !errors.Is(err, ErrStale) {
+		t.Fatalf("the slashed validator's later report: %v", err)
+	}
+}
