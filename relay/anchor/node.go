@@ -76,6 +76,7 @@ func StartSimnet(ctx context.Context, opts NodeOptions) (*Node, error) {
 		"--logdir", opts.Dir, "--rpclisten", opts.RPC, "--rpcuser", n.User, "--rpcpass", n.Pass,
 		"--notls", "--nolisten", "--miningaddr", opts.MiningAddr.EncodeAddress())
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	dieWithParent(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start btcd: %w", err)
