@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -461,7 +462,14 @@ func (c *Chain) send(from *Account, to *common.Address, data []byte, value *big.
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Client.SendTransaction(ctx, tx); err != nil {
+	err = c.Client.SendTransaction(ctx, tx)
+	// The simulated chain's pool moves to a new head a moment after the block is sealed: a
+	// sender funded in the previous block can look empty to it until then.
+	for i := 0; err != nil && c.Backend != nil && strings.Contains(err.Error(), "insufficient funds") && i < 200; i++ {
+		time.Sleep(5 * time.Millisecond)
+		err = c.Client.SendTransaction(ctx, tx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if c.Backend != nil {
