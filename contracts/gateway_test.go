@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
@@ -362,4 +363,28 @@ func TestGatewayTicketExitAfterEvent(t *testing.T) {
 	// Only the gateway mints mirrors.
 	_, err = e.main.Transact(mainFan, e.b.Mirror, devchain.Mirror.PackMint(mainFan.Address, ev, u(7), true), nil)
 	wantBridgeErr(t, err, "NotGateway")
+}
+
+// Fans hold no sidechain gas: withdrawals (and ticket exits) go through the forwarder, and
+// the gateway burns the signer's tokens, not the relayer's.
+func TestGatewayWithdrawThroughForwarder(t *testing.T) {
+	e := newBridgeEnv(t, devchain.BridgeOptions{})
+	fan := devchain.NewAccount("gateway fan without sidechain gas", 0)
+	mainFan := e.main.Accounts[0]
+	relayer := e.side.Deployer
+	d := e.deposit(mainFan, fan.Address, devchain.USDC(30))
+	e.okSide(relayer, e.b.Child, e.b.MintDepositsCall([]sidechain.Deposit{d}, e.v[:3]...))
+
+	req, sig := e.side.SignForward(fan, e.b.Child, devchain.ChildGW.PackWithdraw(mainFan.Address, devchain.USDC(12)), 300_000, e.side.Now()+600)
+	data := forwarder.NewStagepassForwarder().PackExecute(forwarder.ERC2771ForwarderForwardRequestData{
+		From: fan.Address, To: e.b.Child, Value: req.Value, Gas: req.Gas,
+		Deadline: new(big.Int).SetUint64(req.Deadline), Data: req.Data, Signature: sig,
+	})
+	// Were the gateway to burn from its caller, the relayer (who holds no spUSD) would revert.
+	if _, err := e.side.Transact(relayer, e.side.Forwarder, data, nil); err != nil {
+		t.Fatalf("forwarded withdraw: %s %v", bridgeErr(err), err)
+	}
+	if got := e.childBalance(fan.Address); got.Cmp(devchain.USDC(18)) != 0 {
+		t.Fatalf("fan's bridged balance %v after withdrawing 12 of 30", got)
+	}
 }

@@ -5,6 +5,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {EventFactory} from "./EventFactory.sol";
@@ -73,7 +74,10 @@ struct Deposit {
 /// moves nothing after resaleClosesAt, nor a checked-in ticket ever), so it stays where it is
 /// and this gateway records that it exited: one exit per ticket, by its holder, once the
 /// event is over — EXIT_DELAY after the later of its start and its resale close.
-contract ChildGateway is EIP712 {
+///
+/// Fans hold no sidechain gas: `withdraw` and `exitTicket` take their caller from the ERC-2771
+/// forwarder the factory's events trust, so the relay pays for them like for any ticket action.
+contract ChildGateway is EIP712, ERC2771Context {
     using BitMaps for BitMaps.BitMap;
 
     // ---------------------------------------------------------------- errors
@@ -139,6 +143,7 @@ contract ChildGateway is EIP712 {
     /// @param powers Their stakes.
     constructor(address[] memory validators, uint256[] memory powers, EventFactory factory, uint64 exitDelay)
         EIP712("Stagepass ChildGateway", "1")
+        ERC2771Context(factory.trustedForwarder())
     {
         TOKEN = new ChildToken();
         FACTORY = factory;
@@ -191,7 +196,7 @@ contract ChildGateway is EIP712 {
     function withdraw(address recipient, uint256 amount) external returns (uint256 index) {
         if (amount == 0) revert ZeroAmount();
         if (recipient == address(0)) revert InvalidRecipient(recipient);
-        TOKEN.burn(msg.sender, amount);
+        TOKEN.burn(_msgSender(), amount);
         return _queue(WITHDRAW_TOKEN, recipient, address(0), amount, 0);
     }
 
@@ -208,7 +213,8 @@ contract ChildGateway is EIP712 {
         uint256 overAt = (st.startsAt > st.resaleClosesAt ? st.startsAt : st.resaleClosesAt) + uint256(EXIT_DELAY);
         if (block.timestamp < overAt) revert EventNotOver(ticketEvent, overAt);
         EventTicket.Ticket memory t = EventTicket(ticketEvent).ticket(tokenId);
-        if (t.owner != msg.sender) revert NotTicketHolder(msg.sender, t.owner);
+        address holder = _msgSender();
+        if (t.owner != holder) revert NotTicketHolder(holder, t.owner);
         if (_ticketExited[ticketEvent].get(tokenId)) revert TicketAlreadyExited(ticketEvent, tokenId);
         _ticketExited[ticketEvent].set(tokenId);
         return _queue(WITHDRAW_TICKET, recipient, ticketEvent, tokenId, t.checkedIn ? 1 : 0);
