@@ -18,10 +18,12 @@ import (
 type RevertError = rules.RevertError
 
 func (f *Forwarder) checkSelector(to common.Address, data []byte) error {
-	return rules.CheckSelector(f.cfg.Factory, to, data)
+	return rules.CheckSelector(f.targets(), to, data)
 }
 
-func selectorName(factory bool, data []byte) string { return rules.SelectorName(factory, data) }
+func (f *Forwarder) targets() rules.Targets {
+	return rules.Targets{Factory: f.cfg.Factory, Gateway: f.cfg.Gateway}
+}
 
 func decodeRevert(data []byte, message string) *RevertError { return rules.DecodeRevert(data, message) }
 

@@ -88,6 +88,9 @@ type Config struct {
 	ChainID   *big.Int
 	Forwarder common.Address // the StagepassForwarder every event trusts
 	Factory   common.Address // the EventFactory; its events are the other allowed targets
+	// Gateway is the sidechain's ChildGateway, whose withdraw and exitTicket the relay pays
+	// for too; zero when the chain has no main-chain bridge.
+	Gateway common.Address
 	// Key is the hot wallet that pays the gas.
 	Key *ecdsa.PrivateKey
 	// Path is the outbox's bbolt file, opened (and closed by Close) here; or DB, an open

@@ -34,7 +34,7 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 
 	// Checks that need neither the chain nor stored state come first (rules.Check).
 	to := common.Address(req.To)
-	id, sig, err := rules.Check(&req, sig, f.domain, f.cfg.Factory, f.cfg.Limits.MaxData, f.cfg.Limits.MaxGas)
+	id, sig, err := rules.Check(&req, sig, f.domain, f.targets(), f.cfg.Limits.MaxData, f.cfg.Limits.MaxGas)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -65,13 +65,13 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 	if len(pending) >= f.cfg.Limits.MaxPending {
 		return Receipt{}, fmt.Errorf("%w: %d waiting", ErrTooManyPending, len(pending))
 	}
-	if to != f.cfg.Factory {
+	if !f.targets().Fixed(to) {
 		ok, err := f.isEvent(ctx, to)
 		if err != nil {
 			return Receipt{}, err
 		}
 		if !ok {
-			return Receipt{}, fmt.Errorf("%w: %s is neither the factory nor one of its events", ErrTarget, to)
+			return Receipt{}, fmt.Errorf("%w: %s is neither the factory, the gateway nor one of the factory's events", ErrTarget, to)
 		}
 	}
 	want, err := f.requestNonce(ctx, from, pending)
@@ -101,7 +101,7 @@ func (f *Forwarder) Submit(ctx context.Context, req protocol.ForwardRequest, sig
 	}
 	if fresh {
 		f.log.Info("forward request accepted", "id", id, "from", from, "to", to,
-			"function", selectorName(to == f.cfg.Factory, req.Data), "nonce", want)
+			"function", rules.SelectorName(f.targets(), to, req.Data), "nonce", want)
 		f.notify(rec.status())
 		f.wakeSender()
 	}

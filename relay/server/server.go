@@ -139,8 +139,12 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("read the chain: %w", err)
 	}
 
+	var gateway common.Address // fans' withdrawals and ticket exits go through the forwarder too
+	if cfg.Validators != nil {
+		gateway = cfg.Validators.Child
+	}
 	fwd, err := forward.New(ctx, forward.Config{
-		Client: cfg.Client, ChainID: cfg.ChainID, Forwarder: cfg.Forwarder, Factory: cfg.Factory,
+		Client: cfg.Client, ChainID: cfg.ChainID, Forwarder: cfg.Forwarder, Factory: cfg.Factory, Gateway: gateway,
 		Key: cfg.Relayer, Path: filepath.Join(cfg.DataDir, "outbox.db"), Logger: cfg.Logger, Limits: forward.Limits{MaxInFlight: cfg.MaxInFlight},
 		OnStatus: func(st forward.Status) { r.publishStatus(st) },
 	})

@@ -14,8 +14,10 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/contracts/bindings/forwarder"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/bindings/testusd"
 )
 
@@ -36,7 +38,33 @@ var (
 			"setGate", "cancelEvent", "fundRefunds", "withdrawRefundSurplus",
 			"requestPurchase", "requestResale")
 	})
+	gatewaySelectors = sync.OnceValue(func() map[[4]byte]string {
+		return selectors(&sidechain.ChildGatewayMetaData, "withdraw", "exitTicket")
+	})
 )
+
+// Targets are the contracts the relay pays calls to: the factory, the sidechain's
+// ChildGateway when there is one (a fan's withdrawal or ticket exit), and the factory's
+// events (asked of the factory: IsEvent).
+type Targets struct {
+	Factory common.Address
+	Gateway common.Address // zero: no gateway (a chain without the main-chain bridge)
+}
+
+// Fixed reports whether to is the factory or the gateway, which need no IsEvent check.
+func (t Targets) Fixed(to common.Address) bool {
+	return to == t.Factory || (to == t.Gateway && t.Gateway != common.Address{})
+}
+
+func (t Targets) selectors(to common.Address) map[[4]byte]string {
+	switch {
+	case to == t.Factory:
+		return factorySelectors()
+	case to == t.Gateway && t.Gateway != common.Address{}:
+		return gatewaySelectors()
+	}
+	return eventSelectors()
+}
 
 // selectors maps the 4-byte selectors of the named methods to their signatures. A name
 // missing from the ABI is a binding that drifted from this list: panic (TestTables in
@@ -58,30 +86,22 @@ func selectors(meta *bind.MetaData, names ...string) map[[4]byte]string {
 }
 
 // CheckSelector refuses calldata whose function the relay does not pay for on to: the
-// factory's createEvent, or one of the event actions.
-func CheckSelector(factory, to common.Address, data []byte) error {
+// factory's createEvent, the gateway's withdraw and exitTicket, or one of the event actions.
+func CheckSelector(t Targets, to common.Address, data []byte) error {
 	if len(data) < 4 {
 		return fmt.Errorf("%w: calldata has no function selector", ErrInvalidRequest)
 	}
 	sel := [4]byte(data[:4])
-	allowed := eventSelectors()
-	if to == factory {
-		allowed = factorySelectors()
-	}
-	if _, ok := allowed[sel]; !ok {
+	if _, ok := t.selectors(to)[sel]; !ok {
 		return fmt.Errorf("%w: selector %s on %s", ErrSelector, hexutil.Encode(sel[:]), to)
 	}
 	return nil
 }
 
 // SelectorName is the signature of the function data calls, "?" if not one the relay pays for.
-func SelectorName(factory bool, data []byte) string {
-	m := eventSelectors()
-	if factory {
-		m = factorySelectors()
-	}
+func SelectorName(t Targets, to common.Address, data []byte) string {
 	if len(data) >= 4 {
-		if s, ok := m[[4]byte(data[:4])]; ok {
+		if s, ok := t.selectors(to)[[4]byte(data[:4])]; ok {
 			return s
 		}
 	}
@@ -90,13 +110,15 @@ func SelectorName(factory bool, data []byte) string {
 
 // knownErrors are the custom errors a forwarded call can revert with: the events', the
 // factory's, the oracle hub's (a card request registers its payment id there), the
-// forwarder's, and OpenZeppelin's ERC-20 errors (as TestUSD, like most
-// stablecoins built on OpenZeppelin, raises them through the events' SafeERC20 calls).
+// forwarder's, the gateway's and its bridged token's, and OpenZeppelin's ERC-20 errors (as
+// TestUSD, like most stablecoins built on OpenZeppelin, raises them through the events'
+// SafeERC20 calls).
 var knownErrors = sync.OnceValue(func() map[[4]byte]abi.Error {
 	out := make(map[[4]byte]abi.Error)
 	for _, meta := range []*bind.MetaData{
 		&events.EventTicketMetaData, &events.EventFactoryMetaData, &events.OracleHubMetaData,
 		&forwarder.StagepassForwarderMetaData, &testusd.TestUSDMetaData,
+		&sidechain.ChildGatewayMetaData, &childtoken.ChildTokenMetaData,
 	} {
 		parsed, err := meta.ParseABI()
 		if err != nil {

@@ -64,7 +64,7 @@ var (
 // ranges, value 0, a selector the relay pays for on this target, calldata size, gas cap, and
 // the signature by From. It returns the request's ID (its EIP-712 digest) and the signature
 // with v normalised to 27/28, as it must be sent.
-func Check(req *protocol.ForwardRequest, sig []byte, domain protocol.Domain, factory common.Address, maxData int, maxGas uint64) (common.Hash, []byte, error) {
+func Check(req *protocol.ForwardRequest, sig []byte, domain protocol.Domain, targets Targets, maxData int, maxGas uint64) (common.Hash, []byte, error) {
 	if err := req.Validate(); err != nil {
 		return common.Hash{}, nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
@@ -80,7 +80,7 @@ func Check(req *protocol.ForwardRequest, sig []byte, domain protocol.Domain, fac
 	if !req.Gas.IsUint64() || req.Gas.Uint64() > maxGas {
 		return common.Hash{}, nil, fmt.Errorf("%w: %s > %d", ErrGasLimit, req.Gas, maxGas)
 	}
-	if err := CheckSelector(factory, common.Address(req.To), req.Data); err != nil {
+	if err := CheckSelector(targets, common.Address(req.To), req.Data); err != nil {
 		return common.Hash{}, nil, err
 	}
 	sig, err := NormalizeSignature(sig)

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -25,6 +26,9 @@ func TestTables(t *testing.T) {
 	if n := len(factorySelectors()); n != 1 {
 		t.Fatalf("%d factory selectors", n)
 	}
+	if n := len(gatewaySelectors()); n != 2 {
+		t.Fatalf("%d gateway selectors", n)
+	}
 	if len(knownErrors()) == 0 {
 		t.Fatal("no known errors")
 	}
@@ -35,7 +39,8 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, factory, event := crypto.PubkeyToAddress(key.PublicKey), common.Address{0xfa}, common.Address{0xee}
+	from, factory, event, gateway := crypto.PubkeyToAddress(key.PublicKey), common.Address{0xfa}, common.Address{0xee}, common.Address{0x9a}
+	targets := Targets{Factory: factory, Gateway: gateway}
 	domain := protocol.ForwarderDomain(1337, ethcrypto.Address{0xf0})
 	buy := events.NewEventTicket().PackBuy(big.NewInt(0), big.NewInt(1), big.NewInt(50))
 	sign := func(r *protocol.ForwardRequest) []byte {
@@ -54,7 +59,7 @@ func TestCheck(t *testing.T) {
 			Gas: big.NewInt(500_000), Nonce: new(big.Int), Deadline: 1 << 40, Data: data}
 	}
 	good := req(event, buy)
-	id, sig, err := Check(good, sign(good), domain, factory, 16<<10, 2_000_000)
+	id, sig, err := Check(good, sign(good), domain, targets, 16<<10, 2_000_000)
 	if err != nil || sig[64] < 27 {
 		t.Fatalf("good request: %v (v=%d)", err, sig[64])
 	}
@@ -69,6 +74,15 @@ func TestCheck(t *testing.T) {
 	}
 	createOnEvent := req(event, append(fac.Methods["createEvent"].ID, make([]byte, 32)...))
 	buyOnFactory := req(factory, buy)
+	buyOnGateway := req(gateway, buy)
+	withdraw := req(gateway, sidechain.NewChildGateway().PackWithdraw(from, big.NewInt(5)))
+	withdrawOnEvent := req(event, withdraw.Data)
+	if _, _, err := Check(withdraw, sign(withdraw), domain, targets, 16<<10, 2_000_000); err != nil {
+		t.Fatalf("withdraw on the gateway: %v", err)
+	}
+	if _, _, err := Check(withdraw, sign(withdraw), domain, Targets{Factory: factory}, 16<<10, 2_000_000); !errors.Is(err, ErrSelector) {
+		t.Fatalf("withdraw with no gateway configured: %v", err)
+	}
 	greedy := req(event, buy)
 	greedy.Gas = big.NewInt(3_000_000)
 	for name, c := range map[string]struct {
@@ -76,15 +90,17 @@ func TestCheck(t *testing.T) {
 		sig  []byte
 		want error
 	}{
-		"value":            {valued, sign(valued), ErrValue},
-		"factory selector": {createOnEvent, sign(createOnEvent), ErrSelector},
-		"event selector":   {buyOnFactory, sign(buyOnFactory), ErrSelector},
-		"gas":              {greedy, sign(greedy), ErrGasLimit},
-		"short signature":  {good, sign(good)[:64], ErrSignature},
-		"other signer":     {good, sign(greedy), ErrSignature},
-		"no selector":      {req(event, []byte{1}), nil, ErrInvalidRequest},
+		"value":             {valued, sign(valued), ErrValue},
+		"factory selector":  {createOnEvent, sign(createOnEvent), ErrSelector},
+		"event selector":    {buyOnFactory, sign(buyOnFactory), ErrSelector},
+		"buy on gateway":    {buyOnGateway, sign(buyOnGateway), ErrSelector},
+		"withdraw on event": {withdrawOnEvent, sign(withdrawOnEvent), ErrSelector},
+		"gas":               {greedy, sign(greedy), ErrGasLimit},
+		"short signature":   {good, sign(good)[:64], ErrSignature},
+		"other signer":      {good, sign(greedy), ErrSignature},
+		"no selector":       {req(event, []byte{1}), nil, ErrInvalidRequest},
 	} {
-		if _, _, err := Check(c.r, c.sig, domain, factory, 16<<10, 2_000_000); !errors.Is(err, c.want) {
+		if _, _, err := Check(c.r, c.sig, domain, targets, 16<<10, 2_000_000); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}

@@ -131,6 +131,7 @@ type Config struct {
 	ChainID   *big.Int
 	Forwarder common.Address
 	Factory   common.Address
+	Gateway   common.Address    // the sidechain's ChildGateway (zero: none), as forward.Config
 	Key       *ecdsa.PrivateKey // the hot wallet that pays the gas
 	Store     Store
 	Fanout    Publisher
@@ -331,11 +332,15 @@ func nextNonce(chain uint64, pending []uint64) uint64 {
 	return chain
 }
 
+func (r *Relay) targets() rules.Targets {
+	return rules.Targets{Factory: r.cfg.Factory, Gateway: r.cfg.Gateway}
+}
+
 // Submit checks a signed request as the native relay does (rules.Check, deadline, target,
 // nonce, a dry run when the signer has nothing pending) and stores it in the outbox. The
 // same signed request again returns the stored record: it is never sent twice.
 func (r *Relay) Submit(ctx context.Context, req *protocol.ForwardRequest, sig []byte) (*Record, error) {
-	id, sig, err := rules.Check(req, sig, r.domain, r.cfg.Factory, r.cfg.MaxData, r.cfg.MaxGas)
+	id, sig, err := rules.Check(req, sig, r.domain, r.targets(), r.cfg.MaxData, r.cfg.MaxGas)
 	if err != nil {
 		return nil, err
 	}
@@ -349,13 +354,13 @@ func (r *Relay) Submit(ctx context.Context, req *protocol.ForwardRequest, sig []
 		return nil, err
 	}
 	to, from := common.Address(req.To), common.Address(req.From)
-	if to != r.cfg.Factory {
+	if !r.targets().Fixed(to) {
 		ok, err := rules.IsEvent(ctx, r.cfg.Chain, r.cfg.Factory, to)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("%w: %s is neither the factory nor one of its events", rules.ErrTarget, to)
+			return nil, fmt.Errorf("%w: %s is neither the factory, the gateway nor one of the factory's events", rules.ErrTarget, to)
 		}
 	}
 	pending, err := r.cfg.Store.Pending(ctx, from)
