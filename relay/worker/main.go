@@ -218,6 +218,13 @@ func build(ctx context.Context) (*edge.Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	var gateway common.Address
+	if v := strings.TrimSpace(cloudflare.Getenv("CHILD_GATEWAY")); v != "" {
+		if !common.IsHexAddress(v) {
+			return nil, fmt.Errorf("worker: CHILD_GATEWAY %q is not an address", v)
+		}
+		gateway = common.HexToAddress(v)
+	}
 	var startBlock uint64
 	if v := strings.TrimSpace(cloudflare.Getenv("START_BLOCK")); v != "" {
 		if startBlock, err = strconv.ParseUint(v, 10, 64); err != nil {
@@ -231,7 +238,7 @@ func build(ctx context.Context) (*edge.Relay, error) {
 	pub := &edge.HTTPPublisher{Client: &http.Client{Transport: fanout}, Base: "https://fanout"}
 	return edge.New(edge.Config{
 		Chain: ethclient.NewClient(rc), ChainID: chainID,
-		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Key: key,
+		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Gateway: gateway, Key: key,
 		Store:  &edge.HTTPStore{Client: &http.Client{Transport: outbox}, Base: "https://outbox"},
 		Fanout: pub, Activities: pub, DB: db, StartBlock: startBlock,
 	})
