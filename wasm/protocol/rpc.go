@@ -84,6 +84,13 @@ type ChainInfo struct {
 	// Hub is the OracleHub (card payments, buyer categories, issuer domains), if any: the
 	// category registry an event names to read buyer categories.
 	Hub string `json:"hub,omitempty"`
+	// With the main-chain bridge (issue 9): Gateway is ChildGateway on this chain (the
+	// sidechain), whose withdraw and exitTicket the relay forwards; BridgedCurrency its
+	// ChildToken (the main chain's stablecoin here, events may be priced in it);
+	// MainChainID the main chain's id.
+	Gateway         string `json:"gateway,omitempty"`
+	BridgedCurrency string `json:"bridgedCurrency,omitempty"`
+	MainChainID     uint64 `json:"mainChainId,omitempty"`
 }
 
 // EventInfo is an event's configuration as its contract holds it.
