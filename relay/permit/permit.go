@@ -1,6 +1,6 @@
 // Package permit reads what a wallet needs to sign an EIP-2612 permit for an ERC-20 token
-// (sp_permitInfo): the token's EIP-712 domain, symbol, decimals and the owner's permit
-// nonce. Both builds of the relay (relay/server, relay/worker) answer with it.
+// (sp_permitInfo): the token's EIP-712 domain, symbol, decimals, the owner's permit
+// nonce and balance. Both builds of the relay (relay/server, relay/worker) answer with it.
 package permit
 
 import (
@@ -52,6 +52,14 @@ func Read(ctx context.Context, c Caller, token, owner common.Address) (protocol.
 		if out, err = call(erc20.PackNonces(owner)); err == nil {
 			if n, err = erc20.UnpackNonces(out); err == nil {
 				info.Nonce = n.String()
+			}
+		}
+	}
+	if err == nil {
+		var n *big.Int
+		if out, err = call(erc20.PackBalanceOf(owner)); err == nil {
+			if n, err = erc20.UnpackBalanceOf(out); err == nil {
+				info.Balance = n.String()
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func selector(sig string) [4]byte { return [4]byte(ethcrypto.Keccak256([]byte(si
 
 var selectors = func() map[[4]byte]string {
 	m := map[[4]byte]string{}
-	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch, SigRequestPurchase, SigBuyListed, SigRequestResale} {
+	for _, s := range []string{SigBuyWithPermit, SigList, SigCancelListing, SigTransferFrom, SigCheckIn, SigCheckInBatch, SigRequestPurchase, SigBuyListed, SigRequestResale, SigWithdraw, SigExitTicket} {
 		m[selector(s)] = s
 	}
 	return m
@@ -83,7 +83,9 @@ type Call struct {
 	TokenID   *big.Int // list, cancelListing, transferFrom, checkIn, buyListed, requestResale
 	Price     *big.Int // list; buyListed's maxPrice
 	From, To  ethcrypto.Address
-	TokenIDs  []*big.Int // checkInBatch
+	TokenIDs  []*big.Int        // checkInBatch
+	Amount    *big.Int          // withdraw (its recipient in To)
+	Event     ethcrypto.Address // exitTicket (its recipient in To)
 }
 
 // Encode returns the calldata of c.
@@ -125,6 +127,16 @@ func (c *Call) Encode() ([]byte, error) {
 			return nil, err
 		}
 		return encode(SigTransferFrom, addrWord(c.From), addrWord(c.To), word(c.TokenID)), nil
+	case SigWithdraw:
+		if err := checkUint("amount", c.Amount, 256); err != nil {
+			return nil, err
+		}
+		return encode(SigWithdraw, addrWord(c.To), word(c.Amount)), nil
+	case SigExitTicket:
+		if err := checkUint("token id", c.TokenID, 256); err != nil {
+			return nil, err
+		}
+		return encode(SigExitTicket, addrWord(c.Event), word(c.TokenID), addrWord(c.To)), nil
 	case SigCheckInBatch:
 		words := [][]byte{word(big.NewInt(32)), word(big.NewInt(int64(len(c.TokenIDs))))}
 		for _, id := range c.TokenIDs {
@@ -164,7 +176,7 @@ func Decode(data []byte) (*Call, error) {
 		return a, nil
 	}
 	want := map[string]int{SigBuyWithPermit: 7, SigList: 2, SigCancelListing: 1, SigCheckIn: 1, SigTransferFrom: 3,
-		SigRequestPurchase: 3, SigBuyListed: 2, SigRequestResale: 2}
+		SigRequestPurchase: 3, SigBuyListed: 2, SigRequestResale: 2, SigWithdraw: 2, SigExitTicket: 3}
 	c := &Call{Sig: sig}
 	if k, fixed := want[sig]; fixed && n != k {
 		return nil, fmt.Errorf("%w: %s takes %d words, got %d", ErrCalldata, sig, k, n)
@@ -197,6 +209,22 @@ func Decode(data []byte) (*Call, error) {
 			return nil, err
 		}
 		c.TokenID = w(2)
+	case SigWithdraw, SigExitTicket:
+		i := 0
+		if c.Sig == SigExitTicket {
+			a, err := addr(0)
+			if err != nil {
+				return nil, err
+			}
+			c.Event, c.TokenID, i = a, w(1), 2
+		}
+		var err error
+		if c.To, err = addr(i); err != nil {
+			return nil, err
+		}
+		if c.Sig == SigWithdraw {
+			c.Amount = w(1)
+		}
 	case SigCheckInBatch:
 		if n < 2 || w(0).Cmp(big.NewInt(32)) != 0 || !w(1).IsUint64() || w(1).Uint64() != uint64(n-2) {
 			return nil, fmt.Errorf("%w: checkInBatch array is not canonical", ErrCalldata)

@@ -313,10 +313,7 @@ func newAction(account ethcrypto.Address, env *Env, req *protocol.ForwardRequest
 		describeMarket(&s, c, ev, m, p)
 	}
 	s.Lines = append(s.Lines, extra...)
-	add("Contract", req.To.Hex())
-	add("Function", c.Sig)
-	add("Gas", "paid by Stagepass")
-	add("Valid until", time.Unix(int64(req.Deadline), 0).UTC().Format("2006-01-02 15:04:05 UTC"))
+	tail(&s, req, c)
 	return &Action{Account: account, Summary: s, Request: req, Domain: protocol.ForwarderDomain(env.ChainID, env.Forwarder)}, nil
 }
 

@@ -91,6 +91,9 @@ type ChainInfo struct {
 	Gateway         string `json:"gateway,omitempty"`
 	BridgedCurrency string `json:"bridgedCurrency,omitempty"`
 	MainChainID     uint64 `json:"mainChainId,omitempty"`
+	// ExitDelay is ChildGateway.EXIT_DELAY: a ticket may exit ExitDelay seconds after the
+	// later of its event's start and resale close (the wallet refuses earlier exits).
+	ExitDelay uint64 `json:"exitDelay,omitempty"`
 }
 
 // EventInfo is an event's configuration as its contract holds it.

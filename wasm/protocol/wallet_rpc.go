@@ -25,6 +25,8 @@ type PermitInfo struct {
 	Symbol   string `json:"symbol"`
 	Decimals uint8  `json:"decimals"`
 	Nonce    string `json:"nonce"`
+	// Balance is owner's balanceOf (decimal): what the wallet shows and checks withdrawals against.
+	Balance string `json:"balance,omitempty"`
 }
 
 // EventTickets is an event's tickets at one index position (sp_eventTickets).

@@ -159,20 +159,27 @@ func (s *Service) token(ctx context.Context, ev *protocol.EventInfo, owner ethcr
 // holding checks, from the wallet's own ticket list, that account holds a ticket that
 // can still move (not checked in): the page should not offer anything else.
 func (s *Service) holding(account, ev ethcrypto.Address, id *big.Int) error {
+	t, err := s.held(account, ev, id)
+	if err == nil && t.CheckedIn {
+		return fmt.Errorf("%w: ticket %s is checked in and can no longer move", ErrBadParams, id)
+	}
+	return err
+}
+
+// held is the account's ticket as its ticket list has it; not in the list → an error; the
+// zero Ticket when the wallet does not follow the account (the relay's simulation decides).
+func (s *Service) held(account, ev ethcrypto.Address, id *big.Int) (tickets.Ticket, error) {
 	s.on.mu.Lock()
 	tr := s.on.trackers[strings.ToLower(account.Hex())]
 	s.on.mu.Unlock()
 	if tr == nil {
-		return nil // not following this account: the relay's simulation decides
+		return tickets.Ticket{}, nil
 	}
 	t, ok := tr.Ticket(ev.Hex(), id.String())
-	switch {
-	case !ok:
-		return fmt.Errorf("%w: %s does not hold ticket %s of %s", ErrBadParams, account, id, ev)
-	case t.CheckedIn:
-		return fmt.Errorf("%w: ticket %s is checked in and can no longer move", ErrBadParams, id)
+	if !ok {
+		return t, fmt.Errorf("%w: %s does not hold ticket %s of %s", ErrBadParams, account, id, ev)
 	}
-	return nil
+	return t, nil
 }
 
 func (s *Service) callOnline(ctx context.Context, method string, params []byte) (any, error) {
@@ -317,6 +324,9 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 	}
 	if slices.Contains(identityMethods, method) {
 		return s.callIdentity(ctx, method, params)
+	}
+	if slices.Contains(gatewayMethods, method) {
+		return s.callGateway(ctx, method, params)
 	}
 	return s.callCard(ctx, method, params)
 }

@@ -64,6 +64,7 @@ var codes = []struct {
 	{ErrUnknownMethod, "UNKNOWN_METHOD"},
 	{ErrNotConnected, "NOT_CONNECTED"}, {ErrNoScanner, "NO_SCANNER"},
 	{actions.ErrPriceOutOfRange, "PRICE_OUT_OF_RANGE"}, {actions.ErrNotAllowed, "NOT_ALLOWED"},
+	{actions.ErrNoGateway, "NO_GATEWAY"}, {actions.ErrInsufficientBalance, "INSUFFICIENT_BALANCE"},
 	{relayclient.ErrOffline, "OFFLINE"},
 }
 
