@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -14,12 +15,14 @@ import (
 
 // Wallet sends transactions from one hot key on one chain, counting its nonce itself: the
 // report aggregators' sender (the oracles' reports to the hub; the validators' checkpoints
-// and deposit attestations). One goroutine sends from a Wallet at a time.
+// and deposit attestations; the relay's exits on the main chain). Sends are one at a time, so
+// several loops may share a Wallet.
 type Wallet struct {
 	Client  Sender
 	ChainID *big.Int
 	Key     *ecdsa.PrivateKey
 
+	mu    sync.Mutex // held while a transaction is built and sent
 	nonce *uint64
 }
 
@@ -28,12 +31,18 @@ func (w *Wallet) Address() common.Address { return crypto.PubkeyToAddress(w.Key.
 
 // Forget drops the counted nonce: the next Send reads it from the chain again (after a
 // transaction was dropped).
-func (w *Wallet) Forget() { w.nonce = nil }
+func (w *Wallet) Forget() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nonce = nil
+}
 
 // Send signs and sends one EIP-1559 transaction to `to` with `gas`, fee cap twice the
 // base fee plus the suggested tip. Gas 0 estimates it (+25%) when the client can: a call
 // that would revert is then an error, and nothing is sent.
 func (w *Wallet) Send(ctx context.Context, to common.Address, data []byte, gas uint64) (*types.Transaction, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	c := w.Client
 	if gas == 0 {
 		est, ok := c.(interface {

@@ -85,6 +85,8 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 	})
 	s.Register(protocol.MethodPermitInfo, r.permitInfo)
 	s.Register(protocol.MethodFinality, r.finality)
+	s.Register(protocol.MethodWithdrawals, r.withdrawals)
+	s.Register(protocol.MethodWithdrawalProof, r.withdrawalProof)
 	s.Register(protocol.MethodSendRawTransaction, r.sendRawTransaction)
 	s.Register(protocol.MethodSendForward, r.sendForward)
 	s.Register(protocol.MethodRequestStatus, func(_ context.Context, req *rpcserver.Request) (any, error) {

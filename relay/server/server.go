@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stagepass/stagepass/relay/exits"
 	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/index"
 	"github.com/stagepass/stagepass/relay/oracle"
@@ -102,6 +103,9 @@ type Relay struct {
 	cards   *CardConfig
 	agg     *oracle.Aggregator
 	vagg    *validator.Aggregator
+	exits   *exits.Tracker // the bridge's withdrawals, with ValidatorConfig (withdrawals.go)
+	// bridged is ChildGateway's ChildToken, with ValidatorConfig.
+	bridged common.Address
 	payouts *payout.Worker
 	ident   identity
 
@@ -237,6 +241,13 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			}
 		}()
 	}
+	if r.exits != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = r.exits.Run(runCtx) // failures are logged and retried inside
+		}()
+	}
 	if r.payouts != nil {
 		wg.Add(1)
 		go func() {
@@ -343,6 +354,10 @@ func (r *Relay) chainInfo(ctx context.Context) (protocol.ChainInfo, error) {
 	}
 	if r.cards != nil {
 		info.Hub = strings.ToLower(r.cards.Hub.Hex())
+	}
+	if v := r.cfg.Validators; v != nil {
+		info.Gateway, info.BridgedCurrency = strings.ToLower(v.Child.Hex()), strings.ToLower(r.bridged.Hex())
+		info.MainChainID = v.MainChainID.Uint64()
 	}
 	return info, nil
 }

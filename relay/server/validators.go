@@ -30,6 +30,10 @@ type ValidatorConfig struct {
 	Submitter *ecdsa.PrivateKey
 	// Anchors, if set, is the proof-of-work anchor of the checkpoints, shown by sp_finality.
 	Anchors Anchors
+	// ManualExits: the relay only serves withdrawals' proofs (sp_withdrawalProof) and their
+	// recipients exit on the main chain themselves. By default the relay sends
+	// RootGateway.exit for each checkpointed withdrawal from Submitter's wallet, once.
+	ManualExits bool
 }
 
 // Validators is the relay's validator report aggregator, nil without ValidatorConfig.
@@ -46,7 +50,7 @@ func (r *Relay) startValidators(ctx context.Context) error {
 		return err
 	}
 	r.vagg = agg
-	return nil
+	return r.startExits(ctx)
 }
 
 // submitReport is sp_submitReport: validators' reports to the validator aggregator, the

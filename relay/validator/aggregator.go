@@ -137,6 +137,10 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 // Contracts are the bridge contracts the aggregator submits to.
 func (a *Aggregator) Contracts() Contracts { return a.c }
 
+// MainWallet is the submitter's wallet on the main chain, which the relay's exits share
+// (an oracle.Wallet sends one transaction at a time, so the nonces never race).
+func (a *Aggregator) MainWallet() *oracle.Wallet { return a.main }
+
 // Submitted is how many checkpoints this aggregator got accepted.
 func (a *Aggregator) Submitted() int {
 	a.mu.Lock()

@@ -1,0 +1,599 @@
+// Package exits is the relay's side of the bridge's withdrawals (issue 9, claim 9): it
+// follows every leaf of ChildGateway's withdrawal tree on the sidechain (its
+// WithdrawalQueued logs, each leaf recomputed in Go and checked against the logged one),
+// the main chain's checkpoints (CheckpointManager; each one's withdrawal root checked
+// against the Go tree of the leaves in its blocks) and RootGateway's Exited logs; it serves
+// each withdrawal's stage and its Merkle proof and, given the relay's main-chain wallet,
+// sends RootGateway.exit for each checkpointed withdrawal itself, once. Everything is
+// rebuilt from the chains on start: the Tracker keeps nothing of its own.
+package exits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+var (
+	rootABI     = mainchain.NewRootGateway()
+	childABI    = sidechain.NewChildGateway()
+	queuedTopic = eventID(&sidechain.ChildGatewayMetaData, "WithdrawalQueued")
+	exitedTopic = eventID(&mainchain.RootGatewayMetaData, "Exited")
+)
+
+func eventID(meta *bind.MetaData, name string) common.Hash {
+	parsed, err := meta.ParseABI()
+	if err != nil {
+		panic(err)
+	}
+	return parsed.Events[name].ID
+}
+
+// Errors Proof answers with (the relay turns the first two into invalid params).
+var (
+	ErrUnknown         = errors.New("no such withdrawal")
+	ErrNotCheckpointed = errors.New("not in a checkpoint yet")
+	// ErrNotReady: the Tracker has not read the chains once yet (a node is away).
+	ErrNotReady = errors.New("the relay has not read the bridge's withdrawals yet")
+)
+
+// Side is what the Tracker reads of the sidechain.
+type Side interface {
+	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
+	BlockNumber(ctx context.Context) (uint64, error)
+}
+
+// Wallet sends the relay's exits on the main chain: an *oracle.Wallet (the validator
+// aggregator's, validator.Aggregator.MainWallet), which sends one transaction at a time.
+type Wallet interface {
+	Send(ctx context.Context, to common.Address, data []byte, gas uint64) (*types.Transaction, error)
+	Forget()
+}
+
+// Config configures a Tracker.
+type Config struct {
+	// Main is the main chain (CheckpointManager at Checkpoints, RootGateway at Root); Side
+	// the sidechain (ChildGateway at Child).
+	Main              anchor.MainChain
+	Side              Side
+	Root, Checkpoints common.Address
+	Child             common.Address
+	// Wallet, if set, pays the exits; nil only serves proofs (ValidatorConfig.ManualExits).
+	Wallet Wallet
+	// SideStart and MainStart are the first blocks read on each chain (ChildGateway's and
+	// RootGateway's deployment, or 0).
+	SideStart, MainStart uint64
+	// Poll is how often Run reads the chains (default 1 s); RetryAfter how long an exit
+	// that could not be sent or reverted waits before the next try (default 30 s);
+	// RangeLimit the most blocks read in one log query (default 1000).
+	Poll, RetryAfter time.Duration
+	RangeLimit       uint64
+	Logger           *slog.Logger
+}
+
+// Tracker follows the withdrawals. Step and Run must not be called concurrently; the
+// read methods may be called at any time.
+type Tracker struct {
+	cfg Config
+
+	mu       sync.Mutex
+	ws       []*entry      // by index
+	cps      []*checkpoint // by number, those read so far
+	exits    map[uint64]exitLog
+	sideNext uint64 // the next sidechain block to read
+	mainNext uint64 // the next main-chain block to read
+	synced   bool   // one Step went through
+	lastErr  error
+}
+
+// entry is one withdrawal.
+type entry struct {
+	w     merkle.Withdrawal
+	leaf  common.Hash
+	tx    common.Hash
+	block uint64
+	cp    *uint64 // the first verified checkpoint carrying it
+	// The relay's own exit: its transaction while unmined, when to try again, and paid:
+	// the chain says it exited (the Exited log may not be read yet).
+	sent          common.Hash
+	sentAt, retry time.Time
+	paid          bool
+}
+
+// checkpoint is one of CheckpointManager's checkpoints as the Tracker checked it: the
+// first `leaves` withdrawals (those in blocks ≤ end) make a tree whose root is `root`,
+// the checkpoint's, or ok is false.
+type checkpoint struct {
+	number, end uint64
+	leaves      int
+	root        common.Hash
+	ok          bool
+}
+
+// exitLog is an Exited log: the transaction that paid a withdrawal, and against which
+// checkpoint.
+type exitLog struct {
+	tx         common.Hash
+	checkpoint uint64
+}
+
+// New returns a Tracker; its first Step reads both chains from their start.
+func New(cfg Config) (*Tracker, error) {
+	if cfg.Main == nil || cfg.Side == nil || cfg.Root == (common.Address{}) || cfg.Checkpoints == (common.Address{}) ||
+		cfg.Child == (common.Address{}) {
+		return nil, errors.New("exits: the tracker needs both chains, RootGateway, CheckpointManager and ChildGateway")
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = 30 * time.Second
+	}
+	if cfg.RangeLimit == 0 {
+		cfg.RangeLimit = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Tracker{cfg: cfg, exits: map[uint64]exitLog{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
+}
+
+// Run follows the chains until ctx ends. A node that goes away is logged and retried with
+// backoff (up to 30 s); what was read stays served meanwhile.
+func (t *Tracker) Run(ctx context.Context) error {
+	backoff := t.cfg.Poll
+	for {
+		if err := t.Step(ctx); err != nil && ctx.Err() == nil {
+			t.cfg.Logger.Warn("withdrawals: reading the bridge failed; retrying", "err", err, "in", backoff)
+			backoff = min(backoff*2, 30*time.Second)
+		} else {
+			backoff = t.cfg.Poll
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Step reads the new withdrawals, checkpoints and exits and, with a wallet, sends the exits
+// now due. A failed exit is logged and tried again after RetryAfter; it is not an error.
+func (t *Tracker) Step(ctx context.Context) error {
+	before := t.stages()
+	err := t.read(ctx)
+	t.mu.Lock()
+	t.lastErr = err
+	first := !t.synced && err == nil
+	if err == nil {
+		t.synced = true
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if t.cfg.Wallet != nil {
+		if err := t.exit(ctx); err != nil {
+			return err
+		}
+	}
+	t.logChanges(before, first)
+	return nil
+}
+
+func (t *Tracker) read(ctx context.Context) error {
+	if err := t.followSide(ctx); err != nil {
+		return err
+	}
+	if err := t.followCheckpoints(ctx); err != nil {
+		return err
+	}
+	return t.followExits(ctx)
+}
+
+// followSide reads ChildGateway's WithdrawalQueued logs up to the sidechain's head.
+func (t *Tracker) followSide(ctx context.Context) error {
+	head, err := t.cfg.Side.BlockNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("sidechain head: %w", err)
+	}
+	for from := t.sideNext; from <= head; {
+		to := min(from+t.cfg.RangeLimit-1, head)
+		logs, err := t.cfg.Side.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+			Addresses: []common.Address{t.cfg.Child}, Topics: [][]common.Hash{{queuedTopic}},
+		})
+		if err != nil {
+			return fmt.Errorf("ChildGateway's WithdrawalQueued logs in sidechain blocks %d..%d: %w", from, to, err)
+		}
+		t.mu.Lock()
+		next := len(t.ws)
+		t.mu.Unlock()
+		var got []*entry
+		for i := range logs {
+			l := &logs[i]
+			if l.Removed {
+				continue
+			}
+			ev, err := childABI.UnpackWithdrawalQueuedEvent(l)
+			if err != nil {
+				return fmt.Errorf("WithdrawalQueued log in sidechain block %d: %w", l.BlockNumber, err)
+			}
+			w := merkle.Withdrawal{Kind: ev.Kind, Index: ev.Index.Uint64(), Recipient: ev.Recipient, Asset: ev.Asset, Value: ev.Value, Data: ev.Data}
+			if !ev.Index.IsUint64() || w.Index != uint64(next+len(got)) {
+				return fmt.Errorf("ChildGateway's withdrawal %s (sidechain block %d) is not the next one, %d: the relay would build another tree",
+					ev.Index, l.BlockNumber, next+len(got))
+			}
+			leaf := w.Leaf()
+			if leaf != ev.Leaf {
+				t.cfg.Logger.Error("withdrawals: ChildGateway logged another leaf than the relay computes; no proofs from here on",
+					"index", w.Index, "block", l.BlockNumber, "goLeaf", leaf, "loggedLeaf", common.Hash(ev.Leaf))
+				return fmt.Errorf("withdrawal %d: Go leaf %x, ChildGateway's %x", w.Index, leaf, ev.Leaf)
+			}
+			got = append(got, &entry{w: w, leaf: leaf, tx: l.TxHash, block: l.BlockNumber})
+		}
+		t.mu.Lock()
+		t.ws = append(t.ws, got...)
+		t.sideNext = to + 1
+		t.mu.Unlock()
+		from = to + 1
+	}
+	return nil
+}
+
+// followCheckpoints reads the checkpoints the main chain accepted since the last step, up
+// to the last whose range the sidechain's logs have been read for, and checks each one's
+// withdrawal root against the tree of the withdrawals in its blocks.
+func (t *Tracker) followCheckpoints(ctx context.Context) error {
+	n, err := anchor.Count(ctx, t.cfg.Main, t.cfg.Checkpoints)
+	if err != nil {
+		return fmt.Errorf("main chain: %w", err)
+	}
+	for {
+		t.mu.Lock()
+		number, read := uint64(len(t.cps)), t.sideNext
+		t.mu.Unlock()
+		if number >= n {
+			return nil
+		}
+		cp, err := anchor.ReadCheckpoint(ctx, t.cfg.Main, t.cfg.Checkpoints, number)
+		if err != nil {
+			return fmt.Errorf("main chain: %w", err)
+		}
+		if cp.EndBlock >= read {
+			return nil // the sidechain's logs are not read that far yet
+		}
+		t.mu.Lock()
+		leaves := sort.Search(len(t.ws), func(i int) bool { return t.ws[i].block > cp.EndBlock })
+		tree := t.tree(leaves)
+		c := &checkpoint{number: number, end: cp.EndBlock, leaves: leaves, root: cp.WithdrawalRoot, ok: tree.Root() == cp.WithdrawalRoot}
+		t.cps = append(t.cps, c)
+		if c.ok {
+			for _, e := range t.ws[:leaves] {
+				if e.cp == nil {
+					e.cp = &c.number
+				}
+			}
+		}
+		t.mu.Unlock()
+		if !c.ok {
+			t.cfg.Logger.Error("withdrawals: a checkpoint's withdrawal root is not the tree of ChildGateway's withdrawals the relay read; no proofs or exits against it",
+				"checkpoint", number, "endBlock", cp.EndBlock, "withdrawals", leaves,
+				"checkpointRoot", common.Hash(cp.WithdrawalRoot), "relayRoot", tree.Root())
+		}
+	}
+}
+
+// tree is the withdrawal tree of the first n withdrawals (t.mu held).
+func (t *Tracker) tree(n int) *merkle.Tree {
+	tree := merkle.New(merkle.WithdrawalDepth)
+	for _, e := range t.ws[:n] {
+		tree.Push(e.leaf)
+	}
+	return tree
+}
+
+// followExits reads RootGateway's Exited logs up to the main chain's head.
+func (t *Tracker) followExits(ctx context.Context) error {
+	head, err := t.cfg.Main.BlockNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("main chain head: %w", err)
+	}
+	for from := t.mainNext; from <= head; {
+		to := min(from+t.cfg.RangeLimit-1, head)
+		logs, err := t.cfg.Main.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+			Addresses: []common.Address{t.cfg.Root}, Topics: [][]common.Hash{{exitedTopic}},
+		})
+		if err != nil {
+			return fmt.Errorf("RootGateway's Exited logs in main-chain blocks %d..%d: %w", from, to, err)
+		}
+		t.mu.Lock()
+		for i := range logs {
+			if ev, err := rootABI.UnpackExitedEvent(&logs[i]); err == nil && !logs[i].Removed {
+				t.exits[ev.Index.Uint64()] = exitLog{tx: logs[i].TxHash, checkpoint: ev.Checkpoint.Uint64()}
+			}
+		}
+		t.mainNext = to + 1
+		t.mu.Unlock()
+		from = to + 1
+	}
+	return nil
+}
+
+// exit sends RootGateway.exit for each checkpointed withdrawal not yet exited, once, and
+// follows the transactions sent. Only a node that cannot be read is an error.
+func (t *Tracker) exit(ctx context.Context) error {
+	type due struct {
+		e     *entry
+		cp    uint64
+		proof []merkle.Hash
+	}
+	var todo []due
+	trees := map[uint64]*merkle.Tree{} // one tree per checkpoint proven against
+	t.mu.Lock()
+	for _, e := range t.ws {
+		_, done := t.exits[e.w.Index]
+		if e.sent == (common.Hash{}) && (done || e.paid || e.cp == nil) {
+			continue
+		}
+		d := due{e: e, cp: *e.cp}
+		if e.sent == (common.Hash{}) {
+			tree := trees[d.cp]
+			if tree == nil {
+				tree = t.tree(t.cps[d.cp].leaves)
+				trees[d.cp] = tree
+			}
+			proof, err := tree.Proof(int(e.w.Index))
+			if err != nil { // cannot be: the checkpoint's tree holds it
+				t.mu.Unlock()
+				return err
+			}
+			d.proof = proof
+		}
+		todo = append(todo, d)
+	}
+	t.mu.Unlock()
+	for _, d := range todo {
+		if err := t.exitOne(ctx, d.e, d.cp, d.proof); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proof []merkle.Hash) error {
+	index := e.w.Index
+	t.mu.Lock()
+	sent, sentAt, retry := e.sent, e.sentAt, e.retry
+	t.mu.Unlock()
+	if sent != (common.Hash{}) {
+		rcpt, err := t.cfg.Main.TransactionReceipt(ctx, sent)
+		if err != nil || rcpt == nil {
+			if time.Since(sentAt) > time.Minute { // dropped: sent again under a fresh nonce
+				t.cfg.Wallet.Forget()
+				t.mu.Lock()
+				e.sent = common.Hash{}
+				t.mu.Unlock()
+			}
+			return nil
+		}
+		if rcpt.Status == types.ReceiptStatusSuccessful {
+			t.cfg.Logger.Info("withdrawals: the relay's exit paid", "index", index, "checkpoint", cp, "tx", sent, "gasUsed", rcpt.GasUsed)
+			t.mu.Lock()
+			e.sent, e.paid = common.Hash{}, true
+			for _, l := range rcpt.Logs {
+				if ev, err := rootABI.UnpackExitedEvent(l); err == nil && l.Address == t.cfg.Root {
+					t.exits[ev.Index.Uint64()] = exitLog{tx: l.TxHash, checkpoint: ev.Checkpoint.Uint64()}
+				}
+			}
+			t.mu.Unlock()
+			return nil
+		}
+		exited, err := t.exited(ctx, index)
+		if err != nil {
+			return err
+		}
+		t.mu.Lock()
+		e.sent, e.paid = common.Hash{}, exited
+		if !exited {
+			e.retry = time.Now().Add(t.cfg.RetryAfter)
+		}
+		t.mu.Unlock()
+		if exited {
+			t.cfg.Logger.Info("withdrawals: exited by someone else first; the relay's exit reverted", "index", index, "tx", sent)
+		} else {
+			t.cfg.Logger.Warn("withdrawals: the relay's exit reverted; trying again later", "index", index, "tx", sent, "in", t.cfg.RetryAfter)
+		}
+		return nil
+	}
+	if time.Now().Before(retry) {
+		return nil
+	}
+	// A self-custody user may have exited it themselves since the logs were read.
+	exited, err := t.exited(ctx, index)
+	if err != nil {
+		return err
+	}
+	if !exited {
+		ps := make([][32]byte, len(proof))
+		for i, p := range proof {
+			ps[i] = p
+		}
+		tx, err := t.cfg.Wallet.Send(ctx, t.cfg.Root, rootABI.PackExit(new(big.Int).SetUint64(cp), mainWithdrawal(e.w), ps), 0)
+		if err == nil {
+			t.cfg.Logger.Info("withdrawals: the relay sent an exit", "index", index, "checkpoint", cp, "tx", tx.Hash())
+			t.mu.Lock()
+			e.sent, e.sentAt = tx.Hash(), time.Now()
+			t.mu.Unlock()
+			return nil
+		}
+		// Gas is estimated first, so an exit that would revert is not sent: AlreadyExited
+		// from a race with the user's own exit, or anything else.
+		if exited, _ = t.exited(ctx, index); !exited {
+			t.cfg.Logger.Warn("withdrawals: the relay could not send an exit; trying again later", "index", index, "err", err, "in", t.cfg.RetryAfter)
+			t.mu.Lock()
+			e.retry = time.Now().Add(t.cfg.RetryAfter)
+			t.mu.Unlock()
+			return nil
+		}
+	}
+	t.cfg.Logger.Info("withdrawals: already exited on the main chain (by its recipient, or before a restart)", "index", index)
+	t.mu.Lock()
+	e.paid = true
+	t.mu.Unlock()
+	return nil
+}
+
+// exited reads RootGateway.exited(index).
+func (t *Tracker) exited(ctx context.Context, index uint64) (bool, error) {
+	out, err := t.cfg.Main.CallContract(ctx, ethereum.CallMsg{To: &t.cfg.Root, Data: rootABI.PackExited(new(big.Int).SetUint64(index))}, nil)
+	if err != nil {
+		return false, fmt.Errorf("RootGateway.exited(%d): %w", index, err)
+	}
+	return rootABI.UnpackExited(out)
+}
+
+// mainWithdrawal is a withdrawal as RootGateway.exit takes it.
+func mainWithdrawal(w merkle.Withdrawal) mainchain.Withdrawal {
+	return mainchain.Withdrawal{Kind: w.Kind, Index: new(big.Int).SetUint64(w.Index), Recipient: w.Recipient, Asset: w.Asset, Value: w.Value, Data: w.Data}
+}
+
+// stages is each withdrawal's stage now.
+func (t *Tracker) stages() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, len(t.ws))
+	for i, e := range t.ws {
+		out[i] = t.view(e).Stage
+	}
+	return out
+}
+
+// logChanges logs the withdrawals whose stage changed in a step (after the first, which
+// rebuilds them all: a summary).
+func (t *Tracker) logChanges(before []string, first bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if first {
+		exited := 0
+		for _, e := range t.ws {
+			if _, ok := t.exits[e.w.Index]; ok {
+				exited++
+			}
+		}
+		t.cfg.Logger.Info("withdrawals read from the chains", "withdrawals", len(t.ws), "checkpoints", len(t.cps), "exited", exited,
+			"relayExits", t.cfg.Wallet != nil)
+		return
+	}
+	for i, e := range t.ws {
+		v := t.view(e)
+		if i < len(before) && before[i] == v.Stage {
+			continue
+		}
+		args := []any{"index", v.Index, "kind", v.Kind, "recipient", v.Recipient, "value", v.Value}
+		if v.Checkpoint != nil {
+			args = append(args, "checkpoint", *v.Checkpoint)
+		}
+		if v.ExitTx != "" {
+			args = append(args, "exitTx", v.ExitTx)
+		}
+		t.cfg.Logger.Info("withdrawal "+v.Stage, args...)
+	}
+}
+
+// view is a withdrawal as sp_withdrawals shows it (t.mu held).
+func (t *Tracker) view(e *entry) protocol.Withdrawal {
+	w := protocol.Withdrawal{
+		Index: e.w.Index, Kind: "token", Recipient: strings.ToLower(e.w.Recipient.Hex()), Value: e.w.Value.String(),
+		TxHash: e.tx.Hex(), Block: e.block, Stage: protocol.WithdrawalQueued,
+	}
+	if e.w.Kind == merkle.KindTicket {
+		w.Kind, w.Event, w.CheckedIn = "ticket", strings.ToLower(e.w.Asset.Hex()), e.w.Data.Sign() != 0
+	}
+	if e.cp != nil {
+		n := *e.cp
+		w.Stage, w.Checkpoint = protocol.WithdrawalCheckpointed, &n
+	}
+	if x, ok := t.exits[e.w.Index]; ok {
+		n := x.checkpoint
+		w.Stage, w.Checkpoint, w.ExitTx = protocol.WithdrawalExited, &n, x.tx.Hex()
+	}
+	return w
+}
+
+// Withdrawals are the withdrawals to `recipient` on the main chain, oldest first.
+func (t *Tracker) Withdrawals(recipient common.Address) ([]protocol.Withdrawal, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.synced {
+		return nil, t.notReady()
+	}
+	out := []protocol.Withdrawal{}
+	for _, e := range t.ws {
+		if e.w.Recipient == recipient {
+			out = append(out, t.view(e))
+		}
+	}
+	return out, nil
+}
+
+// Proof is withdrawal `index` with its proof against the first checkpoint carrying it
+// whose root the relay verified: what RootGateway.exit takes.
+func (t *Tracker) Proof(index uint64) (protocol.WithdrawalProof, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.synced {
+		return protocol.WithdrawalProof{}, t.notReady()
+	}
+	if index >= uint64(len(t.ws)) {
+		return protocol.WithdrawalProof{}, fmt.Errorf("no withdrawal %d (ChildGateway has queued %d): %w", index, len(t.ws), ErrUnknown)
+	}
+	e := t.ws[index]
+	if e.cp == nil {
+		why := ""
+		for _, c := range t.cps {
+			if !c.ok && c.leaves > int(index) {
+				why = fmt.Sprintf(" (checkpoint %d carries it, but its withdrawal root is not the relay's tree of ChildGateway's withdrawals)", c.number)
+				break
+			}
+		}
+		return protocol.WithdrawalProof{}, fmt.Errorf("withdrawal %d is %w%s", index, ErrNotCheckpointed, why)
+	}
+	proof, err := t.tree(t.cps[*e.cp].leaves).Proof(int(index))
+	if err != nil {
+		return protocol.WithdrawalProof{}, err
+	}
+	out := protocol.WithdrawalProof{
+		Checkpoint: *e.cp, Index: index, Kind: e.w.Kind, Recipient: strings.ToLower(e.w.Recipient.Hex()),
+		Asset: strings.ToLower(e.w.Asset.Hex()), Value: e.w.Value.String(), Data: e.w.Data.String(), Proof: make([]string, len(proof)),
+	}
+	for i, p := range proof {
+		out.Proof[i] = p.Hex()
+	}
+	return out, nil
+}
+
+func (t *Tracker) notReady() error {
+	if t.lastErr != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, t.lastErr)
+	}
+	return ErrNotReady
+}
