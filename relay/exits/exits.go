@@ -63,8 +63,17 @@ type Side interface {
 // Wallet sends the relay's exits on the main chain: an *oracle.Wallet (the validator
 // aggregator's, validator.Aggregator.MainWallet), which sends one transaction at a time.
 type Wallet interface {
+	Address() common.Address
 	Send(ctx context.Context, to common.Address, data []byte, gas uint64) (*types.Transaction, error)
 	Forget()
+}
+
+// nonces is what the Tracker reads of the wallet's account on the main chain to see that
+// nothing it sent before a restart is still unmined (an ethclient.Client and the simulated
+// chain's client have both).
+type nonces interface {
+	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	NonceAt(ctx context.Context, account common.Address, block *big.Int) (uint64, error)
 }
 
 // Config configures a Tracker.
@@ -101,6 +110,9 @@ type Tracker struct {
 	mainNext uint64 // the next main-chain block to read
 	synced   bool   // one Step went through
 	lastErr  error
+	// settled: the wallet had no unmined transaction once since the Tracker started, so
+	// no exit a previous run sent can still be waiting (exit waits for it).
+	settled bool
 }
 
 // entry is one withdrawal.
@@ -341,6 +353,27 @@ func (t *Tracker) followExits(ctx context.Context) error {
 // exit sends RootGateway.exit for each checkpointed withdrawal not yet exited, once, and
 // follows the transactions sent. Only a node that cannot be read is an error.
 func (t *Tracker) exit(ctx context.Context) error {
+	if !t.settled {
+		n, ok := t.cfg.Main.(nonces)
+		if !ok {
+			return errors.New("the main chain's connection cannot read nonces")
+		}
+		from := t.cfg.Wallet.Address()
+		pending, err := n.PendingNonceAt(ctx, from)
+		if err != nil {
+			return fmt.Errorf("main chain: the exits wallet's pending nonce: %w", err)
+		}
+		mined, err := n.NonceAt(ctx, from, nil)
+		if err != nil {
+			return fmt.Errorf("main chain: the exits wallet's nonce: %w", err)
+		}
+		if pending > mined {
+			t.cfg.Logger.Info("withdrawals: waiting for the wallet's unmined transactions before exiting (an exit sent before a restart may be among them)",
+				"wallet", from, "unmined", pending-mined)
+			return nil
+		}
+		t.settled = true
+	}
 	type due struct {
 		e     *entry
 		cp    uint64

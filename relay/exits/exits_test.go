@@ -236,6 +236,38 @@ func TestGatewayTrackerExitsOnce(t *testing.T) {
 	}
 }
 
+// TestGatewayTrackerRestartExitUnmined: the relay restarts while its exit waits unmined in
+// the main chain's pool: the new run (a fresh tracker and wallet on the same key) waits for
+// the wallet's unmined transactions, then sees the withdrawal exited and sends nothing.
+func TestGatewayTrackerRestartExitUnmined(t *testing.T) {
+	e := newEnv(t)
+	alice := e.main.Accounts[1].Address
+	first := e.tracker(e.wallet, nil)
+	e.withdraw(alice, 9)
+	e.checkpoint(false)
+	nonce := e.nonce()
+	e.step(first) // the exit is sent, not mined
+	var logs bytes.Buffer
+	restarted := e.tracker(&oracle.Wallet{Client: e.main.Client, ChainID: e.main.ChainID, Key: e.wallet.Key}, &logs)
+	e.step(restarted)
+	if w := one(t, restarted, alice); w.Stage != protocol.WithdrawalCheckpointed || !strings.Contains(logs.String(), "waiting for the wallet's unmined") {
+		t.Fatalf("%+v\n%s", w, logs.String())
+	}
+	e.until("the first run's exit mined", func() bool {
+		e.step(restarted)
+		return one(t, restarted, alice).Stage == protocol.WithdrawalExited
+	})
+	e.step(restarted)
+	e.main.Commit()
+	e.step(restarted)
+	if n := e.nonce(); n != nonce+1 {
+		t.Fatalf("%d exits sent for one withdrawal", n-nonce)
+	}
+	if strings.Contains(logs.String(), "sent an exit") {
+		t.Fatalf("the restarted run sent an exit: %s", logs.String())
+	}
+}
+
 // TestGatewayTrackerProofs: with no wallet the tracker only serves proofs; its proof is
 // accepted by RootGateway.exit sent by the recipient, a tampered one is refused; a
 // checkpoint whose withdrawal root is not the tree of the withdrawals in its blocks is
