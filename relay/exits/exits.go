@@ -375,44 +375,43 @@ func (t *Tracker) exit(ctx context.Context) error {
 		t.settled = true
 	}
 	type due struct {
-		e     *entry
-		cp    uint64
-		proof []merkle.Hash
+		e      *entry
+		cp     uint64
+		leaves int // the checkpoint's tree
 	}
 	var todo []due
-	trees := map[uint64]*merkle.Tree{} // one tree per checkpoint proven against
 	t.mu.Lock()
 	for _, e := range t.ws {
 		_, done := t.exits[e.w.Index]
 		if e.sent == (common.Hash{}) && (done || e.paid || e.cp == nil) {
 			continue
 		}
-		d := due{e: e, cp: *e.cp}
-		if e.sent == (common.Hash{}) {
-			tree := trees[d.cp]
-			if tree == nil {
-				tree = t.tree(t.cps[d.cp].leaves)
-				trees[d.cp] = tree
-			}
-			proof, err := tree.Proof(int(e.w.Index))
-			if err != nil { // cannot be: the checkpoint's tree holds it
-				t.mu.Unlock()
-				return err
-			}
-			d.proof = proof
-		}
-		todo = append(todo, d)
+		todo = append(todo, due{e: e, cp: *e.cp, leaves: t.cps[*e.cp].leaves})
 	}
 	t.mu.Unlock()
+	// Proofs are built outside t.mu, only for the exits about to be sent, over one tree per
+	// checkpoint (Step alone appends to t.ws, and leaves never change).
+	trees := map[uint64]*merkle.Tree{}
+	proof := func(d due) ([]merkle.Hash, error) {
+		tree := trees[d.cp]
+		if tree == nil {
+			tree = merkle.New(merkle.WithdrawalDepth)
+			for _, e := range t.ws[:d.leaves] {
+				tree.Push(e.leaf)
+			}
+			trees[d.cp] = tree
+		}
+		return tree.Proof(int(d.e.w.Index))
+	}
 	for _, d := range todo {
-		if err := t.exitOne(ctx, d.e, d.cp, d.proof); err != nil {
+		if err := t.exitOne(ctx, d.e, d.cp, func() ([]merkle.Hash, error) { return proof(d) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proof []merkle.Hash) error {
+func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func() ([]merkle.Hash, error)) error {
 	index := e.w.Index
 	t.mu.Lock()
 	sent, sentAt, retry := e.sent, e.sentAt, e.retry
@@ -466,6 +465,10 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proof []merk
 		return err
 	}
 	if !exited {
+		proof, err := proofOf()
+		if err != nil { // cannot be: the checkpoint's tree holds it
+			return err
+		}
 		ps := make([][32]byte, len(proof))
 		for i, p := range proof {
 			ps[i] = p
