@@ -42,6 +42,10 @@ type Config struct {
 	// BlockTime.
 	MainChain  bool
 	Validators int
+	// ExitDelay, with MainChain, is ChildGateway's EXIT_DELAY: how long after an event's
+	// start (or its resale close, if later) its tickets may exit to the main chain (whole
+	// seconds; default 1 day).
+	ExitDelay time.Duration
 	// RPC and MainRPC, if set (host:port), serve the sidechain's and the main chain's
 	// JSON-RPC over HTTP there, for processes of their own (`stagepass validator`).
 	RPC, MainRPC string
@@ -125,7 +129,7 @@ func Start(cfg Config) (*Devnet, error) {
 		return nil, err
 	}
 	if cfg.MainChain {
-		if err := d.startMainchain(devKeys, cfg.Validators, cfg.MainRPC); err != nil {
+		if err := d.startMainchain(devKeys, cfg.Validators, cfg.ExitDelay, cfg.MainRPC); err != nil {
 			c.Close()
 			return nil, err
 		}

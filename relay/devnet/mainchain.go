@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -26,12 +27,13 @@ const SubmitterAccount = 11
 // (1,000 TestUSD each), ChildGateway and its ChildToken on the sidechain, the development
 // accounts funded on the main chain too, and the submitter funded on both. The validators'
 // keys are devchain.NewAccount("validator", i): test keys, anyone can recompute them.
-func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int, rpc string) error {
+// exitDelay is ChildGateway's EXIT_DELAY (0: devchain's default, 1 day).
+func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int, exitDelay time.Duration, rpc string) error {
 	main, err := devchain.New(devchain.Options{Keys: devKeys, Seed: "devnet/main", ChainID: MainChainID, HTTP: rpc})
 	if err != nil {
 		return fmt.Errorf("start the main chain: %w", err)
 	}
-	b, err := devchain.NewBridge(main, d.Chain, devchain.BridgeOptions{Validators: validators})
+	b, err := devchain.NewBridge(main, d.Chain, devchain.BridgeOptions{Validators: validators, ExitDelay: uint64(exitDelay / time.Second)})
 	if err != nil {
 		main.Close()
 		return fmt.Errorf("deploy the bridge: %w", err)

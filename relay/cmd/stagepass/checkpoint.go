@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -23,31 +24,51 @@ import (
 	"github.com/stagepass/stagepass/relay/anchor"
 )
 
+// btcdFlags are the flags naming a btcd node's JSON-RPC server (`anchor`, `checkpoint
+// verify`, `serve`).
+type btcdFlags struct {
+	rpc, user, pass, cert string
+}
+
+func (b *btcdFlags) register(fs *flag.FlagSet, required bool) {
+	rpcHelp := "host:port of the btcd node's JSON-RPC server"
+	if required {
+		rpcHelp += " (required)"
+	}
+	fs.StringVar(&b.rpc, "btcd-rpc", "", rpcHelp)
+	fs.StringVar(&b.user, "btcd-user", "", "btcd RPC user")
+	fs.StringVar(&b.pass, "btcd-pass", "", "btcd RPC password (better as $STAGEPASS_BTCD_PASS)")
+	fs.StringVar(&b.cert, "btcd-cert", "", "btcd's rpc.cert for TLS (default: plain HTTP, btcd's --notls, which it allows on loopback only)")
+}
+
+func (b *btcdFlags) dial() (*rpcclient.Client, error) {
+	c, err := anchor.Dial(b.rpc, b.user, b.pass, b.cert)
+	if err != nil {
+		return nil, fmt.Errorf("connect to btcd at %s: %w", b.rpc, err)
+	}
+	return c, nil
+}
+
 // anchorFlags are the flags of `checkpoint verify` and `anchor`: the main chain's
 // CheckpointManager and the btcd node.
 type anchorFlags struct {
-	mainRPC, manager            string
-	btcdRPC, btcdUser, btcdPass string
-	btcdCert                    string
-	main                        *ethclient.Client
-	btc                         *rpcclient.Client
-	managerAddr                 common.Address
-	required                    []string
+	mainRPC, manager string
+	btcd             btcdFlags
+	main             *ethclient.Client
+	btc              *rpcclient.Client
+	managerAddr      common.Address
 }
 
 func (f *anchorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mainRPC, "main-rpc", "", "the main chain's JSON-RPC endpoint (required)")
 	fs.StringVar(&f.manager, "checkpoints", "", "address of the main chain's CheckpointManager (required)")
-	fs.StringVar(&f.btcdRPC, "btcd-rpc", "", "host:port of the btcd node's JSON-RPC server (required)")
-	fs.StringVar(&f.btcdUser, "btcd-user", "", "btcd RPC user")
-	fs.StringVar(&f.btcdPass, "btcd-pass", "", "btcd RPC password (better as $STAGEPASS_BTCD_PASS)")
-	fs.StringVar(&f.btcdCert, "btcd-cert", "", "btcd's rpc.cert for TLS (default: plain HTTP, which btcd allows on loopback only)")
+	f.btcd.register(fs, true)
 }
 
 // connect checks the flags and dials both chains.
 func (f *anchorFlags) connect(ctx context.Context, fs *flag.FlagSet) error {
 	var missing []string
-	for _, x := range []struct{ name, v string }{{"--main-rpc", f.mainRPC}, {"--checkpoints", f.manager}, {"--btcd-rpc", f.btcdRPC}} {
+	for _, x := range []struct{ name, v string }{{"--main-rpc", f.mainRPC}, {"--checkpoints", f.manager}, {"--btcd-rpc", f.btcd.rpc}} {
 		if x.v == "" {
 			missing = append(missing, x.name)
 		}
@@ -61,12 +82,12 @@ func (f *anchorFlags) connect(ctx context.Context, fs *flag.FlagSet) error {
 	}
 	f.managerAddr = common.HexToAddress(f.manager)
 	var err error
-	if f.main, err = ethclient.DialContext(ctx, f.mainRPC); err != nil {
-		return fmt.Errorf("connect to %s: %w", f.mainRPC, err)
+	if f.main, _, err = dialChain(ctx, "--main-rpc", f.mainRPC); err != nil {
+		return err
 	}
-	if f.btc, err = anchor.Dial(f.btcdRPC, f.btcdUser, f.btcdPass, f.btcdCert); err != nil {
+	if f.btc, err = f.btcd.dial(); err != nil {
 		f.main.Close()
-		return fmt.Errorf("connect to btcd at %s: %w", f.btcdRPC, err)
+		return err
 	}
 	return nil
 }
@@ -78,6 +99,76 @@ func (f *anchorFlags) close() {
 	if f.btc != nil {
 		f.btc.Shutdown()
 	}
+}
+
+// anchorerFlags configure an anchor.Anchorer and its loop: `stagepass anchor`'s flags, and
+// `stagepass serve`'s with the prefix "anchor-".
+type anchorerFlags struct {
+	prefix        string
+	keyFile       string
+	network       string
+	store         string
+	feeRate       int64
+	generate      uint
+	poll          time.Duration
+	confirmations uint64
+	startHeight   int64
+}
+
+func (a *anchorerFlags) register(fs *flag.FlagSet, prefix, keyHelp, defaultStore, storeHelp string) {
+	a.prefix = prefix
+	fs.StringVar(&a.keyFile, prefix+"key-file", "", "file holding the anchor key in WIF; its coins pay the fees"+keyHelp)
+	fs.StringVar(&a.network, prefix+"network", "simnet", "the proof-of-work chain: simnet, regtest, testnet3 or mainnet")
+	fs.StringVar(&a.store, prefix+"store", defaultStore, "the anchorer's record of what it anchored"+storeHelp)
+	fs.Int64Var(&a.feeRate, prefix+"fee-rate", 2, "fee in satoshi per byte")
+	fs.UintVar(&a.generate, prefix+"generate", 0, "development (simnet, regtest): mine this many blocks after each anchor")
+	fs.DurationVar(&a.poll, prefix+"poll", 2*time.Second, "how often to read the main chain")
+	fs.Uint64Var(&a.confirmations, prefix+"main-confirmations", 1, "main-chain blocks a checkpoint's submission needs before it is anchored")
+	fs.Int64Var(&a.startHeight, prefix+"start-height", 0, "first proof-of-work block to look for the anchor key's coins in")
+}
+
+func (a *anchorerFlags) flag(name string) string { return "--" + a.prefix + name }
+
+// params is the --network's chain parameters, checking --generate against it.
+func (a *anchorerFlags) params() (*chaincfg.Params, error) {
+	var params *chaincfg.Params
+	for _, p := range []*chaincfg.Params{&chaincfg.SimNetParams, &chaincfg.RegressionNetParams, &chaincfg.TestNet3Params, &chaincfg.MainNetParams} {
+		if p.Name == a.network {
+			params = p
+		}
+	}
+	if params == nil {
+		return nil, fmt.Errorf("%s %q: want simnet, regtest, testnet3 or mainnet", a.flag("network"), a.network)
+	}
+	if a.generate > 0 && params != &chaincfg.SimNetParams && params != &chaincfg.RegressionNetParams {
+		return nil, fmt.Errorf("%s is for simnet and regtest, not %s", a.flag("generate"), a.network)
+	}
+	return params, nil
+}
+
+// key reads the anchor key from --key-file.
+func (a *anchorerFlags) key(params *chaincfg.Params) (*btcec.PrivateKey, error) {
+	if a.keyFile == "" {
+		return nil, fmt.Errorf("missing %s", a.flag("key-file"))
+	}
+	return readWIF(a.flag("key-file"), a.keyFile, params, false)
+}
+
+// open opens the anchorer of CheckpointManager `manager` on `main`, paying with key and
+// sending to `btc`; Run it with loop().
+func (a *anchorerFlags) open(ctx context.Context, params *chaincfg.Params, key *btcec.PrivateKey, btc *rpcclient.Client, main anchor.MainChain,
+	manager common.Address, log *slog.Logger) (*anchor.Anchorer, error) {
+	if err := os.MkdirAll(filepath.Dir(a.store), 0o700); err != nil {
+		return nil, err
+	}
+	return anchor.New(ctx, anchor.Config{
+		BTC: btc, Params: params, Key: key, Main: main, Manager: manager,
+		Store: a.store, FeeRate: a.feeRate, Generate: uint32(a.generate), StartHeight: a.startHeight, Logger: log,
+	})
+}
+
+func (a *anchorerFlags) loop() anchor.LoopConfig {
+	return anchor.LoopConfig{Poll: a.poll, Confirmations: a.confirmations}
 }
 
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -149,7 +240,7 @@ func verifyCheckpoint(ctx context.Context, f *anchorFlags, number uint64, depth 
 		fmt.Fprintf(w, "proof-of-work anchor: none\n")
 		return err
 	}
-	fmt.Fprintf(w, "proof-of-work anchor (btcd %s)\n", f.btcdRPC)
+	fmt.Fprintf(w, "proof-of-work anchor (btcd %s)\n", f.btcd.rpc)
 	fmt.Fprintf(w, "  tx                %s\n", p.Txid)
 	if p.Confirmations == 0 {
 		fmt.Fprintf(w, "  in the mempool, 0 confirmations\n")
@@ -174,27 +265,22 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"sent to btcd; each checkpoint once (remembered in --store).", stderr)
 	var f anchorFlags
 	f.register(fs)
+	var a anchorerFlags
+	a.register(fs, "", " (required)", filepath.Join("data", "anchor.db"), "")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	keyFile := fs.String("key-file", "", "file holding the anchor key in WIF; its coins pay the fees (required)")
 	printAddr := fs.Bool("print-address", false, "print the key's address (creating the key if --key-file does not exist) and exit; in development give it to btcd as --miningaddr")
-	network := fs.String("network", "simnet", "the proof-of-work chain: simnet, regtest, testnet3 or mainnet")
-	store := fs.String("store", filepath.Join("data", "anchor.db"), "the anchorer's record of what it anchored")
-	feeRate := fs.Int64("fee-rate", 2, "fee in satoshi per byte")
-	generate := fs.Uint("generate", 0, "development (simnet, regtest): mine this many blocks after each anchor")
-	poll := fs.Duration("poll", 2*time.Second, "how often to read the main chain")
-	confirmations := fs.Uint64("main-confirmations", 1, "main-chain blocks a checkpoint's submission needs before it is anchored")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	params, err := networkParams(*network)
+	params, err := a.params()
 	if err != nil {
 		return err
 	}
-	if *keyFile == "" {
+	if a.keyFile == "" {
 		fs.Usage()
 		return errors.New("missing --key-file")
 	}
-	key, err := readWIF(*keyFile, params, *printAddr)
+	key, err := readWIF("--key-file", a.keyFile, params, *printAddr)
 	if err != nil {
 		return err
 	}
@@ -206,9 +292,6 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stdout, addr.EncodeAddress())
 		return nil
 	}
-	if *generate > 0 && params != &chaincfg.SimNetParams && params != &chaincfg.RegressionNetParams {
-		return fmt.Errorf("--generate is for simnet and regtest, not %s", *network)
-	}
 	log, err := (&sharedFlags{logLevel: *logLevel}).logger(stderr)
 	if err != nil {
 		return err
@@ -217,33 +300,18 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer f.close()
-	if err := os.MkdirAll(filepath.Dir(*store), 0o700); err != nil {
-		return err
-	}
-	a, err := anchor.New(ctx, anchor.Config{
-		BTC: f.btc, Params: params, Key: key, Main: f.main, Manager: f.managerAddr,
-		Store: *store, FeeRate: *feeRate, Generate: uint32(*generate), Logger: log,
-	})
+	anc, err := a.open(ctx, params, key, f.btc, f.main, f.managerAddr, log)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	log.Info("anchoring checkpoints", "checkpoints", f.managerAddr, "btcd", f.btcdRPC, "network", params.Name, "address", a.Address())
-	return a.Run(ctx, anchor.LoopConfig{Poll: *poll, Confirmations: *confirmations})
+	defer anc.Close()
+	log.Info("anchoring checkpoints", "checkpoints", f.managerAddr, "btcd", f.btcd.rpc, "network", params.Name, "address", anc.Address())
+	return anc.Run(ctx, a.loop())
 }
 
-func networkParams(name string) (*chaincfg.Params, error) {
-	for _, p := range []*chaincfg.Params{&chaincfg.SimNetParams, &chaincfg.RegressionNetParams, &chaincfg.TestNet3Params, &chaincfg.MainNetParams} {
-		if p.Name == name {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("--network %q: want simnet, regtest, testnet3 or mainnet", name)
-}
-
-// readWIF reads the anchor key (WIF) from `path`; with create, a missing file gets a new key
-// (mode 0600).
-func readWIF(path string, params *chaincfg.Params, create bool) (*btcec.PrivateKey, error) {
+// readWIF reads the anchor key (WIF) from `path` (given as flag `name`); with create, a
+// missing file gets a new key (mode 0600).
+func readWIF(name, path string, params *chaincfg.Params, create bool) (*btcec.PrivateKey, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && create {
 		key, err := btcec.NewPrivateKey()
@@ -260,14 +328,14 @@ func readWIF(path string, params *chaincfg.Params, create bool) (*btcec.PrivateK
 		return key, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--key-file: %w (--print-address creates a key)", err)
+		return nil, fmt.Errorf("%s: %w (--print-address creates a key: stagepass anchor --print-address --key-file FILE)", name, err)
 	}
 	wif, err := btcutil.DecodeWIF(strings.TrimSpace(string(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("--key-file %s: not a WIF private key: %w", path, err)
+		return nil, fmt.Errorf("%s %s: not a WIF private key: %w", name, path, err)
 	}
 	if !wif.IsForNet(params) {
-		return nil, fmt.Errorf("--key-file %s: the key is not for %s", path, params.Name)
+		return nil, fmt.Errorf("%s %s: the key is not for %s", name, path, params.Name)
 	}
 	return wif.PrivKey, nil
 }

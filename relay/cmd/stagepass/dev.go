@@ -37,8 +37,13 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	anchorPoW := fs.Bool("anchor", true, "with --mainchain: anchor each checkpoint in btcd simnet (proof of work) when a btcd binary is found "+
 		"($STAGEPASS_BTCD, btcd on PATH or in $(go env GOPATH)/bin); --anchor=false: no anchors")
 	mainChainRPC := fs.String("main-chain-rpc", "", "with --mainchain: serve the main chain's JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8546")
+	exitDelay := fs.Duration("exit-delay", 10*time.Minute, "with --mainchain: ChildGateway's EXIT_DELAY, how long after an event starts its tickets may exit to the main chain "+
+		"(whole seconds; short for a demo, where the contracts' own default is 1 day)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *exitDelay < time.Second {
+		return fmt.Errorf("--exit-delay %v: at least 1s", *exitDelay)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -53,7 +58,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("create %s: %w", c.data, err)
 	}
 	chain, err := devnet.Start(devnet.Config{BlockTime: *blockTime, Logger: log, MainChain: *mainChain, Validators: *validators,
-		RPC: *chainRPC, MainRPC: *mainChainRPC})
+		ExitDelay: *exitDelay, RPC: *chainRPC, MainRPC: *mainChainRPC})
 	if err != nil {
 		return err
 	}
@@ -124,7 +129,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		log.Info("validators running", "validators", len(vals), "checkpointEvery", *every, "confirmations", *confirmations,
+		log.Info("validators running", "validators", len(vals), "checkpointEvery", *every, "confirmations", *confirmations, "exitDelay", *exitDelay,
 			"mainChainId", chain.Main.ChainID, "rootGateway", chain.Bridge.Root, "childGateway", chain.Bridge.Child)
 	}
 	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)

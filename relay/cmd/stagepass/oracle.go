@@ -12,7 +12,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
@@ -63,15 +62,11 @@ func runOracle(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client, err := ethclient.DialContext(ctx, *rpcURL)
+	client, chainID, err := dialChain(ctx, "--rpc", *rpcURL)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *rpcURL, err)
+		return err
 	}
 	defer client.Close()
-	chainID, err := client.ChainID(ctx)
-	if err != nil {
-		return fmt.Errorf("chain id from %s: %w", *rpcURL, err)
-	}
 	node, err := oracle.NewNode(oracle.NodeConfig{
 		Key: key, Chain: client, ChainID: chainID, Hub: common.HexToAddress(*hub), Start: *startBlock,
 		Processor: &payments.Client{BaseURL: *procURL, APIKey: *procKey},

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/stagepass/stagepass/relay/anchor"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/server"
+	"github.com/stagepass/stagepass/relay/validator"
 	"github.com/stagepass/stagepass/site"
 )
 
@@ -39,6 +41,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	rootGW := fs.String("root-gateway", "", "with --main-rpc: address of RootGateway on the main chain")
 	childGW := fs.String("child-gateway", "", "with --main-rpc: address of ChildGateway on the sidechain")
 	submitterFile := fs.String("submitter-keystore", "", "with --main-rpc: keystore v3 file of the wallet that submits checkpoints and deposits on both chains (same password)")
+	// With --main-rpc and --btcd-rpc, the relay also anchors each checkpoint in a
+	// proof-of-work chain (the flags of `stagepass anchor`, prefixed "anchor-"), and
+	// sp_finality reports the anchors.
+	var btcd btcdFlags
+	btcd.register(fs, false)
+	var anc anchorerFlags
+	anc.register(fs, "anchor-", " (required with --btcd-rpc; `stagepass anchor --print-address --key-file FILE` makes one)", "",
+		" (default: anchor.db in --data)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -61,41 +71,22 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	password := os.Getenv("STAGEPASS_PASSWORD")
-	if *passFile != "" {
-		b, err := os.ReadFile(*passFile)
-		if err != nil {
-			return fmt.Errorf("read password file: %w", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
-	}
-	keyJSON, err := os.ReadFile(*keyFile)
+	key, err := readKeystore(*keyFile, *passFile)
 	if err != nil {
-		return fmt.Errorf("read keystore: %w", err)
-	}
-	key, err := keystore.DecryptKey(keyJSON, password)
-	if err != nil {
-		if errors.Is(err, keystore.ErrDecrypt) {
-			return fmt.Errorf("keystore %s: wrong password", *keyFile)
-		}
-		return fmt.Errorf("keystore %s: %w", *keyFile, err)
+		return err
 	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", c.data, err)
 	}
-	client, err := ethclient.DialContext(ctx, *rpcURL)
+	client, chainID, err := dialChain(ctx, "--rpc", *rpcURL)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *rpcURL, err)
+		return err
 	}
 	defer client.Close()
-	chainID, err := client.ChainID(ctx)
-	if err != nil {
-		return fmt.Errorf("chain id from %s: %w", *rpcURL, err)
-	}
 	cfg := server.Config{
 		Addr: c.addr, DataDir: c.data, Origins: c.originList(),
 		Client: client, ChainID: chainID, Forwarder: common.HexToAddress(*forwarder), Factory: common.HexToAddress(*factory),
-		StartBlock: *startBlock, Relayer: key.PrivateKey, Site: site.FS(), Logger: log,
+		StartBlock: *startBlock, Relayer: key, Site: site.FS(), Logger: log,
 	}
 	if *hub != "" {
 		if !common.IsHexAddress(*hub) {
@@ -137,18 +128,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		mainClient, err := ethclient.DialContext(ctx, *mainRPC)
+		mainClient, mainID, err := dialChain(ctx, "--main-rpc", *mainRPC)
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", *mainRPC, err)
+			return err
 		}
 		defer mainClient.Close()
-		mainID, err := mainClient.ChainID(ctx)
-		if err != nil {
-			return fmt.Errorf("chain id from %s: %w", *mainRPC, err)
-		}
 		cfg.Validators = &server.ValidatorConfig{
 			Main: mainClient, MainChainID: mainID, Root: common.HexToAddress(*rootGW), Child: common.HexToAddress(*childGW), Submitter: submitter,
 		}
+		if btcd.rpc != "" {
+			anchorer, stopAnchor, err := startServeAnchor(ctx, &btcd, &anc, c.data, mainClient, cfg.Validators.Root, log)
+			if err != nil {
+				return err
+			}
+			defer stopAnchor()
+			cfg.Validators.Anchors = anchorer
+		}
+	} else if btcd.rpc != "" {
+		return errors.New("--btcd-rpc anchors the main chain's checkpoints: it needs --main-rpc")
 	}
 	relay, err := server.Start(ctx, cfg)
 	if err != nil {
@@ -156,4 +153,52 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "\nStagepass relay at http://%s for chain %s via %s. Ctrl-C stops it.\n\n", relay.Addr(), chainID, *rpcURL)
 	return waitAndShutdown(ctx, relay)
+}
+
+// startServeAnchor opens the anchorer of the main chain's CheckpointManager (read from
+// RootGateway `root`) on the btcd node b names and runs its loop until stop is called.
+func startServeAnchor(ctx context.Context, b *btcdFlags, a *anchorerFlags, dataDir string, main *ethclient.Client, root common.Address,
+	log *slog.Logger) (_ *anchor.Anchorer, stop func(), _ error) {
+	params, err := a.params()
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.keyFile == "" {
+		return nil, nil, errors.New("--btcd-rpc needs --anchor-key-file (stagepass anchor --print-address --key-file FILE makes a key)")
+	}
+	key, err := a.key(params)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.store == "" {
+		a.store = filepath.Join(dataDir, "anchor.db")
+	}
+	contracts, err := validator.ReadContracts(ctx, main, root, common.Address{})
+	if err != nil {
+		return nil, nil, err
+	}
+	btc, err := b.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	anc, err := a.open(ctx, params, key, btc, main, contracts.Checkpoints, log)
+	if err != nil {
+		btc.Shutdown()
+		return nil, nil, fmt.Errorf("proof-of-work anchor: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := anc.Run(loopCtx, a.loop()); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("proof-of-work anchor stopped", "err", err)
+		}
+	}()
+	log.Info("proof-of-work anchor running", "checkpoints", contracts.Checkpoints, "btcd", b.rpc, "network", params.Name, "address", anc.Address())
+	return anc, func() {
+		cancel()
+		<-done
+		anc.Close()
+		btc.Shutdown()
+	}, nil
 }

@@ -56,6 +56,14 @@ type proc struct {
 	cmd  *exec.Cmd
 	url  string
 	logs *bytes.Buffer
+	out  *lockedWriter // writes logs
+}
+
+// output is what the process has written so far, safe to read while it runs.
+func (p *proc) output() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.out.w.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -75,11 +83,12 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	cmd := exec.Command(binary(t), append(args, "--addr", addr)...)
 	cmd.Env = append(os.Environ(), env...)
 	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, &lockedWriter{w: logs}
+	out := &lockedWriter{w: logs}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs}
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, out: out}
 	t.Cleanup(func() { p.kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {

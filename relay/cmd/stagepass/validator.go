@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/validator"
@@ -61,14 +60,14 @@ func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mainClient, err := ethclient.DialContext(ctx, *mainRPC)
+	mainClient, _, err := dialChain(ctx, "--main-rpc", *mainRPC)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *mainRPC, err)
+		return err
 	}
 	defer mainClient.Close()
-	sideClient, err := ethclient.DialContext(ctx, *sideRPC)
+	sideClient, _, err := dialChain(ctx, "--side-rpc", *sideRPC)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *sideRPC, err)
+		return err
 	}
 	defer sideClient.Close()
 	relay := &oracle.RPCRelay{URL: *relayURL}

@@ -176,27 +176,10 @@ func TestCheckpointDevSeparateValidators(t *testing.T) {
 	}
 	defer sideC.Close()
 
-	dir := t.TempDir()
 	vals := devchain.SortedAccounts(devchain.NewAccount("validator", 0), devchain.NewAccount("validator", 1),
 		devchain.NewAccount("validator", 2), devchain.NewAccount("validator", 3))
-	for i, v := range vals[1:3] { // validator 0 runs in stagepass dev
-		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: v.Address, PrivateKey: v.Key}, "pw", keystore.LightScryptN, keystore.LightScryptP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, fmt.Sprintf("validator%d.json", i))
-		if err := os.WriteFile(f, ks, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(binary(t), "validator", "--keystore", f, "--main-rpc", "http://"+mainAddr, "--side-rpc", "http://"+sideAddr,
-			"--root-gateway", root.Hex(), "--child-gateway", child.Hex(), "--relay", "ws"+strings.TrimPrefix(p.url, "http")+"/ws",
-			"--checkpoint-every", "3", "--confirmations", "2")
-		cmd.Env = append(os.Environ(), "STAGEPASS_PASSWORD=pw")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	}
+	// validator 0 runs in stagepass dev
+	startValidatorProcs(t, p, "http://"+mainAddr, "http://"+sideAddr, root, child, t.TempDir(), vals[1:3]...)
 
 	master, err := keys.FromMnemonic(devnet.DevMnemonic, "")
 	if err != nil {
