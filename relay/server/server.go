@@ -104,10 +104,12 @@ type Relay struct {
 	agg     *oracle.Aggregator
 	vagg    *validator.Aggregator
 	exits   *exits.Tracker // the bridge's withdrawals, with ValidatorConfig (withdrawals.go)
-	// bridged is ChildGateway's ChildToken, with ValidatorConfig.
-	bridged common.Address
 	payouts *payout.Worker
 	ident   identity
+
+	// bridged is ChildGateway's ChildToken and exitDelay its EXIT_DELAY, with ValidatorConfig.
+	bridged   common.Address
+	exitDelay uint64
 
 	webhookEvents seenEvents // processor webhook ids acted on (webhooks.go)
 
@@ -357,7 +359,7 @@ func (r *Relay) chainInfo(ctx context.Context) (protocol.ChainInfo, error) {
 	}
 	if v := r.cfg.Validators; v != nil {
 		info.Gateway, info.BridgedCurrency = strings.ToLower(v.Child.Hex()), strings.ToLower(r.bridged.Hex())
-		info.MainChainID = v.MainChainID.Uint64()
+		info.MainChainID, info.ExitDelay = v.MainChainID.Uint64(), r.exitDelay
 	}
 	return info, nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/stagepass/stagepass/relay/rpcserver"
 )
 
-// startExits reads ChildGateway's bridged stablecoin and starts following the bridge's
+// startExits reads ChildGateway's bridged stablecoin and exit delay (sp_chainInfo) and starts following the bridge's
 // withdrawals (relay/exits): their stages and proofs for sp_withdrawals and
 // sp_withdrawalProof and, unless ManualExits, the relay's own exits from the submitter's
 // main-chain wallet, the one the validator aggregator sends checkpoints from.
@@ -34,6 +34,12 @@ func (r *Relay) startExits(ctx context.Context) error {
 	}
 	if r.bridged, err = gw.UnpackTOKEN(out); err != nil {
 		return fmt.Errorf("read ChildGateway %s's token: %w", v.Child.Hex(), err)
+	}
+	if out, err = r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &v.Child, Data: gw.PackEXITDELAY()}, nil); err != nil {
+		return fmt.Errorf("read ChildGateway %s's exit delay: %w", v.Child.Hex(), err)
+	}
+	if r.exitDelay, err = gw.UnpackEXITDELAY(out); err != nil {
+		return fmt.Errorf("read ChildGateway %s's exit delay: %w", v.Child.Hex(), err)
 	}
 	cfg := exits.Config{
 		Main: main, Side: r.cfg.Client, Root: v.Root, Checkpoints: r.vagg.Contracts().Checkpoints, Child: v.Child,

@@ -154,7 +154,7 @@ func TestGatewayWithdrawalsThroughTheRelay(t *testing.T) {
 	var info protocol.ChainInfo
 	e.result(protocol.MethodChainInfo, []any{}, &info)
 	if !strings.EqualFold(info.Gateway, chain.Bridge.Child.Hex()) || !strings.EqualFold(info.BridgedCurrency, chain.Bridge.ChildToken.Hex()) ||
-		info.MainChainID != chain.Main.ChainID.Uint64() {
+		info.MainChainID != chain.Main.ChainID.Uint64() || info.ExitDelay != 24*3600 {
 		t.Fatalf("chain info %+v", info)
 	}
 
@@ -347,7 +347,7 @@ func TestGatewayWithdrawalsNoBridge(t *testing.T) {
 	}
 	var info protocol.ChainInfo
 	e.result(protocol.MethodChainInfo, []any{}, &info)
-	if info.Gateway != "" || info.BridgedCurrency != "" || info.MainChainID != 0 {
+	if info.Gateway != "" || info.BridgedCurrency != "" || info.MainChainID != 0 || info.ExitDelay != 0 {
 		t.Fatalf("chain info %+v", info)
 	}
 }
