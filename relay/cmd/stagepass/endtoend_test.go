@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -42,7 +43,6 @@ import (
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/keys"
 	"github.com/stagepass/stagepass/wasm/protocol"
-	"github.com/stagepass/stagepass/wasm/signing"
 )
 
 // startValidatorProcs runs one `stagepass validator` process per account (its own keystore,
@@ -319,7 +319,13 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 	d.sendMain(funder, usd, devchain.USD.PackTransfer(fanAddr, devchain.USDC(100)), nil)
 	d.sendMain(fanKey, usd, devchain.USD.PackApprove(root, devchain.USDC(100)), nil)
 	d.sendMain(fanKey, root, devchain.RootGW.PackDeposit(fanAddr, devchain.USDC(100)), nil)
-	spUSD, _ := devchain.ChildGW.UnpackTOKEN(d.call(d.side, child, devchain.ChildGW.PackTOKEN()))
+	spUSD := common.HexToAddress(d.info.BridgedCurrency)
+	if !strings.EqualFold(d.info.Gateway, child.Hex()) || d.info.MainChainID != d.mainID.Uint64() {
+		t.Fatalf("sp_chainInfo %+v: want ChildGateway %s on a sidechain of main chain %s", d.info, child, d.mainID)
+	}
+	if tok, _ := devchain.ChildGW.UnpackTOKEN(d.call(d.side, child, devchain.ChildGW.PackTOKEN())); tok != spUSD {
+		t.Fatalf("sp_chainInfo's bridged currency %s, ChildGateway's token %s", spUSD, tok)
+	}
 	token := childtoken.NewChildToken()
 	spBalance := func() *big.Int {
 		b, _ := token.UnpackBalanceOf(d.call(d.side, spUSD, token.PackBalanceOf(fanAddr)))
@@ -424,22 +430,34 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 	}
 	d.forward(checkIn, gate)
 
-	// The souvenir's exit: the relay refuses it until the event is over (EXIT_DELAY after
-	// its start), then forwards it.
-	exitTicket := func() *actions.Action {
+	// The souvenir's exit, built as the wallet builds it: refused until the event is over
+	// (EXIT_DELAY after its start) by the wallet's own check and, for a wallet whose clock is
+	// wrong, by the relay; forwarded after.
+	exitTicket := func(now time.Time) (*actions.Action, error) {
 		env := d.env(fan.Address())
-		req := &protocol.ForwardRequest{From: fan.Address(), To: ethcrypto.Address(child), Value: new(big.Int), Gas: big.NewInt(400_000),
-			Nonce: env.Nonce, Deadline: uint64(env.Now.Add(time.Hour).Unix()), Data: devchain.ChildGW.PackExitTicket(event, tokenID, fanAddr)}
-		return &actions.Action{Account: fan.Address(), Summary: signing.Summary{Title: "exit the souvenir"}, Request: req,
-			Domain: protocol.ForwarderDomain(env.ChainID, env.Forwarder)}
+		if !now.IsZero() {
+			env.Now = now
+		}
+		return actions.Gateway(fan.Address(), env, &d.info, actions.Call{Sig: actions.SigExitTicket, TokenID: tokenID, To: fan.Address()}, nil, &ev, true)
 	}
 	if d.sideNow() < ev.StartsAt+exitDelay {
-		if st, err := d.send(exitTicket(), fan); err == nil || !strings.Contains(err.Error(), "EventNotOver") {
+		if a, err := exitTicket(time.Time{}); d.sideNow() < actions.ExitOpensAt(&d.info, &ev) && !errors.Is(err, actions.ErrNotAllowed) {
+			t.Fatalf("the wallet prepared an exit before the event is over: %v %v", a, err)
+		}
+		early, err := exitTicket(time.Unix(int64(ev.StartsAt+exitDelay), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := d.send(early, fan); err == nil || !strings.Contains(err.Error(), "EventNotOver") {
 			t.Fatalf("an exit before the event is over: %+v %v", st, err)
 		}
 	}
 	d.waitFor("the event over", 60*time.Second, func() bool { return d.sideNow() >= ev.StartsAt+exitDelay })
-	exited := d.forward(exitTicket(), fan)
+	exit, err := exitTicket(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := d.forward(exit, fan)
 	w, err := devchain.QueuedWithdrawal(exited.Logs)
 	if err != nil {
 		t.Fatal(err)
@@ -449,41 +467,32 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 	}
 
 	// The next checkpoint carries it, and the relay exits it on the main chain (RootGateway.exit
-	// from its submitter's wallet), which mints the mirror to the fan, checked in. A relay
-	// without withdrawal tracking (no sp_withdrawals) leaves the exit to the fan, who proves it
-	// against the checkpoint's withdrawal root.
-	autoExit := true
-	if err := d.rpc(protocol.MethodWithdrawals, []any{fan.Address().Hex()}, nil); err != nil && strings.Contains(err.Error(), "does not exist") {
-		autoExit = false
-	}
-	if autoExit {
-		var paid protocol.Withdrawal
-		d.waitFor("the relay exits the souvenir", 30*time.Second, func() bool {
-			var ws []protocol.Withdrawal
-			d.mustRPC(protocol.MethodWithdrawals, []any{fan.Address().Hex()}, &ws)
-			for _, x := range ws {
-				if x.Index == w.Index {
-					paid = x
-				}
+	// from its submitter's wallet), which mints the mirror to the fan, checked in.
+	var paid protocol.Withdrawal
+	d.waitFor("the relay exits the souvenir", 30*time.Second, func() bool {
+		var ws []protocol.Withdrawal
+		d.mustRPC(protocol.MethodWithdrawals, []any{fan.Address().Hex()}, &ws)
+		for _, x := range ws {
+			if x.Index == w.Index {
+				paid = x
 			}
-			return paid.Stage == protocol.WithdrawalExited
-		})
-		if paid.Kind != "ticket" || !strings.EqualFold(paid.Event, event.Hex()) || paid.Value != tokenID.String() || !paid.CheckedIn || paid.Checkpoint == nil {
-			t.Fatalf("sp_withdrawals: %+v", paid)
 		}
-		tx, _, err := d.main.TransactionByHash(context.Background(), common.HexToHash(paid.ExitTx))
-		if err != nil {
-			t.Fatalf("exit transaction %s: %v", paid.ExitTx, err)
-		}
-		sk, err := master.Account(devnet.SubmitterAccount)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if from, err := types.Sender(types.LatestSignerForChainID(d.mainID), tx); err != nil || from != common.Address(sk.Address()) || *tx.To() != root {
-			t.Fatalf("exit transaction %s from %s to %s; want the relay's submitter %s to RootGateway", paid.ExitTx, from, tx.To(), sk.Address())
-		}
-	} else {
-		exitByProof(d, cps, root, child, fanKey, w, exited.BlockNumber.Uint64())
+		return paid.Stage == protocol.WithdrawalExited
+	})
+	if paid.Kind != "ticket" || !strings.EqualFold(paid.Event, event.Hex()) || paid.Value != tokenID.String() || !paid.CheckedIn ||
+		paid.Checkpoint == nil || paid.Block != exited.BlockNumber.Uint64() {
+		t.Fatalf("sp_withdrawals: %+v", paid)
+	}
+	tx, _, err := d.main.TransactionByHash(context.Background(), common.HexToHash(paid.ExitTx))
+	if err != nil {
+		t.Fatalf("exit transaction %s: %v", paid.ExitTx, err)
+	}
+	sk, err := master.Account(devnet.SubmitterAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, err := types.Sender(types.LatestSignerForChainID(d.mainID), tx); err != nil || from != common.Address(sk.Address()) || *tx.To() != root {
+		t.Fatalf("exit transaction %s from %s to %s; want the relay's submitter %s to RootGateway", paid.ExitTx, from, tx.To(), sk.Address())
 	}
 	mirrorABI := mainchain.NewTicketMirror()
 	mirror, _ := devchain.RootGW.UnpackMIRROR(d.call(d.main, root, devchain.RootGW.PackMIRROR()))
@@ -494,44 +503,4 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 		t.Fatalf("TicketMirror %s: owner %s, souvenir %+v %v; want the fan's, checked in", id, owner, souvenir, err)
 	}
 	p.stop(t)
-}
-
-// exitByProof waits for a checkpoint covering sidechain block `block`, rebuilds ChildGateway's
-// withdrawal tree up to its end block, and sends RootGateway.exit for w from key.
-func exitByProof(d *devChains, cps, root, child common.Address, key *ecdsa.PrivateKey, w merkle.Withdrawal, block uint64) {
-	t := d.t
-	t.Helper()
-	var number uint64
-	var cp mainchain.CheckpointManagerStored
-	d.waitFor("a checkpoint covering the exit", 30*time.Second, func() bool {
-		n, _ := devchain.Checkpoints.UnpackCount(d.call(d.main, cps, devchain.Checkpoints.PackCount()))
-		if n.Sign() == 0 {
-			return false
-		}
-		number = n.Uint64() - 1
-		cp, _ = devchain.Checkpoints.UnpackCheckpoint(d.call(d.main, cps, devchain.Checkpoints.PackCheckpoint(new(big.Int).SetUint64(number))))
-		return cp.EndBlock >= block
-	})
-	logs, err := d.side.FilterLogs(context.Background(), ethereum.FilterQuery{Addresses: []common.Address{child},
-		ToBlock: new(big.Int).SetUint64(cp.EndBlock)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := merkle.New(merkle.WithdrawalDepth)
-	for _, l := range logs {
-		if q, err := devchain.QueuedWithdrawal([]*types.Log{&l}); err == nil {
-			if int(q.Index) != tree.Len() {
-				t.Fatalf("withdrawal %d after %d leaves", q.Index, tree.Len())
-			}
-			tree.Push(q.Leaf())
-		}
-	}
-	if tree.Root() != cp.WithdrawalRoot {
-		t.Fatalf("withdrawal root %x rebuilt, checkpoint %d carries %x", tree.Root(), number, cp.WithdrawalRoot)
-	}
-	call, err := devchain.ExitCall(number, w, tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.sendMain(key, root, call, nil)
 }
