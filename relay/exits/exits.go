@@ -600,7 +600,7 @@ func (t *Tracker) Proof(index uint64) (protocol.WithdrawalProof, error) {
 		return protocol.WithdrawalProof{}, t.notReady()
 	}
 	if index >= uint64(len(t.ws)) {
-		return protocol.WithdrawalProof{}, fmt.Errorf("no withdrawal %d (ChildGateway has queued %d): %w", index, len(t.ws), ErrUnknown)
+		return protocol.WithdrawalProof{}, &refusal{ErrUnknown, fmt.Sprintf("no withdrawal %d (ChildGateway has queued %d)", index, len(t.ws))}
 	}
 	e := t.ws[index]
 	if e.cp == nil {
@@ -626,6 +626,15 @@ func (t *Tracker) Proof(index uint64) (protocol.WithdrawalProof, error) {
 	}
 	return out, nil
 }
+
+// refusal is an error whose message says it all and that is one of the sentinels.
+type refusal struct {
+	kind error
+	msg  string
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
 
 func (t *Tracker) notReady() error {
 	if t.lastErr != nil {

@@ -164,7 +164,7 @@ func TestGatewayTrackerExitsOnce(t *testing.T) {
 	if _, err := tr.Proof(0); !errors.Is(err, ErrNotCheckpointed) || err.Error() != "withdrawal 0 is not in a checkpoint yet" {
 		t.Fatalf("proof before a checkpoint: %v", err)
 	}
-	if _, err := tr.Proof(99); !errors.Is(err, ErrUnknown) || !strings.HasPrefix(err.Error(), "no withdrawal 99") {
+	if _, err := tr.Proof(99); !errors.Is(err, ErrUnknown) || err.Error() != "no withdrawal 99 (ChildGateway has queued 2)" {
 		t.Fatalf("proof of an unknown withdrawal: %v", err)
 	}
 

@@ -253,7 +253,7 @@ func TestGatewayWithdrawalsThroughTheRelay(t *testing.T) {
 		params any
 		want   string
 	}{
-		{protocol.MethodWithdrawalProof, []any{99}, "no withdrawal 99"},
+		{protocol.MethodWithdrawalProof, []any{99}, "no withdrawal 99 (ChildGateway has queued 2)"},
 		{protocol.MethodWithdrawalProof, []any{"x"}, "index must be a withdrawal index"},
 		{protocol.MethodWithdrawalProof, []any{-1}, "index must be a withdrawal index"},
 		{protocol.MethodWithdrawals, []any{"0x12"}, "recipient"},
