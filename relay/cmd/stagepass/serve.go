@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var btcd btcdFlags
 	btcd.register(fs, false)
 	var anc anchorerFlags
-	anc.register(fs, "anchor-", " (required with --btcd-rpc; `stagepass anchor --print-address --key-file FILE` makes one)", "",
+	anc.register(fs, "anchor-", " (required with --btcd-rpc; stagepass anchor --print-address --key-file FILE makes one)", "",
 		" (default: anchor.db in --data)")
 	if err := parse(fs, args); err != nil {
 		return err

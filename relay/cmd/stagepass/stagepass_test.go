@@ -161,6 +161,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 		{[]string{"serve", "--help"}, true, "-keystore"},
 		{[]string{"serve"}, false, "missing"},
 		{[]string{"dev", "--block-time", "soon"}, false, "invalid value"},
+		{[]string{"dev", "--exit-delay", "500ms"}, false, "--exit-delay 500ms: at least 1s"},
 		{[]string{"launch"}, false, "unknown command"},
 	} {
 		out, err := exec.Command(binary(t), tc.args...).CombinedOutput()
