@@ -106,8 +106,9 @@ func setup(t testing.TB) {
 	}
 }
 
-// startDev starts `stagepass dev` (500 ms blocks) on a free port and waits for /healthz.
-func startDev(logs *bytes.Buffer) (string, *exec.Cmd, error) {
+// startDev starts `stagepass dev` (500 ms blocks) on a free port and waits for /healthz;
+// extra flags follow the usual ones (a later flag wins).
+func startDev(logs *bytes.Buffer, extra ...string) (string, *exec.Cmd, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -121,7 +122,7 @@ func startDev(logs *bytes.Buffer) (string, *exec.Cmd, error) {
 	env.temp = append(env.temp, data)
 	// --identity-http: the oracle nodes read issuers' stagepass.json from a local test server
 	// over http (TestBrowserIssuerVerifiesDomain).
-	cmd := exec.Command(env.bin, "dev", "--addr", addr, "--data", data, "--block-time", "500ms", "--log-level", "warn", "--identity-http")
+	cmd := exec.Command(env.bin, append([]string{"dev", "--addr", addr, "--data", data, "--block-time", "500ms", "--log-level", "warn", "--identity-http"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return "", nil, err

@@ -16,6 +16,10 @@ const state = {
   // the relay's last sp_finality answer per ticket ("event/tokenId"), passed through by the
   // wallet; null when the relay follows no main chain
   finality: {},
+  // the main-chain bridge (chainInfo.gateway): the bridged stablecoin with this account's
+  // balance (wallet.bridgeBalance) and the withdrawals paid to it (wallet.withdrawals)
+  bridged: null, withdrawals: [],
+  expectWithdrawals: 0, // how many this page has sent: the relay's list may lag behind
 };
 
 const VIEWS = ['loading', 'onboard', 'unlock', 'app'];
@@ -91,6 +95,7 @@ async function enter(account) {
   try {
     state.chain = await state.wallet.chainInfo({});
     localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
+    loadMainChain();
     await loadCategory();
     await loadEvents();
     resumePayments();
@@ -481,14 +486,20 @@ function renderTickets(view) {
     if (t.state === 'listed') {
       row.append(el('button', { type: 'button', class: 'secondary unlist-btn', onclick: () => cancelListing(t, ev) }, 'Stop selling'));
     }
+    if (!ticketExit(t) && exitOpen(ev)) {
+      row.append(el('button', { type: 'button', class: 'secondary exit-btn', onclick: (e) => keepOnMainChain(t, ev, e.currentTarget) },
+        t.checkedIn ? 'Keep it as a souvenir on the main chain' : 'Keep it on the main chain'));
+    }
     return el('li', { class: 'card ticket', dataset: { event: t.event, token: t.tokenId, state: t.state } },
       el('h3', {}, ev.name),
       el('div', {}, `${tierName} · ticket #${t.tokenId} `, el('span', { class: 'badge ' + t.state }, STATE_WORDS[t.state] || t.state)),
       ev.startsAt ? el('div', { class: 'muted' }, `${ev.venue || ''} · ${formatDate(ev.startsAt)}`) : null,
       finalityLine(t),
+      exitLine(t),
       row);
   }));
   refreshFinality();
+  scheduleExitOpen(tickets, view.events || {});
 }
 
 // ---- finality (sidechain → main-chain checkpoint → proof-of-work anchor) ----
@@ -541,6 +552,127 @@ async function refreshFinality() {
     }
   }
   finalityTimer = setTimeout(refreshFinality, 4000);
+}
+
+// ---- main chain: withdraw the bridged stablecoin, keep tickets of events that are over ----
+// Shown only when the relay's chain has a gateway (chainInfo.gateway). A withdrawal or a
+// ticket's exit goes queued → checkpointed → exited (the relay pays it on the main chain).
+
+const hasGateway = () => !!(state.chain && state.chain.gateway);
+
+// exitOpen: ChildGateway lets the event's tickets exit EXIT_DELAY after the later of its
+// start and its resale close.
+function exitOpen(ev) {
+  if (!hasGateway() || !ev.startsAt || ev.cancelled) return false;
+  return Date.now() / 1000 >= Math.max(ev.startsAt, ev.resaleClosesAt || 0) + (state.chain.exitDelay || 0);
+}
+
+let exitOpenTimer = null;
+// scheduleExitOpen draws the tickets again when the next of their events is over (within a
+// day), so "Keep it on the main chain" appears by itself.
+function scheduleExitOpen(tickets, events) {
+  clearTimeout(exitOpenTimer);
+  if (!hasGateway()) return;
+  const now = Date.now() / 1000;
+  const soon = tickets.map((t) => events[t.event] || events[t.event.toLowerCase()])
+    .filter((ev) => ev && ev.startsAt && !ev.cancelled)
+    .map((ev) => Math.max(ev.startsAt, ev.resaleClosesAt || 0) + (state.chain.exitDelay || 0))
+    .filter((at) => at > now && at - now < 86400);
+  if (soon.length) exitOpenTimer = setTimeout(() => renderTickets(state.view), (Math.min(...soon) - now) * 1000 + 500);
+}
+
+const ticketExit = (t) => state.withdrawals.find((w) => w.kind === 'ticket' && w.value === t.tokenId &&
+  (w.event || '').toLowerCase() === t.event.toLowerCase());
+
+function exitWords(w) {
+  if (w.stage === 'exited') {
+    if (w.kind !== 'ticket') return 'Paid on the main chain';
+    return w.checkedIn ? 'Kept on the main chain as a souvenir' : 'Kept on the main chain';
+  }
+  if (w.stage === 'checkpointed') return `Checkpointed on the main chain (#${w.checkpoint})`;
+  return 'Waiting for a checkpoint';
+}
+
+function exitLine(t) {
+  const w = ticketExit(t);
+  if (!w) return el('div', { class: 'exit', hidden: true });
+  return el('div', { class: 'exit', dataset: { stage: w.stage } }, 'Main chain: ' + exitWords(w));
+}
+
+async function loadMainChain() {
+  $('mainchain').hidden = !hasGateway();
+  if (!hasGateway()) return;
+  try {
+    state.bridged = await state.wallet.bridgeBalance({ account: state.account });
+    $('bridge-balance').textContent = formatAmount(state.bridged.balance || '0', state.bridged);
+    $('withdraw-symbol').textContent = state.bridged.symbol;
+  } catch (e) { $('bridge-balance').textContent = humanError(e); }
+  await refreshWithdrawals();
+}
+
+let withdrawalsTimer = null;
+// refreshWithdrawals reads the withdrawals paid to this account, every 3 s while any has not
+// reached the main chain yet.
+async function refreshWithdrawals() {
+  clearTimeout(withdrawalsTimer);
+  let list;
+  try { list = (await state.wallet.withdrawals({ account: state.account })) || []; } catch { list = null; }
+  if (list && JSON.stringify(list) !== JSON.stringify(state.withdrawals)) {
+    state.withdrawals = list;
+    renderWithdrawals();
+    if (state.view) renderTickets(state.view);
+  }
+  if (!list || list.length < state.expectWithdrawals || list.some((w) => w.stage !== 'exited')) {
+    withdrawalsTimer = setTimeout(refreshWithdrawals, 3000);
+  }
+}
+
+function renderWithdrawals() {
+  const tok = state.bridged || { symbol: 'spUSD', decimals: 6 };
+  $('withdrawals-empty').hidden = state.withdrawals.length > 0;
+  $('withdrawals').replaceChildren(...state.withdrawals.slice().reverse().map((w) => {
+    const ev = w.kind === 'ticket' && state.view && (state.view.events || {})[(w.event || '').toLowerCase()];
+    const what = w.kind === 'ticket'
+      ? `Ticket #${w.value}${ev ? ' of ' + ev.name : ''}${w.checkedIn ? ' (souvenir)' : ''}`
+      : formatAmount(w.value, tok);
+    return el('li', { class: 'withdrawal', dataset: { stage: w.stage, kind: w.kind, index: w.index } },
+      `${what} to ${short(w.recipient)}: `, el('span', { class: 'stage' }, exitWords(w)));
+  }));
+}
+
+$('form-withdraw').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const where = $('withdraw-error');
+  showError(null, where);
+  const tok = state.bridged || { symbol: 'spUSD', decimals: 6 };
+  let amount;
+  try { amount = parseAmount($('withdraw-amount').value, tok); } catch (e) { showError(e, where); return; }
+  if (amount === 0n) { showError(new Error('Enter an amount above zero.'), where); return; }
+  const to = $('withdraw-to').value.trim();
+  if (to && !/^0x[0-9a-fA-F]{40}$/.test(to)) { showError(new Error('Enter an account address: 0x followed by 40 characters 0–9 and a–f, or leave it empty.'), where); return; }
+  busy($('btn-withdraw'), async () => {
+    try {
+      const prepared = await state.wallet.prepareWithdraw({ account: state.account, amount: amount.toString(), recipient: to || undefined });
+      approveFlow(`Withdraw ${formatAmount(amount.toString(), tok)} to the main chain`, prepared, 'Done', () => {
+        state.expectWithdrawals = state.withdrawals.length + 1;
+        $('withdraw-amount').value = '';
+        loadMainChain();
+      });
+    } catch (e) { showError(e, where); }
+  });
+});
+
+async function keepOnMainChain(t, ev, button) {
+  showError(null);
+  await busy(button, async () => {
+    try {
+      const prepared = await state.wallet.prepareExitTicket({ account: state.account, event: t.event, tokenId: t.tokenId });
+      approveFlow(`Keep ticket #${t.tokenId} of ${ev.name} on the main chain`, prepared, 'Done', () => {
+        state.expectWithdrawals = state.withdrawals.length + 1;
+        refreshWithdrawals();
+      });
+    } catch (e) { showError(e); }
+  });
 }
 
 // ---- door pass ----

@@ -60,6 +60,8 @@ export function humanError(err) {
     case 'OFFLINE': case 'NOT_CONNECTED': return 'No connection to Stagepass right now. Check your network and try again.';
     case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
     case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
+    case 'NO_GATEWAY': return 'This Stagepass server has no gateway to a main chain.';
+    case 'INSUFFICIENT_BALANCE': return 'That is more than you have: ' + msg.replace(/^actions: more than the balance: /, '');
     case 'RELAY_REFUSED':
       if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';
       { // EventTicket's presale refused this buyer's category (the relay names the revert).
