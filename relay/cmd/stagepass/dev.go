@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/google/uuid"
+
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/anchor"
 	"github.com/stagepass/stagepass/relay/devnet"
 	"github.com/stagepass/stagepass/relay/oracle"
@@ -37,6 +42,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	anchorPoW := fs.Bool("anchor", true, "with --mainchain: anchor each checkpoint in btcd simnet (proof of work) when a btcd binary is found "+
 		"($STAGEPASS_BTCD, btcd on PATH or in $(go env GOPATH)/bin); --anchor=false: no anchors")
 	mainChainRPC := fs.String("main-chain-rpc", "", "with --mainchain: serve the main chain's JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8546")
+	validatorKeys := fs.String("validator-keys", "", "with --local-validators N: write the keys of the validators not run in-process to this folder, "+
+		"as keystore v3 files validator-I.json (I from N) and their password in password, for `stagepass validator --keystore … --password-file …` (development test keys)")
 	exitDelay := fs.Duration("exit-delay", 10*time.Minute, "with --mainchain: ChildGateway's EXIT_DELAY, how long after an event starts its tickets may exit to the main chain "+
 		"(whole seconds; short for a demo, where the contracts' own default is 1 day)")
 	if err := parse(fs, args); err != nil {
@@ -65,6 +72,14 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	defer chain.Close()
 	if *identityHTTP {
 		chain.Attest.Scheme = "http"
+	}
+	if *validatorKeys != "" {
+		if chain.Bridge == nil || *localValidators < 0 {
+			return errors.New("--validator-keys needs --mainchain and --local-validators")
+		}
+		if err := writeValidatorKeys(*validatorKeys, chain.Bridge.Validators[min(*localValidators, len(chain.Bridge.Validators)):], *localValidators); err != nil {
+			return err
+		}
 	}
 	sandbox, err := payments.OpenSandbox(filepath.Join(c.data, "sandbox.db"))
 	if err != nil {
@@ -134,6 +149,33 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "\nStagepass is running at http://%s (development chain, chain id %s). Ctrl-C stops it.\n\n", relay.Addr(), chain.ChainID)
 	return waitAndShutdown(ctx, relay)
+}
+
+// devValidatorPassword encrypts the keystores --validator-keys writes: a well-known
+// development secret for well-known test keys, like devPaymentsKey.
+const devValidatorPassword = "stagepass-dev-validator"
+
+// writeValidatorKeys writes each of vals (the bridge's validators from index first on) as
+// dir/validator-I.json, keystore v3, encrypted with devValidatorPassword, which goes to
+// dir/password.
+func writeValidatorKeys(dir string, vals []*devchain.Account, first int) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--validator-keys: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(devValidatorPassword+"\n"), 0o600); err != nil {
+		return fmt.Errorf("--validator-keys: %w", err)
+	}
+	for i, v := range vals {
+		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: v.Address, PrivateKey: v.Key}, devValidatorPassword,
+			keystore.LightScryptN, keystore.LightScryptP)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("validator-%d.json", first+i)), ks, 0o600); err != nil {
+			return fmt.Errorf("--validator-keys: %w", err)
+		}
+	}
+	return nil
 }
 
 // devPaymentsKey is the embedded sandbox processor's API key in `stagepass dev`: a

@@ -25,12 +25,10 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/google/uuid"
 
 	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
@@ -45,25 +43,18 @@ import (
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
-// startValidatorProcs runs one `stagepass validator` process per account (its own keystore,
-// its own connections to both chains) reporting to the relay p on its websocket, with
-// `--checkpoint-every 3 --confirmations 2`; their logs go to dir/validatorN.log.
-func startValidatorProcs(t *testing.T, p *proc, mainURL, sideURL string, root, child common.Address, dir string, accounts ...*devchain.Account) {
+// startValidatorProcs runs `stagepass validator` processes for validators first … last of
+// a `stagepass dev --validator-keys keyDir` (its own keystore each, its own connections to
+// both chains), reporting to the relay p on its websocket, with `--checkpoint-every 3
+// --confirmations 2`; their logs go to keyDir/validator-I.log.
+func startValidatorProcs(t *testing.T, p *proc, mainURL, sideURL string, root, child common.Address, keyDir string, first, last int) {
 	t.Helper()
-	for i, v := range accounts {
-		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: v.Address, PrivateKey: v.Key}, "pw", keystore.LightScryptN, keystore.LightScryptP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, fmt.Sprintf("validator%d.json", i))
-		if err := os.WriteFile(f, ks, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(binary(t), "validator", "--keystore", f, "--main-rpc", mainURL, "--side-rpc", sideURL,
+	for i := first; i <= last; i++ {
+		cmd := exec.Command(binary(t), "validator", "--keystore", filepath.Join(keyDir, fmt.Sprintf("validator-%d.json", i)),
+			"--password-file", filepath.Join(keyDir, "password"), "--main-rpc", mainURL, "--side-rpc", sideURL,
 			"--root-gateway", root.Hex(), "--child-gateway", child.Hex(), "--relay", "ws"+strings.TrimPrefix(p.url, "http")+"/ws",
 			"--checkpoint-every", "3", "--confirmations", "2")
-		cmd.Env = append(os.Environ(), "STAGEPASS_PASSWORD=pw")
-		logFile, err := os.Create(filepath.Join(dir, fmt.Sprintf("validator%d.log", i)))
+		logFile, err := os.Create(filepath.Join(keyDir, fmt.Sprintf("validator-%d.log", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,8 +259,10 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 	const exitDelay = 20 // seconds of sidechain time
 	sideAddr, mainAddr := freeAddr(t), freeAddr(t)
 	mainURL, sideURL := "http://"+mainAddr, "http://"+sideAddr
+	keyDir := t.TempDir()
 	p := start(t, nil, "dev", "--block-time", "200ms", "--data", t.TempDir(), "--chain-rpc", sideAddr, "--main-chain-rpc", mainAddr,
-		"--local-validators", "0", "--checkpoint-every", "3", "--confirmations", "2", "--exit-delay", strconv.Itoa(exitDelay)+"s")
+		"--local-validators", "0", "--validator-keys", keyDir, "--checkpoint-every", "3", "--confirmations", "2",
+		"--exit-delay", strconv.Itoa(exitDelay)+"s")
 	btcd := regexp.MustCompile(`btcdRpc=(\S+) btcdUser=(\S+) btcdPass=(\S+)`).FindStringSubmatch(p.output())
 	if btcd == nil {
 		t.Fatalf("stagepass dev did not start the proof-of-work anchor:\n%s", p.output())
@@ -295,9 +288,7 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 	defer d.side.Close()
 	d.mustRPC(protocol.MethodChainInfo, nil, &d.info)
 
-	vals := devchain.SortedAccounts(devchain.NewAccount("validator", 0), devchain.NewAccount("validator", 1),
-		devchain.NewAccount("validator", 2), devchain.NewAccount("validator", 3))
-	startValidatorProcs(t, p, mainURL, sideURL, root, child, t.TempDir(), vals[:3]...)
+	startValidatorProcs(t, p, mainURL, sideURL, root, child, keyDir, 0, 2)
 
 	// The fan: a fresh key, given main-chain ETH and 100 TestUSD by development account 4.
 	fanKey, fan := newFanKey(t)

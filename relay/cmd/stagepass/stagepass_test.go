@@ -162,6 +162,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 		{[]string{"serve"}, false, "missing"},
 		{[]string{"dev", "--block-time", "soon"}, false, "invalid value"},
 		{[]string{"dev", "--exit-delay", "500ms"}, false, "--exit-delay 500ms: at least 1s"},
+		{[]string{"dev", "--validator-keys", t.TempDir(), "--data", t.TempDir()}, false, "--validator-keys needs --mainchain and --local-validators"},
 		{[]string{"launch"}, false, "unknown command"},
 	} {
 		out, err := exec.Command(binary(t), tc.args...).CombinedOutput()

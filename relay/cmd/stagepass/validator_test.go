@@ -152,8 +152,9 @@ func TestCheckpointSeparateValidators(t *testing.T) {
 // it on the main chain, once (the fan's own exit with a proof is then refused).
 func TestCheckpointDevSeparateValidators(t *testing.T) {
 	sideAddr, mainAddr := freeAddr(t), freeAddr(t)
+	keyDir := t.TempDir()
 	p := start(t, nil, "dev", "--block-time", "200ms", "--data", t.TempDir(), "--chain-rpc", sideAddr, "--main-chain-rpc", mainAddr,
-		"--local-validators", "1", "--checkpoint-every", "3", "--confirmations", "2")
+		"--local-validators", "1", "--validator-keys", keyDir, "--checkpoint-every", "3", "--confirmations", "2")
 	h, err := p.health()
 	if err != nil {
 		t.Fatal(err)
@@ -176,10 +177,7 @@ func TestCheckpointDevSeparateValidators(t *testing.T) {
 	}
 	defer sideC.Close()
 
-	vals := devchain.SortedAccounts(devchain.NewAccount("validator", 0), devchain.NewAccount("validator", 1),
-		devchain.NewAccount("validator", 2), devchain.NewAccount("validator", 3))
-	// validator 0 runs in stagepass dev
-	startValidatorProcs(t, p, "http://"+mainAddr, "http://"+sideAddr, root, child, t.TempDir(), vals[1:3]...)
+	startValidatorProcs(t, p, "http://"+mainAddr, "http://"+sideAddr, root, child, keyDir, 1, 2) // validator 0 runs in stagepass dev
 
 	master, err := keys.FromMnemonic(devnet.DevMnemonic, "")
 	if err != nil {
