@@ -69,7 +69,7 @@ func startValidatorProcs(t *testing.T, p *proc, mainURL, sideURL string, root, c
 // devChains drives a running `stagepass dev`: its relay over HTTP JSON-RPC, both chains over
 // their own JSON-RPC.
 type devChains struct {
-	t          *testing.T
+	t          testing.TB
 	p          *proc
 	main, side *ethclient.Client
 	mainID     *big.Int

@@ -31,7 +31,7 @@ var (
 )
 
 // binary builds the stagepass command once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "stagepass-bin")
@@ -66,7 +66,7 @@ func (p *proc) output() string {
 	return p.out.w.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,7 +77,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs `stagepass args...` with --addr on a free port and waits for /healthz.
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary(t), append(args, "--addr", addr)...)
