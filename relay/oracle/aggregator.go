@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -481,29 +482,19 @@ func (a *Aggregator) checkRequest(ctx context.Context, g *group) error {
 
 // Run submits ready reports and follows their transactions until ctx ends.
 func (a *Aggregator) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Poll)
-	defer t.Stop()
 	var reconciled time.Time
-	for {
-		if time.Since(reconciled) >= a.cfg.ReconcileEvery {
-			reconciled = time.Now()
-			if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
-				a.cfg.Logger.Warn("reconciling open card payments failed; retrying", "err", err)
-			}
+	reconcile := func(ctx context.Context) error {
+		if time.Since(reconciled) < a.cfg.ReconcileEvery {
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-a.wake:
-		case <-t.C:
-		}
-		if err := a.step(ctx); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("oracle aggregator step failed; retrying", "err", err)
-		}
-		if err := a.registerEvents(ctx); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("registering events with the hub failed; retrying", "err", err)
-		}
+		reconciled = time.Now()
+		return a.reconcile(ctx)
 	}
+	return loop.Run(ctx, loop.Task{Every: a.cfg.Poll, Wake: a.wake, Logger: a.cfg.Logger, Steps: []loop.Step{
+		{Run: reconcile, Failed: "reconciling open card payments failed; retrying"},
+		{Run: a.step, Failed: "oracle aggregator step failed; retrying"},
+		{Run: a.registerEvents, Failed: "registering events with the hub failed; retrying"},
+	}})
 }
 
 func (a *Aggregator) step(ctx context.Context) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -171,18 +172,8 @@ func (n *Node) Refused(pid [32]byte) (string, bool) {
 
 // Run follows the chain until ctx ends; failures are logged and retried.
 func (n *Node) Run(ctx context.Context) error {
-	t := time.NewTicker(n.cfg.Poll)
-	defer t.Stop()
-	for {
-		if err := n.Step(ctx); err != nil && ctx.Err() == nil {
-			n.cfg.Logger.Warn("oracle node step failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: n.cfg.Poll, Logger: n.cfg.Logger,
+		Steps: []loop.Step{{Run: n.Step, Failed: "oracle node step failed; retrying"}}})
 }
 
 // Step reads new blocks and works through pending requests once: in chain order,

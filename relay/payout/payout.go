@@ -29,6 +29,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -109,18 +110,8 @@ func (w *Worker) Paid() uint64 {
 
 // Run pays out until ctx ends; failures are logged and retried from the same block.
 func (w *Worker) Run(ctx context.Context) error {
-	t := time.NewTicker(w.cfg.Poll)
-	defer t.Stop()
-	for {
-		if err := w.Step(ctx); err != nil && ctx.Err() == nil {
-			w.cfg.Logger.Warn("payout step failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: w.cfg.Poll, Logger: w.cfg.Logger,
+		Steps: []loop.Step{{Run: w.Step, Failed: "payout step failed; retrying"}}})
 }
 
 func (w *Worker) cursor() (uint64, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -333,19 +334,8 @@ func (g *group) signatures() [][]byte {
 
 // Run sends ready reports and follows their transactions until ctx ends.
 func (a *Aggregator) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-a.wake:
-		case <-t.C:
-		}
-		if err := a.Step(ctx); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("validator aggregator step failed; retrying", "err", err)
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: a.cfg.Poll, Wake: a.wake, Logger: a.cfg.Logger,
+		Steps: []loop.Step{{Run: a.Step, Failed: "validator aggregator step failed; retrying"}}})
 }
 
 // Step sends the reports that reached quorum, follows those sent, and forgets checkpoints

@@ -20,6 +20,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -137,18 +138,8 @@ func (n *Node) Signed() int {
 
 // Run follows both chains until ctx ends; failures are logged and retried.
 func (n *Node) Run(ctx context.Context) error {
-	t := time.NewTicker(n.cfg.Poll)
-	defer t.Stop()
-	for {
-		if err := n.Step(ctx); err != nil && ctx.Err() == nil {
-			n.cfg.Logger.Warn("validator step failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: n.cfg.Poll, Logger: n.cfg.Logger,
+		Steps: []loop.Step{{Run: n.Step, Failed: "validator step failed; retrying"}}})
 }
 
 // Step signs the next checkpoint, if its range is complete, and the deposits that reached
