@@ -202,14 +202,14 @@ func (r *Relay) isPlatformContract(a common.Address) bool {
 }
 
 // permitInfo tells a wallet what signing an EIP-2612 permit for one of the platform's
-// currencies needs. Only tokens some event is priced in are read, so the relay is not a
-// general-purpose RPC proxy.
+// currencies needs. Only tokens some event is priced in (and the bridged stablecoin) are
+// read, so the relay is not a general-purpose RPC proxy.
 func (r *Relay) permitInfo(ctx context.Context, req *rpcserver.Request) (any, error) {
 	var token, owner common.Address
 	if err := positional(req, addressParam(&token, "token"), addressParam(&owner, "owner")); err != nil {
 		return nil, err
 	}
-	if !r.index.Currencies()[token] && (token != r.cfg.USD || token == common.Address{}) {
+	if !r.index.Currencies()[token] && (token != r.cfg.USD || token == common.Address{}) && (token != r.bridged || token == common.Address{}) {
 		return nil, rpcserver.InvalidParams("%s is not a currency of any Stagepass event", token.Hex())
 	}
 	return permit.Read(ctx, r.cfg.Client, token, owner)
