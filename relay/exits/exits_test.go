@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -405,7 +405,7 @@ func TestGatewayTrackerNodeAway(t *testing.T) {
 	alice := e.main.Accounts[1].Address
 	main := &flaky{MainChain: e.main.Client}
 	main.down.Store(true)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	tr, err := New(Config{Main: main, Side: e.side.Client, Root: e.b.Root, Checkpoints: e.b.Checkpoints, Child: e.b.Child,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Poll: 10 * time.Millisecond})
 	if err != nil {
@@ -434,22 +434,4 @@ func TestGatewayTrackerNodeAway(t *testing.T) {
 	if p, err := tr.Proof(0); err != nil || p.Checkpoint != 0 {
 		t.Fatalf("proof with the node away again: %+v %v", p, err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutine and the test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/relay/validator"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -230,7 +230,7 @@ func TestGatewayWithdrawalsThroughTheRelay(t *testing.T) {
 
 	// Restarted after both exits: rebuilt as exited, nothing sent again.
 	stop()
-	var logs syncLog
+	var logs syncbuf.Buffer
 	e, _ = bridgeRelay(t, chain, false, dataDir, slog.New(slog.NewTextHandler(&logs, nil)))
 	again := e.withdrawalsUntil(paidTo.Address, 1, protocol.WithdrawalExited)
 	if again.ExitTx != tw.ExitTx {
@@ -350,22 +350,4 @@ func TestGatewayWithdrawalsNoBridge(t *testing.T) {
 	if info.Gateway != "" || info.BridgedCurrency != "" || info.MainChainID != 0 || info.ExitDelay != 0 {
 		t.Fatalf("chain info %+v", info)
 	}
-}
-
-// syncLog is a log sink safe for the relay's goroutines and the test's.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/payments/webhook"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/watcher"
@@ -96,25 +96,8 @@ func buildWorker(t testing.TB) string {
 type wrangler struct {
 	url  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t testing.TB) int {
@@ -148,7 +131,7 @@ func startWrangler(t testing.TB, bin, dir, persist string, vars map[string]strin
 		args = append(args, "--var", k+":"+v)
 	}
 	args = append(args, flags...)
-	w = &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
+	w = &wrangler{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Dir = dir
 	w.cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=true", "NO_COLOR=1", "WRANGLER_LOG_PATH="+filepath.Join(dir, "logs"))

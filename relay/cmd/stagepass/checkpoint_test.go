@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/anchor/anchortest"
+	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 )
 
 // serveChain serves the JSON-RPC methods the anchor and checkpoint commands use (eth_chainId,
@@ -177,7 +177,7 @@ func TestCheckpointAnchorAndVerifyCommands(t *testing.T) {
 	}
 
 	loopDone := make(chan error, 1)
-	var loopLog syncBuffer
+	var loopLog syncbuf.Buffer
 	go func() {
 		loopDone <- runAnchor(ctx, append([]string{"--key-file", keyFile, "--store", filepath.Join(dir, "anchor.db"),
 			"--generate", "1", "--poll", "100ms", "--main-confirmations", "2"}, flags...), &bytes.Buffer{}, &loopLog)
@@ -244,22 +244,4 @@ func TestCheckpointAnchorAndVerifyCommands(t *testing.T) {
 	if n := strings.Count(loopLog.String(), "anchored checkpoint"); n != 3 {
 		t.Fatalf("%d anchors logged:\n%s", n, loopLog.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

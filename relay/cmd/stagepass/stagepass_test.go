@@ -21,6 +21,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/devchain/gethtest"
+	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/payments"
 )
 
@@ -55,15 +56,12 @@ func binary(t testing.TB) string {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
-	out  *lockedWriter // writes logs
+	logs *syncbuf.Buffer // what it has written so far
 }
 
 // output is what the process has written so far, safe to read while it runs.
 func (p *proc) output() string {
-	p.out.mu.Lock()
-	defer p.out.mu.Unlock()
-	return p.out.w.String()
+	return p.logs.String()
 }
 
 func freeAddr(t testing.TB) string {
@@ -82,13 +80,12 @@ func start(t testing.TB, env []string, args ...string) *proc {
 	addr := freeAddr(t)
 	cmd := exec.Command(binary(t), append(args, "--addr", addr)...)
 	cmd.Env = append(os.Environ(), env...)
-	logs := &bytes.Buffer{}
-	out := &lockedWriter{w: logs}
-	cmd.Stdout, cmd.Stderr = out, out
+	logs := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, out: out}
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs}
 	t.Cleanup(func() { p.kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -100,17 +97,6 @@ func start(t testing.TB, env []string, args ...string) *proc {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 func (p *proc) health() (map[string]any, error) {
