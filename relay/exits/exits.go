@@ -28,6 +28,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -170,20 +171,8 @@ func New(cfg Config) (*Tracker, error) {
 // Run follows the chains until ctx ends. A node that goes away is logged and retried with
 // backoff (up to 30 s); what was read stays served meanwhile.
 func (t *Tracker) Run(ctx context.Context) error {
-	backoff := t.cfg.Poll
-	for {
-		if err := t.Step(ctx); err != nil && ctx.Err() == nil {
-			t.cfg.Logger.Warn("withdrawals: reading the bridge failed; retrying", "err", err, "in", backoff)
-			backoff = min(backoff*2, 30*time.Second)
-		} else {
-			backoff = t.cfg.Poll
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: t.cfg.Poll, Backoff: 30 * time.Second, Logger: t.cfg.Logger,
+		Steps: []loop.Step{{Run: t.Step, Failed: "withdrawals: reading the bridge failed; retrying"}}})
 }
 
 // Step reads the new withdrawals, checkpoints and exits and, with a wallet, sends the exits

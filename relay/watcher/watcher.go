@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 )
 
 // Client is the part of a chain client the watcher uses.
@@ -125,24 +126,9 @@ func (w *Watcher) Position() (uint64, map[uint64]common.Hash) {
 // Run follows the chain until ctx ends. Errors (a node that went away, a timeout) are
 // logged and retried with backoff; only a reorganisation deeper than the window stops it.
 func (w *Watcher) Run(ctx context.Context) error {
-	backoff := w.cfg.Poll
-	for {
-		err := w.Step(ctx)
-		switch {
-		case errors.Is(err, ErrReorgTooDeep):
-			return err
-		case err != nil && ctx.Err() == nil:
-			w.cfg.Logger.Warn("chain watcher step failed; retrying", "err", err, "in", backoff)
-			backoff = min(backoff*2, 30*time.Second)
-		default:
-			backoff = w.cfg.Poll
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-	}
+	return loop.Run(ctx, loop.Task{Every: w.cfg.Poll, Backoff: 30 * time.Second, Logger: w.cfg.Logger,
+		Steps: []loop.Step{{Run: w.Step, Failed: "chain watcher step failed; retrying",
+			Stop: func(err error) bool { return errors.Is(err, ErrReorgTooDeep) }}}})
 }
 
 // Step reads every block from the last one applied up to the chain's head.

@@ -42,3 +42,29 @@ func TestRun(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// A failing round waits twice as long each time up to Backoff; a stopping error ends Run.
+func TestRunBackoffAndStop(t *testing.T) {
+	var times []time.Time
+	stop := errors.New("reorganisation too deep")
+	err := Run(context.Background(), Task{Every: 10 * time.Millisecond, Backoff: 40 * time.Millisecond, Steps: []Step{{
+		Run: func(context.Context) error {
+			times = append(times, time.Now())
+			if len(times) == 5 {
+				return stop
+			}
+			return errors.New("node away")
+		},
+		Failed: "failed",
+		Stop:   func(err error) bool { return errors.Is(err, stop) },
+	}}})
+	if !errors.Is(err, stop) || len(times) != 5 {
+		t.Fatalf("Run returned %v after %d rounds", err, len(times))
+	}
+	// Waits 20, 40, 40, 40 ms (doubling from Every, capped at Backoff).
+	for i, want := range []time.Duration{20, 40, 40, 40} {
+		if got := times[i+1].Sub(times[i]); got < want*time.Millisecond {
+			t.Errorf("wait %d: %v, want at least %v ms", i, got, want)
+		}
+	}
+}
