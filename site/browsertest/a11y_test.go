@@ -160,11 +160,11 @@ func TestBrowserAccessibility(t *testing.T) {
 
 		step(t, ctx, "wallet settings", 20*time.Second,
 			waitFor(`document.querySelector('#wallet-settings summary')`, 10*time.Second),
-			chromedp.Click(css("#wallet-settings summary")),
+			clickSettled("#wallet-settings summary"),
 			chromedp.WaitVisible(css("#btn-import-keystore")))
 		audit(t, ctx, "fan: wallet settings")
 		step(t, ctx, "import a keystore file: the sheet", 20*time.Second,
-			chromedp.Click(css("#btn-import-keystore")),
+			clickSettled("#btn-import-keystore"),
 			chromedp.WaitVisible(css("#btn-import")))
 		audit(t, ctx, "fan: import a keystore")
 		step(t, ctx, "Escape closes the sheet", 10*time.Second,

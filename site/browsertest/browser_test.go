@@ -497,6 +497,25 @@ func TestBrowserBuyTicketAndDoorPass(t *testing.T) {
 		waitFor(`!document.querySelector('#tickets .ticket[data-token="`+token+`"]')`, 25*time.Second))
 }
 
+// clickSettled clicks sel (a real mouse click) once it has stayed in place, scrolled into
+// view, for 300 ms: the fan app fills panels above the settings as their data arrives
+// (events, the main chain's balance and withdrawals), and a click whose point was computed
+// before such a shift lands on whatever moved under it.
+func clickSettled(sel string) chromedp.Action[chromedp.Void] {
+	settled := fmt.Sprintf(`(() => {
+		const e = document.querySelector(%q);
+		if (!e) return false;
+		e.scrollIntoView({ block: 'center' });
+		const y = e.getBoundingClientRect().top, now = performance.now();
+		if (window.__settleSel !== %q || window.__settleY !== y) {
+			window.__settleSel = %q; window.__settleY = y; window.__settleAt = now;
+			return false;
+		}
+		return now - window.__settleAt >= 300;
+	})()`, sel, sel, sel)
+	return chromedp.Steps(waitFor(settled, 30*time.Second), chromedp.Click(css(sel)))
+}
+
 // typeInto replaces an input's value as typing would (an input event follows).
 func typeInto(id, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(

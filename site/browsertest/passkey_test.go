@@ -50,8 +50,8 @@ func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 	account := eval[string](t, ctx, `document.getElementById('account').textContent`)
 
 	step(t, ctx, "add a passkey, wrong password first", 60*time.Second,
-		chromedp.Click(css("#wallet-settings summary")),
-		chromedp.Click(css("#btn-add-passkey")),
+		clickSettled("#wallet-settings summary"),
+		clickSettled("#btn-add-passkey"),
 		chromedp.SendKeys(css("#passkey-password"), "not my password"),
 		chromedp.Click(css("#btn-passkey-create")),
 		waitFor(`!document.getElementById('sheet-error').hidden && /not right/.test(document.getElementById('sheet-error').textContent)`, 30*time.Second))
@@ -87,8 +87,8 @@ func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, ctx, "keystore file, wrong file password", 60*time.Second,
-		chromedp.Click(css("#wallet-settings summary")),
-		chromedp.Click(css("#btn-import-keystore")),
+		clickSettled("#wallet-settings summary"),
+		clickSettled("#btn-import-keystore"),
 		chromedp.SetUploadFiles(css("#keystore-file"), []string{path}),
 		waitFor(`document.getElementById('keystore-text').value.includes('"version":3')`, 10*time.Second),
 		chromedp.SendKeys(css("#keystore-password"), "wrong one"),
