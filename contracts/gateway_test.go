@@ -388,3 +388,66 @@ func TestGatewayWithdrawThroughForwarder(t *testing.T) {
 		t.Fatalf("fan's bridged balance %v after withdrawing 12 of 30", got)
 	}
 }
+
+// A deposit authorized by the owner's EIP-2612 permit and sent by someone else (the relay):
+// credited to the owner, whoever submits; a permit used once, expired or signed by another
+// key deposits nothing; a permit front-run straight to the token still deposits.
+func TestGatewayDepositWithPermit(t *testing.T) {
+	e := newBridgeEnv(t, devchain.BridgeOptions{})
+	relayer, fan, other := e.main.Accounts[0], e.main.Accounts[1], e.main.Accounts[2]
+	e.main.MustTransact(relayer, e.main.USD, devchain.USD.PackMint(fan.Address, devchain.USDC(50)), nil)
+	amount := big.NewInt(12_500_000) // 12.50
+	deadline := new(big.Int).SetUint64(e.main.Now() + 3600)
+	call := func(owner *devchain.Account, signer *devchain.Account, amount, deadline *big.Int) []byte {
+		v, r, s := e.main.SignPermit(signer, e.b.Root, amount, deadline)
+		return devchain.RootGW.PackDepositWithPermit(owner.Address, amount, deadline, v, r, s)
+	}
+
+	_, err := e.main.Transact(relayer, e.b.Root, call(fan, fan, big.NewInt(0), deadline), nil)
+	wantBridgeErr(t, err, "ZeroDeposit")
+	_, err = e.main.Transact(relayer, e.b.Root, devchain.RootGW.PackDepositWithPermit(common.Address{}, amount, deadline, 27, [32]byte{}, [32]byte{}), nil)
+	wantBridgeErr(t, err, "InvalidRecipient")
+	_, err = e.main.Transact(relayer, e.b.Root, call(fan, other, amount, deadline), nil)
+	wantBridgeErr(t, err, "PermitNotUsable")
+	expired := new(big.Int).SetUint64(e.main.Now() - 1)
+	_, err = e.main.Transact(relayer, e.b.Root, call(fan, fan, amount, expired), nil)
+	wantBridgeErr(t, err, "PermitNotUsable")
+
+	signed := call(fan, fan, amount, deadline)
+	r := e.okMain(relayer, e.b.Root, signed)
+	var d sidechain.Deposit
+	for _, l := range r.Logs {
+		if ev, err := devchain.RootGW.UnpackDepositedEvent(l); err == nil {
+			if ev.From != fan.Address || ev.Recipient != fan.Address {
+				t.Fatalf("deposited from %s for %s, want the owner %s", ev.From.Hex(), ev.Recipient.Hex(), fan.Address.Hex())
+			}
+			d = sidechain.Deposit{DepositId: ev.DepositId, Recipient: ev.Recipient, Amount: ev.Amount}
+		}
+	}
+	if d.Amount == nil || d.Amount.Cmp(amount) != 0 || d.DepositId.Sign() != 0 {
+		t.Fatalf("deposit %+v", d)
+	}
+	if got := e.main.USDBalance(fan.Address); got.Cmp(big.NewInt(37_500_000)) != 0 {
+		t.Fatalf("owner's balance %v after depositing 12.5 of 50", got)
+	}
+	if got := e.main.USDBalance(relayer.Address); got.Sign() != 0 {
+		t.Fatalf("submitter's balance %v", got)
+	}
+	// The same permit again: its nonce is spent and the allowance used.
+	_, err = e.main.Transact(relayer, e.b.Root, signed, nil)
+	wantBridgeErr(t, err, "PermitNotUsable")
+
+	// Minted on the sidechain to the owner's address (the same key on both chains).
+	e.okSide(e.side.Deployer, e.b.Child, e.b.MintDepositsCall([]sidechain.Deposit{d}, e.v[:3]...))
+	if got := e.childBalance(fan.Address); got.Cmp(amount) != 0 {
+		t.Fatalf("owner credited %v on the sidechain", got)
+	}
+
+	// Front-run: someone submits the permit to the token first; the deposit still goes in.
+	v, rr, s := e.main.SignPermit(fan, e.b.Root, amount, deadline)
+	e.okMain(other, e.main.USD, devchain.USD.PackPermit(fan.Address, e.b.Root, amount, deadline, v, rr, s))
+	e.okMain(relayer, e.b.Root, devchain.RootGW.PackDepositWithPermit(fan.Address, amount, deadline, v, rr, s))
+	if got := e.main.USDBalance(e.b.Root); got.Cmp(devchain.USDC(25)) != 0 {
+		t.Fatalf("locked %v after two deposits of 12.5", got)
+	}
+}

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
@@ -70,6 +71,7 @@ contract RootGateway is ReentrancyGuardTransient {
     error InvalidProof(uint256 checkpoint, uint256 index);
     error AlreadyExited(uint256 index);
     error UnknownWithdrawalKind(uint8 kind);
+    error PermitNotUsable(address owner, uint256 allowance, uint256 amount);
 
     event Deposited(uint256 indexed depositId, address indexed from, address indexed recipient, uint256 amount);
     event Exited(uint256 indexed index, uint8 kind, address indexed recipient, address asset, uint256 value, uint256 checkpoint);
@@ -101,6 +103,35 @@ contract RootGateway is ReentrancyGuardTransient {
         if (received == 0) revert ZeroDeposit();
         depositId = depositCount++;
         emit Deposited(depositId, msg.sender, recipient, received);
+    }
+
+    /// @notice Locks `amount` of `owner`'s stablecoin, authorized by `owner`'s EIP-2612
+    /// permit for this gateway (value `amount`, `deadline`, signature `v`, `r`, `s`), for
+    /// `owner` itself on the sidechain; returns the deposit id. Anyone may submit (the relay
+    /// does, paying the main-chain gas), so a fan needs no main-chain coin to deposit.
+    /// @dev The recipient is `owner`, never an argument: the permit signs only the owner,
+    /// this gateway, the amount and the deadline, not a recipient, so a submitter free to
+    /// name one could redirect the deposit to itself. A fan's key is the same on both
+    /// chains, hence so is its address. A permit used first by someone else (front-run,
+    /// see OpenZeppelin's ERC20Permit notes) does not make this fail while the allowance
+    /// it granted is still there; otherwise reverts with PermitNotUsable. Also reverts with
+    /// InvalidRecipient (owner zero) or ZeroDeposit.
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+        returns (uint256 depositId)
+    {
+        if (owner == address(0)) revert InvalidRecipient(owner);
+        if (amount == 0) revert ZeroDeposit();
+        try IERC20Permit(address(TOKEN)).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        uint256 allowed = TOKEN.allowance(owner, address(this));
+        if (allowed < amount) revert PermitNotUsable(owner, allowed, amount);
+        uint256 before = TOKEN.balanceOf(address(this));
+        TOKEN.safeTransferFrom(owner, address(this), amount);
+        uint256 received = TOKEN.balanceOf(address(this)) - before;
+        if (received == 0) revert ZeroDeposit();
+        depositId = depositCount++;
+        emit Deposited(depositId, owner, owner, received);
     }
 
     /// @notice Pays withdrawal `w` — stablecoin or a ticket mirror to `w.recipient` — given

@@ -13,7 +13,7 @@ import (
 
 // measureBridge records the main-chain and sidechain contracts (issue 9): a checkpoint
 // submitted with 4, 10 and 21 validators of equal stake (signed by the fewest that hold two
-// thirds: 3, 7 and 14), a deposit, its mint on the sidechain (3 of 4 signatures), a
+// thirds: 3, 7 and 14), a deposit (and one by permit, sent by another account), its mint on the sidechain (3 of 4 signatures), a
 // withdrawal and its exit, and a ticket's exit on both chains. Each is the steady state: a
 // checkpoint, a deposit, a withdrawal and an exit have already happened.
 func measureBridge(record func(string, uint64)) error {
@@ -65,6 +65,20 @@ func measureBridge(record func(string, uint64)) error {
 			if ev, err := devchain.RootGW.UnpackDepositedEvent(l); err == nil {
 				deposits = append(deposits, sidechain.Deposit{DepositId: ev.DepositId, Recipient: ev.Recipient, Amount: ev.Amount})
 			}
+		}
+	}
+	// The same deposit by the owner's permit, sent by another account (the relay).
+	owner := main.Accounts[1]
+	main.MustTransact(owner, main.USD, devchain.USD.PackMint(owner.Address, devchain.USDC(1000)), nil)
+	for i := range 2 {
+		deadline := new(big.Int).SetUint64(main.Now() + 3600)
+		v, rs, ss := main.SignPermit(owner, b.Root, devchain.USDC(100), deadline)
+		r, err := main.Transact(fan, b.Root, devchain.RootGW.PackDepositWithPermit(owner.Address, devchain.USDC(100), deadline, v, rs, ss), nil)
+		if err != nil {
+			return fmt.Errorf("gateway_deposit_permit: %w", err)
+		}
+		if i == 1 {
+			record("gateway_deposit_permit", r.GasUsed)
 		}
 	}
 	for i, d := range deposits {
