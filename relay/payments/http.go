@@ -24,7 +24,8 @@ import (
 //	POST /v1/refunds                                  payment_intent
 //	POST /v1/test_helpers/payment_intents/{id}/dispute   (sandbox: the bank charges it back)
 //	POST /v1/transfers                                amount, currency, destination, transfer_group, metadata[party]; Idempotency-Key
-//	GET  /v1/transfers?destination=acct_…            the payouts ledger
+//	GET  /v1/transfers?destination=acct_…            the payouts ledger (with amount_reversed)
+//	POST /v1/transfers/{id}/reversals                 amount; Idempotency-Key
 //	GET  /checkout/{id}?client_secret=…&return_url=/…    the hosted checkout page a fan pays on
 //
 // The /v1 API needs `Authorization: Bearer <apiKey>`; the checkout page needs the intent's
@@ -118,6 +119,34 @@ func (s *Sandbox) Handler(apiKey string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, transferJSON(p))
 	}))
+	mux.HandleFunc("POST /v1/transfers/{id}/reversals", auth(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The request body is not a form: "+err.Error())
+			return
+		}
+		amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", "amount must be an integer number of minor units")
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The sandbox needs an Idempotency-Key header on transfer reversals.")
+			return
+		}
+		rev, err := s.Reverse(r.Context(), Reversal{Key: key, Transfer: r.PathValue("id"), Amount: amount})
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeError(w, http.StatusNotFound, "invalid_request_error", "", err.Error())
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", err.Error())
+		default:
+			writeJSON(w, http.StatusOK, map[string]any{
+				"id": rev.ID, "object": "transfer_reversal", "amount": rev.Amount, "transfer": rev.Transfer,
+				"created": rev.Created, "metadata": map[string]string{"key": rev.Key},
+			})
+		}
+	}))
 	mux.HandleFunc("GET /v1/transfers", auth(func(w http.ResponseWriter, r *http.Request) {
 		ps, err := s.Payouts()
 		if err != nil {
@@ -142,6 +171,7 @@ func transferJSON(p Payout) map[string]any {
 	return map[string]any{
 		"id": p.ID, "object": "transfer", "amount": p.Amount, "currency": p.Currency, "destination": p.Destination,
 		"transfer_group": p.Group, "created": p.Created, "metadata": map[string]string{"party": p.Party, "key": p.Key},
+		"amount_reversed": p.AmountReversed,
 	}
 }
 
@@ -440,4 +470,28 @@ func (c *Client) Pay(ctx context.Context, p Payout) (Payout, error) {
 	}
 	p.ID, p.Created = t.ID, t.Created
 	return p, nil
+}
+
+// Reverse implements Payer with a transfer reversal whose Idempotency-Key is the reversal's
+// key: the processor makes it once, however often it is sent.
+func (c *Client) Reverse(ctx context.Context, r Reversal) (Reversal, error) {
+	form := url.Values{"amount": {strconv.FormatInt(r.Amount, 10)}}
+	raw, status, err := c.send(ctx, http.MethodPost, "/v1/transfers/"+url.PathEscape(r.Transfer)+"/reversals", form, r.Key)
+	if err != nil {
+		return r, err
+	}
+	if status != http.StatusOK {
+		_, err := apiError(raw, status)
+		return r, err
+	}
+	var t struct {
+		ID      string `json:"id"`
+		Amount  int64  `json:"amount"`
+		Created int64  `json:"created"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return r, fmt.Errorf("payments: bad transfer reversal answer: %w", err)
+	}
+	r.ID, r.Amount, r.Created = t.ID, t.Amount, t.Created
+	return r, nil
 }

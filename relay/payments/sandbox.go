@@ -30,6 +30,10 @@ type Sandbox struct {
 var (
 	bucketIntents = []byte("intents")
 	bucketPayouts = []byte("payouts")
+	// bucketReversals holds transfer reversals by idempotency key; bucketTransfers maps a
+	// transfer id to its payout's key.
+	bucketReversals = []byte("reversals")
+	bucketTransfers = []byte("transfers")
 	bucketMeta    = []byte("meta")
 	keySecret     = []byte("fingerprint-secret")
 )
@@ -63,7 +67,7 @@ func OpenSandbox(path string) (*Sandbox, error) {
 	}
 	s := &Sandbox{db: db}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketIntents, bucketPayouts, bucketMeta} {
+		for _, b := range [][]byte{bucketIntents, bucketPayouts, bucketMeta, bucketReversals, bucketTransfers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -232,6 +236,18 @@ type Payout struct {
 	Group       string `json:"transfer_group"` // the transaction the sale was fulfilled in
 	ID          string `json:"id"`             // the processor's transfer id ("tr_…")
 	Created     int64  `json:"created"`
+	// AmountReversed is how much of the transfer was taken back by reversals.
+	AmountReversed int64 `json:"amount_reversed"`
+}
+
+// Reversal takes back part of a transfer (a payout) from the party's connected account, once
+// per key: a card payment was refunded or charged back after its revenue was paid out.
+type Reversal struct {
+	Key      string `json:"key"`      // idempotency key
+	Transfer string `json:"transfer"` // the transfer ("tr_…") reversed
+	Amount   int64  `json:"amount"`   // minor units
+	ID       string `json:"id"`       // the processor's reversal id ("trr_…")
+	Created  int64  `json:"created"`
 }
 
 // Payer moves card revenue to the parties (the payout worker's processor side).
@@ -239,6 +255,10 @@ type Payer interface {
 	// Pay makes payout p unless one with the same key was made, and returns the payout as
 	// the processor records it. Retrying never pays twice.
 	Pay(ctx context.Context, p Payout) (Payout, error)
+	// Reverse takes r.Amount back from transfer r.Transfer unless a reversal with the same
+	// key was made, and returns the reversal as the processor records it. Retrying never
+	// reverses twice; reversing more than is left of the transfer is refused (ErrInvalid).
+	Reverse(ctx context.Context, r Reversal) (Reversal, error)
 }
 
 var _ Payer = (*Sandbox)(nil)
@@ -270,9 +290,92 @@ func (s *Sandbox) Pay(_ context.Context, p Payout) (Payout, error) {
 		if err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketTransfers).Put([]byte(p.ID), []byte(p.Key)); err != nil {
+			return err
+		}
 		return b.Put([]byte(p.Key), raw)
 	})
 	return p, err
+}
+
+// Reverse implements Payer: the reversal is recorded on the ledger with the transfer's
+// amount_reversed, in one transaction, so the account's balance reflects it at once. The
+// same key gives back the recorded reversal; the same key for another transfer or amount,
+// or more than is left of the transfer, is refused.
+func (s *Sandbox) Reverse(_ context.Context, r Reversal) (Reversal, error) {
+	if r.Key == "" || r.Transfer == "" || r.Amount <= 0 {
+		return r, fmt.Errorf("%w: a reversal needs a key, a transfer and a positive amount", ErrInvalid)
+	}
+	r.ID, r.Created = randomID("trr_"), now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		revs := tx.Bucket(bucketReversals)
+		if old := revs.Get([]byte(r.Key)); old != nil {
+			var was Reversal
+			if err := json.Unmarshal(old, &was); err != nil {
+				return err
+			}
+			if was.Transfer != r.Transfer || was.Amount != r.Amount {
+				return fmt.Errorf("%w: reversal key %s was used for %d of %s, not %d of %s", ErrInvalid, r.Key, was.Amount, was.Transfer, r.Amount, r.Transfer)
+			}
+			r = was
+			return nil
+		}
+		key := tx.Bucket(bucketTransfers).Get([]byte(r.Transfer))
+		if key == nil {
+			return fmt.Errorf("%w: no such transfer %s", ErrNotFound, r.Transfer)
+		}
+		payouts := tx.Bucket(bucketPayouts)
+		var p Payout
+		if err := json.Unmarshal(payouts.Get(key), &p); err != nil {
+			return err
+		}
+		if left := p.Amount - p.AmountReversed; r.Amount > left {
+			return fmt.Errorf("%w: transfer %s has %d of %d left to reverse, not %d", ErrInvalid, r.Transfer, left, p.Amount, r.Amount)
+		}
+		p.AmountReversed += r.Amount
+		rawP, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		rawR, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := payouts.Put(key, rawP); err != nil {
+			return err
+		}
+		return revs.Put([]byte(r.Key), rawR)
+	})
+	return r, err
+}
+
+// Balance is what the ledger's transfers left on connected account `account`: every payout
+// to it less what reversals took back.
+func (s *Sandbox) Balance(account string) (int64, error) {
+	ps, err := s.Payouts()
+	var sum int64
+	for _, p := range ps {
+		if p.Destination == account {
+			sum += p.Amount - p.AmountReversed
+		}
+	}
+	return sum, err
+}
+
+// Reversals lists the ledger's transfer reversals, by key.
+func (s *Sandbox) Reversals() ([]Reversal, error) {
+	var out []Reversal
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketReversals).ForEach(func(_, v []byte) error {
+			var r Reversal
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Payouts lists the ledger's payouts, by key.

@@ -127,6 +127,23 @@ func (s *Stripe) Pay(ctx context.Context, p Payout) (Payout, error) {
 	return p, nil
 }
 
+// Reverse implements Payer with a Stripe transfer reversal, sent with the reversal's key as
+// its Idempotency-Key, so Stripe makes it once (and refuses more than is left of the transfer).
+func (s *Stripe) Reverse(ctx context.Context, r Reversal) (Reversal, error) {
+	if r.Transfer == "" || r.Amount <= 0 {
+		return r, fmt.Errorf("%w: a reversal needs a transfer and a positive amount", ErrInvalid)
+	}
+	params := &stripe.TransferReversalCreateParams{ID: stripe.String(r.Transfer), Amount: stripe.Int64(r.Amount)}
+	params.AddMetadata("key", r.Key)
+	params.SetIdempotencyKey(r.Key)
+	t, err := s.client.V1TransferReversals.Create(ctx, params)
+	if err != nil {
+		return r, stripeError("reverse transfer", err)
+	}
+	r.ID, r.Created = t.ID, t.Created
+	return r, nil
+}
+
 func fromStripe(pi *stripe.PaymentIntent) Intent {
 	in := Intent{
 		ID: pi.ID, Object: "payment_intent", Amount: pi.Amount, Currency: string(pi.Currency),
