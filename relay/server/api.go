@@ -87,6 +87,9 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 	s.Register(protocol.MethodFinality, r.finality)
 	s.Register(protocol.MethodWithdrawals, r.withdrawals)
 	s.Register(protocol.MethodWithdrawalProof, r.withdrawalProof)
+	s.Register(protocol.MethodMainPermitInfo, r.mainPermitInfo)
+	s.Register(protocol.MethodDepositWithPermit, r.depositWithPermit)
+	s.Register(protocol.MethodDeposits, r.deposits)
 	s.Register(protocol.MethodSendRawTransaction, r.sendRawTransaction)
 	s.Register(protocol.MethodSendForward, r.sendForward)
 	s.Register(protocol.MethodRequestStatus, func(_ context.Context, req *rpcserver.Request) (any, error) {

@@ -110,6 +110,8 @@ type Relay struct {
 	// bridged is ChildGateway's ChildToken and exitDelay its EXIT_DELAY, with ValidatorConfig.
 	bridged   common.Address
 	exitDelay uint64
+	// permitsSent: deposit permits sent on the main chain (deposits.go).
+	permitsSent sentPermits
 
 	webhookEvents seenEvents // processor webhook ids acted on (webhooks.go)
 

@@ -34,6 +34,10 @@ type ValidatorConfig struct {
 	// recipients exit on the main chain themselves. By default the relay sends
 	// RootGateway.exit for each checkpointed withdrawal from Submitter's wallet, once.
 	ManualExits bool
+	// DepositConfirmations is M, the main-chain confirmations the validators wait for
+	// before crediting a deposit, as sp_mainPermitInfo and sp_deposits report it (0: the
+	// validators' default, validator.DefaultConfirmations).
+	DepositConfirmations uint64
 }
 
 // Validators is the relay's validator report aggregator, nil without ValidatorConfig.

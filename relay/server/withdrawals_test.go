@@ -37,7 +37,7 @@ func bridgeRelay(t *testing.T, chain *devnet.Devnet, manual bool, dataDir string
 		Listener: ln, DataDir: dataDir, Client: chain.Client, ChainID: chain.ChainID,
 		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer, Logger: logger,
 		Validators: &server.ValidatorConfig{Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root,
-			Child: chain.Bridge.Child, Submitter: chain.Submitter, ManualExits: manual},
+			Child: chain.Bridge.Child, Submitter: chain.Submitter, ManualExits: manual, DepositConfirmations: 2},
 	})
 	if err != nil {
 		t.Fatal(err)

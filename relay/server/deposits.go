@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/permit"
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/relay/validator"
+	"github.com/stagepass/stagepass/wasm/actions"
+	"github.com/stagepass/stagepass/wasm/ethcrypto"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// Deposits from the main chain without main-chain gas: the fan's EIP-2612 permit for
+// RootGateway, checked here and sent as RootGateway.depositWithPermit from the main-chain
+// wallet the validator aggregator (and the exits) send from.
+
+var (
+	rootGW      = mainchain.NewRootGateway()
+	childGW     = sidechain.NewChildGateway()
+	depositedID = func() common.Hash {
+		parsed, err := mainchain.RootGatewayMetaData.ParseABI()
+		if err != nil {
+			panic(err)
+		}
+		return parsed.Events["Deposited"].ID
+	}()
+)
+
+// sentPermits remembers the permits sent and not yet mined (owner → permit nonce), so the
+// same permit submitted twice is sent once.
+type sentPermits struct {
+	mu sync.Mutex
+	m  map[common.Address]uint64
+}
+
+func (s *sentPermits) claim(owner common.Address, nonce uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.m[owner]; ok && n == nonce {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[common.Address]uint64{}
+	}
+	s.m[owner] = nonce
+	return true
+}
+
+func (s *sentPermits) release(owner common.Address) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, owner)
+}
+
+// depositConfirmations is M as this relay reports it.
+func (r *Relay) depositConfirmations() uint64 {
+	if m := r.cfg.Validators.DepositConfirmations; m != 0 {
+		return m
+	}
+	return validator.DefaultConfirmations
+}
+
+// mainToken reads RootGateway's stablecoin.
+func (r *Relay) mainToken(ctx context.Context) (common.Address, error) {
+	root := r.vagg.Contracts().Root
+	out, err := r.cfg.Validators.Main.CallContract(ctx, ethereum.CallMsg{To: &root, Data: rootGW.PackTOKEN()}, nil)
+	if err == nil {
+		var token common.Address
+		if token, err = rootGW.UnpackTOKEN(out); err == nil {
+			return token, nil
+		}
+	}
+	return common.Address{}, fmt.Errorf("read RootGateway %s's token: %w", root.Hex(), err)
+}
+
+// mainPermit reads what owner signs a permit for RootGateway with.
+func (r *Relay) mainPermit(ctx context.Context, owner common.Address) (protocol.MainPermitInfo, error) {
+	token, err := r.mainToken(ctx)
+	if err != nil {
+		return protocol.MainPermitInfo{}, err
+	}
+	p, err := permit.Read(ctx, r.cfg.Validators.Main, token, owner)
+	if err != nil {
+		return protocol.MainPermitInfo{}, fmt.Errorf("main chain: %w", err)
+	}
+	return protocol.MainPermitInfo{
+		ChainID: r.cfg.Validators.MainChainID.Uint64(), Gateway: strings.ToLower(r.vagg.Contracts().Root.Hex()),
+		Confirmations: r.depositConfirmations(), Token: p,
+	}, nil
+}
+
+// mainPermitInfo is sp_mainPermitInfo [owner].
+func (r *Relay) mainPermitInfo(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var owner common.Address
+	if err := positional(req, addressParam(&owner, "owner")); err != nil {
+		return nil, err
+	}
+	if r.vagg == nil {
+		return nil, noDeposits()
+	}
+	return r.mainPermit(ctx, owner)
+}
+
+func noDeposits() error {
+	return rpcserver.InvalidParams("this relay follows no main chain: it has no bridge to deposit through")
+}
+
+// depositWithPermit is sp_depositWithPermit [DepositPermit]: the permit is checked against
+// the main chain (the owner's signature over the token's domain for RootGateway at the
+// owner's current nonce, an amount above zero and within the owner's balance, a deadline
+// ahead) and only then sent; nothing is sent for a permit refused.
+func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var p protocol.DepositPermit
+	if err := positional(req, &p); err != nil {
+		return nil, err
+	}
+	if r.vagg == nil {
+		return nil, noDeposits()
+	}
+	if !common.IsHexAddress(p.Owner) {
+		return nil, rpcserver.InvalidParams("owner must be a 0x address, got %q", p.Owner)
+	}
+	owner := common.HexToAddress(p.Owner)
+	amount, ok := new(big.Int).SetString(p.Amount, 10)
+	if !ok || amount.Sign() <= 0 || amount.BitLen() > 256 {
+		return nil, rpcserver.InvalidParams("amount must be a whole number of base units above zero, got %q", p.Amount)
+	}
+	if now := uint64(time.Now().Unix()); p.Deadline <= now {
+		return nil, rpcserver.InvalidParams("the permit expired at %s (now %s)", time.Unix(int64(p.Deadline), 0).UTC().Format(time.RFC3339), time.Unix(int64(now), 0).UTC().Format(time.RFC3339))
+	}
+	rb, errR := hexutil.Decode(p.R)
+	sb, errS := hexutil.Decode(p.S)
+	if errR != nil || errS != nil || len(rb) != 32 || len(sb) != 32 || (p.V != 27 && p.V != 28) {
+		return nil, rpcserver.InvalidParams("signature: r and s must be 32 bytes of 0x hex and v 27 or 28")
+	}
+	rs, ss := new(big.Int).SetBytes(rb), new(big.Int).SetBytes(sb)
+	if !crypto.ValidateSignatureValues(p.V-27, rs, ss, true) {
+		return nil, rpcserver.InvalidParams("signature: r or s out of range")
+	}
+	info, err := r.mainPermit(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	balance, _ := new(big.Int).SetString(info.Token.Balance, 10)
+	if balance == nil || balance.Cmp(amount) < 0 {
+		return nil, rpcserver.InvalidParams("%s holds %s %s base units on the main chain, less than the %s to deposit", owner.Hex(), info.Token.Balance, info.Token.Symbol, amount)
+	}
+	nonce, _ := new(big.Int).SetString(info.Token.Nonce, 10)
+	if nonce == nil || !nonce.IsUint64() {
+		return nil, fmt.Errorf("main chain: permit nonce %q", info.Token.Nonce)
+	}
+	ownerE, tokenE, rootE := ethcrypto.Address(owner), ethcrypto.MustParseAddress(info.Token.Token), ethcrypto.Address(r.vagg.Contracts().Root)
+	digest, err := actions.PermitTypedData(info.ChainID, &info.Token, tokenE, ownerE, rootE, amount, nonce, new(big.Int).SetUint64(p.Deadline)).Digest()
+	if err != nil {
+		return nil, err
+	}
+	sig := append(append(rb, sb...), p.V-27)
+	pub, err := crypto.SigToPub(digest[:], sig)
+	if err != nil || crypto.PubkeyToAddress(*pub) != owner {
+		return nil, rpcserver.InvalidParams("the permit is not signed by %s for RootGateway %s, %s at permit nonce %s on chain %d (signed by another key, for other terms, or already used)",
+			owner.Hex(), rootE.Hex(), amount, nonce, info.ChainID)
+	}
+	if !r.permitsSent.claim(owner, nonce.Uint64()) {
+		return nil, rpcserver.InvalidParams("this permit (nonce %s of %s) was already sent", nonce, owner.Hex())
+	}
+	data := rootGW.PackDepositWithPermit(owner, amount, new(big.Int).SetUint64(p.Deadline), p.V, [32]byte(rb), [32]byte(sb))
+	tx, err := r.vagg.MainWallet().Send(ctx, r.vagg.Contracts().Root, data, 0)
+	if err != nil {
+		r.permitsSent.release(owner)
+		return nil, fmt.Errorf("main chain: send the deposit: %w", err)
+	}
+	r.cfg.Logger.Info("deposit by permit sent", "owner", owner, "amount", amount, "tx", tx.Hash())
+	return protocol.DepositSent{TxHash: tx.Hash().Hex()}, nil
+}
+
+// deposits is sp_deposits [owner]: RootGateway's Deposited logs for recipient owner, each
+// pending until ChildGateway minted it.
+func (r *Relay) deposits(ctx context.Context, req *rpcserver.Request) (any, error) {
+	var owner common.Address
+	if err := positional(req, addressParam(&owner, "owner")); err != nil {
+		return nil, err
+	}
+	if r.vagg == nil {
+		return nil, noDeposits()
+	}
+	main, ok := r.cfg.Validators.Main.(anchor.MainChain)
+	if !ok {
+		return nil, errors.New("the main chain's connection cannot read logs")
+	}
+	head, err := main.BlockNumber(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("main chain head: %w", err)
+	}
+	c := r.vagg.Contracts()
+	logs, err := main.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: new(big.Int), ToBlock: new(big.Int).SetUint64(head), Addresses: []common.Address{c.Root},
+		Topics: [][]common.Hash{{depositedID}, nil, nil, {common.BytesToHash(owner.Bytes())}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("main chain: read deposits: %w", err)
+	}
+	m := r.depositConfirmations()
+	out := []protocol.Deposit{}
+	for i := range logs {
+		if logs[i].Removed {
+			continue
+		}
+		ev, err := rootGW.UnpackDepositedEvent(&logs[i])
+		if err != nil {
+			continue
+		}
+		d := protocol.Deposit{
+			ID: ev.DepositId.String(), Amount: ev.Amount.String(), From: strings.ToLower(ev.From.Hex()),
+			TxHash: logs[i].TxHash.Hex(), Block: logs[i].BlockNumber, Confirmations: head - logs[i].BlockNumber + 1, Required: m,
+			Stage: protocol.DepositPending,
+		}
+		res, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &c.Child, Data: childGW.PackDepositMinted(ev.DepositId)}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("sidechain: read deposit %s: %w", ev.DepositId, err)
+		}
+		if minted, err := childGW.UnpackDepositMinted(res); err != nil {
+			return nil, fmt.Errorf("sidechain: read deposit %s: %w", ev.DepositId, err)
+		} else if minted {
+			d.Stage = protocol.DepositCredited
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
