@@ -34,8 +34,8 @@ var (
 	// transfer id to its payout's key.
 	bucketReversals = []byte("reversals")
 	bucketTransfers = []byte("transfers")
-	bucketMeta    = []byte("meta")
-	keySecret     = []byte("fingerprint-secret")
+	bucketMeta      = []byte("meta")
+	keySecret       = []byte("fingerprint-secret")
 )
 
 // testCard is how the sandbox treats one of Stripe's published test card numbers.
@@ -320,11 +320,20 @@ func (s *Sandbox) Reverse(_ context.Context, r Reversal) (Reversal, error) {
 			r = was
 			return nil
 		}
+		payouts := tx.Bucket(bucketPayouts)
 		key := tx.Bucket(bucketTransfers).Get([]byte(r.Transfer))
+		if key == nil { // a ledger written before transfers were indexed: look for it
+			_ = payouts.ForEach(func(k, v []byte) error {
+				var p Payout
+				if json.Unmarshal(v, &p) == nil && p.ID == r.Transfer {
+					key = k
+				}
+				return nil
+			})
+		}
 		if key == nil {
 			return fmt.Errorf("%w: no such transfer %s", ErrNotFound, r.Transfer)
 		}
-		payouts := tx.Bucket(bucketPayouts)
 		var p Payout
 		if err := json.Unmarshal(payouts.Get(key), &p); err != nil {
 			return err

@@ -8,6 +8,13 @@
 // (the next block to read) is saved only after every payout of the blocks before it was
 // made, so a crash repeats at most a few transfers, which the keys absorb. Reorgs: only
 // blocks `Confirmations` deep are read.
+//
+// Clawback: when a card payment is refunded or charged back, the OracleHub emits
+// PaymentReversed(paymentId, event) and the event CardReversed(tokenId, burned) per ticket of
+// that purchase. For each CardReversed log the worker finds the fulfilment that sold the
+// ticket (the event's CardPurchased log for that payment id), and takes back from each party
+// paid out in that fulfilment its part of the ticket's revenue, as a transfer reversal keyed
+// by the CardReversed log and the payout's key (reversal.go).
 package payout
 
 import (
@@ -62,6 +69,8 @@ var (
 	// RevenueSplit(address indexed party, uint256 amount, bytes32 currency)
 	topicRevenueSplit = crypto.Keccak256Hash([]byte("RevenueSplit(address,uint256,bytes32)"))
 	cardCurrency      = [32]byte{'c', 'a', 'r', 'd'}
+	// CardReversed(uint256 indexed tokenId, bool burned)
+	topicCardReversed = crypto.Keccak256Hash([]byte("CardReversed(uint256,bool)"))
 
 	bucketMeta = []byte("meta")
 	keyCursor  = []byte("next-block")
@@ -73,7 +82,9 @@ type Worker struct {
 	db      *bbolt.DB
 	mu      sync.Mutex
 	genuine map[common.Address]bool
-	paid    uint64 // payouts made (or found made) since start
+	hub     common.Address // the factory's OracleHub, once asked
+	paid    uint64         // payouts made (or found made) since start
+	clawed  uint64         // reversals made (or found made) since start
 }
 
 // New opens the worker's cursor; Run starts it.
@@ -108,6 +119,14 @@ func (w *Worker) Paid() uint64 {
 	return w.paid
 }
 
+// Reversed is how many transfer reversals the worker made (or found already made) since it
+// started.
+func (w *Worker) Reversed() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.clawed
+}
+
 // Run pays out until ctx ends; failures are logged and retried from the same block.
 func (w *Worker) Run(ctx context.Context) error {
 	return loop.Run(ctx, loop.Task{Every: w.cfg.Poll, Logger: w.cfg.Logger,
@@ -131,7 +150,8 @@ func (w *Worker) setCursor(next uint64) error {
 	})
 }
 
-// Step reads the confirmed blocks not read yet (up to 1,000) and makes their payouts.
+// Step reads the confirmed blocks not read yet (up to 1,000) and makes their payouts and
+// reversals, in the chain's order.
 func (w *Worker) Step(ctx context.Context) error {
 	next, err := w.cursor()
 	if err != nil {
@@ -147,13 +167,17 @@ func (w *Worker) Step(ctx context.Context) error {
 	to := min(head-w.cfg.Confirmations, next+999)
 	logs, err := w.cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
 		FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(to),
-		Topics: [][]common.Hash{{topicRevenueSplit}},
+		Topics: [][]common.Hash{{topicRevenueSplit, topicCardReversed}},
 	})
 	if err != nil {
 		return fmt.Errorf("read logs %d-%d: %w", next, to, err)
 	}
 	for i := range logs {
-		if err := w.pay(ctx, &logs[i]); err != nil {
+		do := w.pay
+		if logs[i].Topics[0] == topicCardReversed {
+			do = w.reverse
+		}
+		if err := do(ctx, &logs[i]); err != nil {
 			return err // the cursor stays: this block is read again, and the keys absorb repeats
 		}
 	}
@@ -161,43 +185,55 @@ func (w *Worker) Step(ctx context.Context) error {
 }
 
 func (w *Worker) pay(ctx context.Context, l *types.Log) error {
-	if l.Removed || len(l.Topics) != 2 || len(l.Data) != 64 || !bytes.Equal(l.Data[32:], cardCurrency[:]) {
-		return nil // token splits move on chain; only card revenue is paid out here
-	}
-	ok, err := w.isEvent(ctx, l.Address)
-	if err != nil {
+	p, ok, err := w.payoutOf(ctx, l)
+	if err != nil || !ok {
 		return err
 	}
-	if !ok {
-		return nil // a look-alike contract's log pays nobody
+	p, err = w.cfg.Payer.Pay(ctx, p)
+	if err != nil {
+		return fmt.Errorf("pay %s its share of tx %s: %w", p.Party, l.TxHash.Hex(), err)
+	}
+	w.mu.Lock()
+	w.paid++
+	w.mu.Unlock()
+	w.cfg.Logger.Info("card revenue paid out", "party", p.Party, "cents", p.Amount, "transfer", p.ID, "event", l.Address)
+	return nil
+}
+
+// payoutOf is the payout a RevenueSplit log asks for, if it asks for one: card revenue of a
+// genuine event, at least a cent.
+func (w *Worker) payoutOf(ctx context.Context, l *types.Log) (payments.Payout, bool, error) {
+	if l.Removed || len(l.Topics) != 2 || l.Topics[0] != topicRevenueSplit || len(l.Data) != 64 || !bytes.Equal(l.Data[32:], cardCurrency[:]) {
+		return payments.Payout{}, false, nil // token splits move on chain; only card revenue is paid out here
+	}
+	ok, err := w.isEvent(ctx, l.Address)
+	if err != nil || !ok {
+		return payments.Payout{}, false, err // a look-alike contract's log pays nobody
 	}
 	ev, err := ticketABI.UnpackRevenueSplitEvent(l)
 	if err != nil {
-		return nil
+		return payments.Payout{}, false, nil
 	}
 	// The chain counts in the event currency's base units (6 decimals); the processor in
 	// cents. A share that is not a whole number of cents is rounded down (at most 1 cent
 	// per party per sale stays with the platform).
 	cents := new(big.Int).Quo(ev.Amount, big.NewInt(protocol.CardUnitDivisor))
 	if cents.Sign() == 0 {
-		return nil
+		return payments.Payout{}, false, nil
 	}
 	if !cents.IsInt64() {
-		return fmt.Errorf("payout of %s units in tx %s is out of range", ev.Amount, l.TxHash.Hex())
+		return payments.Payout{}, false, fmt.Errorf("payout of %s units in tx %s is out of range", ev.Amount, l.TxHash.Hex())
 	}
-	p, err := w.cfg.Payer.Pay(ctx, payments.Payout{
-		Key:   fmt.Sprintf("%s/%d", strings.ToLower(l.TxHash.Hex()), l.Index),
+	return payments.Payout{
+		Key:   logKey(l),
 		Party: strings.ToLower(ev.Party.Hex()), Amount: cents.Int64(), Currency: protocol.CardCurrency,
 		Group: strings.ToLower(l.TxHash.Hex()),
-	})
-	if err != nil {
-		return fmt.Errorf("pay %s its share of tx %s: %w", ev.Party.Hex(), l.TxHash.Hex(), err)
-	}
-	w.mu.Lock()
-	w.paid++
-	w.mu.Unlock()
-	w.cfg.Logger.Info("card revenue paid out", "party", ev.Party, "cents", cents, "transfer", p.ID, "event", l.Address)
-	return nil
+	}, true, nil
+}
+
+// logKey names a log on the chain: its transaction hash and index.
+func logKey(l *types.Log) string {
+	return fmt.Sprintf("%s/%d", strings.ToLower(l.TxHash.Hex()), l.Index)
 }
 
 func (w *Worker) isEvent(ctx context.Context, addr common.Address) (bool, error) {
