@@ -38,8 +38,9 @@ type CardConfig struct {
 	// Expire is how long a paid intent may wait for its on-chain request before the relay
 	// refunds it (default 1 hour).
 	Expire time.Duration
-	// Payer executes card sales' RevenueSplit events as transfers to each party (the payout
-	// worker); nil uses Config.Payments, the embedded sandbox, if there is one.
+	// Payer executes card sales' RevenueSplit events as transfers to each party, and claws
+	// them back when a payment is refunded or charged back (the payout worker); nil uses
+	// Config.Payments, the embedded sandbox, if there is one.
 	Payer payments.Payer
 	// PayoutConfirmations is how deep a block must be before its payouts are made.
 	PayoutConfirmations uint64
