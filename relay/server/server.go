@@ -240,6 +240,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.vagg.Close()
 			if err := r.vagg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("validator aggregator: %w", err))
 			}

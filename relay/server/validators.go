@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"math/big"
+	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -49,12 +50,17 @@ func (r *Relay) startValidators(ctx context.Context) error {
 	agg, err := validator.NewAggregator(ctx, validator.AggregatorConfig{
 		Main: v.Main, Side: r.cfg.Client, MainChainID: v.MainChainID, SideChainID: r.cfg.ChainID,
 		Root: v.Root, Child: v.Child, Key: v.Submitter, Logger: r.cfg.Logger,
+		Path: filepath.Join(r.cfg.DataDir, "validators.db"),
 	})
 	if err != nil {
 		return err
 	}
 	r.vagg = agg
-	return r.startExits(ctx)
+	if err := r.startExits(ctx); err != nil {
+		_ = agg.Close()
+		return err
+	}
+	return nil
 }
 
 // submitReport is sp_submitReport: validators' reports to the validator aggregator, the

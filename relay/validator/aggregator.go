@@ -55,7 +55,11 @@ type AggregatorConfig struct {
 	Poll time.Duration
 	// OnCheckpoint, if set, is called with each checkpoint the aggregator got accepted.
 	OnCheckpoint func(number uint64, cp mainchain.Checkpoint)
-	Logger       *slog.Logger
+	// Path, if set, is the file (bbolt) the accepted signatures and equivocation evidence
+	// are kept in until done on chain, so a restarted aggregator goes on where it stopped;
+	// empty: in memory only.
+	Path   string
+	Logger *slog.Logger
 }
 
 // Aggregator collects validators' signatures per report digest and submits a report once
@@ -65,6 +69,7 @@ type Aggregator struct {
 	cfg        AggregatorConfig
 	c          Contracts
 	main, side *oracle.Wallet
+	store      *store // nil: in memory only
 
 	mu     sync.Mutex
 	groups map[[32]byte]*group
@@ -100,6 +105,7 @@ type offence struct {
 }
 
 type group struct {
+	digest   [32]byte
 	kind     string
 	cp       mainchain.Checkpoint
 	deposits []sidechain.Deposit
@@ -127,12 +133,30 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Aggregator{
+	a := &Aggregator{
 		cfg: cfg, c: c, groups: map[[32]byte]*group{}, wake: make(chan struct{}, 1),
 		signedRanges: map[rangeOf]signedCheckpoint{}, offenders: map[common.Address]*offence{},
 		main: &oracle.Wallet{Client: cfg.Main, ChainID: cfg.MainChainID, Key: cfg.Key},
 		side: &oracle.Wallet{Client: cfg.Side, ChainID: cfg.SideChainID, Key: cfg.Key},
-	}, nil
+	}
+	if cfg.Path != "" {
+		if a.store, err = openStore(cfg.Path); err != nil {
+			return nil, err
+		}
+		if err := a.reload(ctx); err != nil {
+			a.store.db.Close()
+			return nil, fmt.Errorf("reload the validator signatures from %s: %w", cfg.Path, err)
+		}
+	}
+	return a, nil
+}
+
+// Close closes the aggregator's store (after Run has returned).
+func (a *Aggregator) Close() error {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.db.Close()
 }
 
 // Contracts are the bridge contracts the aggregator submits to.
@@ -162,66 +186,88 @@ func (a *Aggregator) Slashed() int {
 // not minted yet. A checkpoint whose signer signed another root for the same range is
 // refused (ErrEquivocation), as is all that signer's reports until Step has slashed it.
 func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (protocol.ReportReceipt, error) {
+	g, who, sig, err := a.check(ctx, r, true)
+	if err != nil {
+		return protocol.ReportReceipt{}, err
+	}
+	return a.add(ctx, r, g, who, sig, a.store != nil)
+}
+
+// check parses a report, checks it is still due on chain (unless !due: a report reloaded
+// with its transaction sent) and recovers its signer. It returns the report's group, empty.
+func (a *Aggregator) check(ctx context.Context, r protocol.OracleReport, due bool) (*group, common.Address, []byte, error) {
 	sig, err := hexutil.Decode(r.Signature)
 	if err != nil || len(sig) != 65 {
-		return protocol.ReportReceipt{}, fmt.Errorf("%w: signature must be 65 bytes of 0x hex", ErrBadReport)
+		return nil, common.Address{}, nil, fmt.Errorf("%w: signature must be 65 bytes of 0x hex", ErrBadReport)
 	}
 	g := &group{kind: r.Kind, sigs: map[common.Address][]byte{}}
 	var digest [32]byte
 	switch r.Kind {
 	case protocol.ReportKindCheckpoint:
 		if g.cp, err = parseCheckpoint(r.Checkpoint); err != nil {
-			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+			return nil, common.Address{}, nil, fmt.Errorf("%w: %v", ErrBadReport, err)
 		}
-		next, err := nextStart(ctx, a.cfg.Main, a.c.Checkpoints)
-		if err != nil {
-			return protocol.ReportReceipt{}, err
-		}
-		if s := g.cp.StartBlock.Uint64(); s != next {
-			return protocol.ReportReceipt{}, fmt.Errorf("%w: checkpoint starts at sidechain block %d, the next must start at %d", ErrStale, s, next)
+		if due {
+			next, err := nextStart(ctx, a.cfg.Main, a.c.Checkpoints)
+			if err != nil {
+				return nil, common.Address{}, nil, err
+			}
+			if s := g.cp.StartBlock.Uint64(); s != next {
+				return nil, common.Address{}, nil, fmt.Errorf("%w: checkpoint starts at sidechain block %d, the next must start at %d", ErrStale, s, next)
+			}
 		}
 		if digest, err = checkpointDigest(ctx, a.cfg.Main, a.c.Stake, g.cp); err != nil {
-			return protocol.ReportReceipt{}, err
+			return nil, common.Address{}, nil, err
 		}
 	case protocol.ReportKindDeposits:
 		if g.deposits, err = parseDeposits(r.Deposits); err != nil {
-			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+			return nil, common.Address{}, nil, fmt.Errorf("%w: %v", ErrBadReport, err)
 		}
 		for _, d := range g.deposits {
+			if !due {
+				break
+			}
 			minted, err := depositMinted(ctx, a.cfg.Side, a.c.Child, d.DepositId)
 			if err != nil {
-				return protocol.ReportReceipt{}, err
+				return nil, common.Address{}, nil, err
 			}
 			if minted {
-				return protocol.ReportReceipt{}, fmt.Errorf("%w: deposit %s is minted", ErrStale, d.DepositId)
+				return nil, common.Address{}, nil, fmt.Errorf("%w: deposit %s is minted", ErrStale, d.DepositId)
 			}
 		}
 		if digest, err = depositDigest(ctx, a.cfg.Side, a.c.Child, g.deposits); err != nil {
-			return protocol.ReportReceipt{}, err
+			return nil, common.Address{}, nil, err
 		}
 	case protocol.ReportKindValidatorSet:
 		if g.set, err = parseSet(r.ValidatorSet); err != nil {
-			return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+			return nil, common.Address{}, nil, fmt.Errorf("%w: %v", ErrBadReport, err)
 		}
 		have, err := childSet(ctx, a.cfg.Side, a.c.Child)
 		if err != nil {
-			return protocol.ReportReceipt{}, err
+			return nil, common.Address{}, nil, err
 		}
-		if have.epoch != g.set.epoch {
-			return protocol.ReportReceipt{}, fmt.Errorf("%w: ChildGateway's set is at epoch %d, not %d", ErrStale, have.epoch, g.set.epoch)
+		if due && have.epoch != g.set.epoch {
+			return nil, common.Address{}, nil, fmt.Errorf("%w: ChildGateway's set is at epoch %d, not %d", ErrStale, have.epoch, g.set.epoch)
 		}
 		if digest, err = setDigest(ctx, a.cfg.Side, a.c.Child, g.set); err != nil {
-			return protocol.ReportReceipt{}, err
+			return nil, common.Address{}, nil, err
 		}
 	default:
-		return protocol.ReportReceipt{}, fmt.Errorf("%w: unknown kind %q", ErrBadReport, r.Kind)
+		return nil, common.Address{}, nil, fmt.Errorf("%w: unknown kind %q", ErrBadReport, r.Kind)
 	}
 	signer, err := ethcrypto.Recover(digest[:], sig)
 	if err != nil {
-		return protocol.ReportReceipt{}, fmt.Errorf("%w: %v", ErrBadReport, err)
+		return nil, common.Address{}, nil, fmt.Errorf("%w: %v", ErrBadReport, err)
 	}
-	who := common.Address(signer)
+	g.digest = digest
+	return g, common.Address(signer), sig, nil
+}
 
+// add counts `who`'s signature `sig` in its report's group, and records it in the store
+// if `persist` (a signature new to the group).
+func (a *Aggregator) add(ctx context.Context, r protocol.OracleReport, g *group, who common.Address, sig []byte, persist bool) (protocol.ReportReceipt, error) {
+	digest := g.digest
+	var err error
 	a.mu.Lock()
 	known := a.groups[digest]
 	a.mu.Unlock()
@@ -265,7 +311,18 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 			}
 			return protocol.ReportReceipt{}, fmt.Errorf("%w: %s signed blocks %d..%d twice", ErrEquivocation, who.Hex(), k.start, k.end)
 		}
-		if !ok {
+	}
+	if _, have := known.sigs[who]; persist && !have {
+		// On disk before it counts: a signature accepted is one a restart keeps.
+		if err := a.store.putSignature(digest, who, r); err != nil {
+			if len(known.sigs) == 0 {
+				delete(a.groups, digest)
+			}
+			return protocol.ReportReceipt{}, fmt.Errorf("record the signature: %w", err)
+		}
+	}
+	if known.kind == protocol.ReportKindCheckpoint {
+		if k := (rangeOf{who, known.cp.StartBlock.Uint64(), known.cp.EndBlock.Uint64()}); a.signedRanges[k].sig == nil {
 			a.signedRanges[k] = signedCheckpoint{known.cp, sig}
 		}
 	}
@@ -292,20 +349,45 @@ func (a *Aggregator) Submit(ctx context.Context, r protocol.OracleReport) (proto
 // evidence to slash it with, and takes its signatures out of the reports not yet sent: its
 // stake is about to go, and a report counting it would revert (a.mu held).
 func (a *Aggregator) equivocated(who common.Address, first, second signedCheckpoint) {
-	a.offenders[who] = &offence{a: first, b: second}
+	o := &offence{a: first, b: second}
+	a.offenders[who] = o
 	a.cfg.Logger.Warn("validator signed two roots for one range; slashing it", "validator", who,
 		"start", first.cp.StartBlock, "end", first.cp.EndBlock,
 		"blockRoots", []common.Hash{first.cp.BlockRoot, second.cp.BlockRoot},
 		"withdrawalRoots", []common.Hash{first.cp.WithdrawalRoot, second.cp.WithdrawalRoot})
+	a.keep("record equivocation evidence", func(s *store) error { return s.putOffence(who, o.record()) })
+	var drop [][]byte
 	for _, g := range a.groups {
 		if _, ok := g.sigs[who]; ok && g.tx == (common.Hash{}) {
 			delete(g.sigs, who)
 			g.ready = g.power.quorum(g.signed())
+			drop = append(drop, sigKey(g.digest, who))
 		}
 	}
+	a.keep("forget an equivocating validator's signatures", func(s *store) error { return s.dropSignatures(drop) })
 	select {
 	case a.wake <- struct{}{}:
 	default:
+	}
+}
+
+// keep applies an update to the store, if the aggregator has one. A failure is logged:
+// memory goes on, and at worst a restart redoes what the chain then shows still due.
+func (a *Aggregator) keep(what string, update func(*store) error) {
+	if a.store == nil {
+		return
+	}
+	if err := update(a.store); err != nil {
+		a.cfg.Logger.Error("validator signatures store: "+what, "file", a.store.path, "err", err)
+	}
+}
+
+// record is the offence as the store keeps it.
+func (o *offence) record() offenceRecord {
+	return offenceRecord{
+		A:  signedJSON{Checkpoint: checkpointJSON(o.a.cp), Signature: hexutil.Encode(o.a.sig)},
+		B:  signedJSON{Checkpoint: checkpointJSON(o.b.cp), Signature: hexutil.Encode(o.b.sig)},
+		Tx: o.tx,
 	}
 }
 
@@ -360,6 +442,7 @@ func (a *Aggregator) Step(ctx context.Context) error {
 		switch {
 		case g.kind == protocol.ReportKindCheckpoint && g.cp.StartBlock.Uint64() < next && g.tx == (common.Hash{}):
 			delete(a.groups, d) // another submitter's checkpoint covered it
+			a.keep("forget a covered checkpoint", func(s *store) error { return s.dropGroup(d) })
 		case g.ready && g.tx == (common.Hash{}):
 			send = append(send, g)
 		case g.tx != (common.Hash{}):
@@ -402,19 +485,25 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 	if err != nil {
 		// Estimation runs the call first: one that reverts (another submitter was first,
 		// the set changed) is dropped and collected afresh from the validators' resends.
-		a.mu.Lock()
-		for d, x := range a.groups {
-			if x == g {
-				delete(a.groups, d)
-			}
-		}
-		a.mu.Unlock()
+		a.forget(g)
 		return fmt.Errorf("send the validators' %s: %w", g.kind, err)
 	}
 	a.mu.Lock()
 	g.tx, g.sentAt = tx.Hash(), time.Now()
 	a.mu.Unlock()
+	a.keep("record a report's transaction", func(s *store) error { return s.putSent(g.digest, tx.Hash()) })
 	return nil
+}
+
+// forget drops a report, from memory and the store (unless the digest is collecting afresh).
+func (a *Aggregator) forget(g *group) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur := a.groups[g.digest]; cur != g && cur != nil {
+		return
+	}
+	delete(a.groups, g.digest)
+	a.keep("forget a report", func(s *store) error { return s.dropGroup(g.digest) })
 }
 
 func (a *Aggregator) settle(ctx context.Context, g *group) error {
@@ -430,18 +519,13 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 			g.tx = common.Hash{}
 			a.mu.Unlock()
 			wallet.Forget()
+			a.keep("forget a dropped transaction", func(s *store) error { return s.putSent(g.digest, common.Hash{}) })
 		}
 		return nil
 	}
-	a.mu.Lock()
-	for d, x := range a.groups {
-		if x == g {
-			// Done either way: a reverted report (another submitter's went first, or the
-			// set changed) is collected afresh from the validators' resends if still due.
-			delete(a.groups, d)
-		}
-	}
-	a.mu.Unlock()
+	// Done either way: a reverted report (another submitter's went first, or the set
+	// changed) is collected afresh from the validators' resends if still due.
+	a.forget(g)
 	if rcpt.Status != types.ReceiptStatusSuccessful {
 		// Run it again as a call on the block before, for the reason.
 		why := "out of gas"
@@ -495,8 +579,10 @@ func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
 			if time.Since(sentAt) > time.Minute { // dropped: sent again under a fresh nonce
 				a.mu.Lock()
 				o.tx = common.Hash{}
+				rec := o.record()
 				a.mu.Unlock()
 				a.main.Forget()
+				a.keep("forget a dropped slash", func(s *store) error { return s.putOffence(who, rec) })
 			}
 			return nil
 		}
@@ -530,7 +616,9 @@ func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
 	}
 	a.mu.Lock()
 	o.tx, o.sentAt = sent.Hash(), time.Now()
+	rec := o.record()
 	a.mu.Unlock()
+	a.keep("record a slash transaction", func(s *store) error { return s.putOffence(who, rec) })
 	return nil
 }
 
@@ -540,11 +628,17 @@ func (a *Aggregator) closeOffence(who common.Address, byUs bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.offenders, who)
+	a.keep("forget a closed offence", func(s *store) error { return s.dropOffence(who) })
 	if byUs {
 		a.slashed++
 	}
+	var drop [][]byte
+	defer func() {
+		a.keep("forget a slashed validator's signatures", func(s *store) error { return s.dropSignatures(drop) })
+	}()
 	for _, g := range a.groups {
 		if s := g.power.of[who]; g.kind == protocol.ReportKindCheckpoint && s != nil && g.tx == (common.Hash{}) {
+			drop = append(drop, sigKey(g.digest, who))
 			delete(g.sigs, who)
 			delete(g.power.of, who)
 			g.power.total = new(big.Int).Sub(g.power.total, s)
