@@ -211,3 +211,45 @@ func summaryString(a *Action) string {
 	b.WriteString(strings.Join(a.Summary.Warnings, "\n"))
 	return b.String()
 }
+
+// TestGatewayDepositPermit: a deposit's permit is for RootGateway on the main chain, of
+// exactly the amount, signed by the account; zero, above the main-chain balance or without
+// a gateway refused.
+func TestGatewayDepositPermit(t *testing.T) {
+	k := devKey(t)
+	root := ethcrypto.MustParseAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+	info := &protocol.MainPermitInfo{ChainID: 1338, Gateway: root.Hex(), Confirmations: 6,
+		Token: protocol.PermitInfo{Token: strings.ToLower(usd.Hex()), Name: "Test USD", Version: "1", Symbol: "tUSD", Decimals: 6, Nonce: "4", Balance: "40000000"}}
+	for _, tc := range []struct {
+		amount *big.Int
+		want   error
+	}{{big.NewInt(0), ErrBadArgs}, {big.NewInt(40_000_001), ErrInsufficientBalance}} {
+		if _, err := Deposit(k.Address(), info, tc.amount, now); !errors.Is(err, tc.want) {
+			t.Errorf("amount %v: %v, want %v", tc.amount, err, tc.want)
+		}
+	}
+	if _, err := Deposit(k.Address(), &protocol.MainPermitInfo{Token: info.Token}, big.NewInt(1), now); !errors.Is(err, ErrNoGateway) {
+		t.Errorf("no gateway: %v", err)
+	}
+	a, err := Deposit(k.Address(), info, big.NewInt(12_500_000), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Summary.Title != "Bring 12.5 tUSD from the main chain to Stagepass" {
+		t.Fatalf("title %q", a.Summary.Title)
+	}
+	p, err := a.Sign(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Owner != k.Address().Hex() || p.Amount != "12500000" || p.Deadline != uint64(now.Add(time.Hour).Unix()) {
+		t.Fatalf("permit %+v", p)
+	}
+	want, _ := PermitTypedData(1338, &info.Token, usd, k.Address(), root, big.NewInt(12_500_000), big.NewInt(4), new(big.Int).SetUint64(p.Deadline)).Digest()
+	r, _ := hex.DecodeString(p.R[2:])
+	s, _ := hex.DecodeString(p.S[2:])
+	signer, err := ethcrypto.Recover(want[:], append(append(r, s...), p.V-27))
+	if err != nil || signer != k.Address() {
+		t.Fatalf("signed by %s (%v), want %s", signer.Hex(), err, k.Address().Hex())
+	}
+}

@@ -328,6 +328,9 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 	if slices.Contains(gatewayMethods, method) {
 		return s.callGateway(ctx, method, params)
 	}
+	if slices.Contains(depositMethods, method) {
+		return s.callDeposit(ctx, method, params)
+	}
 	return s.callCard(ctx, method, params)
 }
 

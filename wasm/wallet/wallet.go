@@ -112,7 +112,8 @@ type pendingEntry struct {
 	summary signing.Summary
 	prep    *signing.Prepared
 	action  *actions.Action
-	file    *protocol.IssuerFile // prepareIssuerFile: approve returns it signed (identity.go)
+	deposit *actions.DepositAction // prepareDeposit: approve signs its permit (deposit.go)
+	file    *protocol.IssuerFile   // prepareIssuerFile: approve returns it signed (identity.go)
 }
 
 // New returns a service over store; kdf nil means pure-Go PBKDF2.
@@ -381,6 +382,13 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		}
 		if method == "reject" {
 			return struct{}{}, nil
+		}
+		if e.deposit != nil {
+			sent, err := s.sendDeposit(ctx, e.deposit)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"deposit": sent}, nil
 		}
 		if e.action != nil {
 			st, err := s.submit(ctx, e.action)
