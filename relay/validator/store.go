@@ -281,7 +281,7 @@ func (a *Aggregator) reload(ctx context.Context) error {
 			return err
 		}
 	}
-	if taken+len(a.offenders) > 0 {
+	if taken+len(a.offenders)+len(drop) > 0 {
 		a.cfg.Logger.Info("validator signatures reloaded", "file", a.store.path, "signatures", taken,
 			"reports", len(a.groups), "offences", len(a.offenders), "forgotten", len(drop))
 	}

@@ -76,6 +76,16 @@ func (e *env) sent(agg *Aggregator) uint64 {
 	return n
 }
 
+// sentSide is how many transactions the submitter sent on the sidechain.
+func (e *env) sentSide(agg *Aggregator) uint64 {
+	e.t.Helper()
+	n, err := e.side.Client.NonceAt(context.Background(), agg.side.Address(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
 // records counts the store's records per bucket (the aggregator on it closed).
 func records(t *testing.T, path string) map[string]int {
 	t.Helper()
@@ -100,7 +110,7 @@ func records(t *testing.T, path string) map[string]int {
 // quiet steps `agg` with blocks in between and checks it sends nothing.
 func (e *env) quiet(agg *Aggregator) {
 	e.t.Helper()
-	before := e.sent(agg)
+	before, beforeSide := e.sent(agg), e.sentSide(agg)
 	for range 10 {
 		if err := agg.Step(context.Background()); err != nil {
 			e.t.Fatal(err)
@@ -110,6 +120,9 @@ func (e *env) quiet(agg *Aggregator) {
 	}
 	if after := e.sent(agg); after != before {
 		e.t.Fatalf("a restarted aggregator sent %d transactions with nothing left to do", after-before)
+	}
+	if after := e.sentSide(agg); after != beforeSide {
+		e.t.Fatalf("a restarted aggregator sent %d sidechain transactions with nothing left to do", after-beforeSide)
 	}
 }
 
@@ -366,4 +379,94 @@ func (a *Aggregator) digestOf(t *testing.T, cp mainchain.Checkpoint) [32]byte {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestCheckpointCoveredWhileDownForgotten: signatures kept for a checkpoint that another
+// submitter got accepted while this relay was down are forgotten at its restart, and
+// nothing is sent for them.
+func TestCheckpointCoveredWhileDownForgotten(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
+	for range 3 {
+		e.side.Commit()
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "validators.db")
+	first := e.aggregatorAt(path, nil)
+	for _, n := range e.nodes[:3] {
+		if err := n.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.Close()
+	for _, n := range e.nodes[:3] { // meanwhile the validators report to another relay
+		n.cfg.Relay = e.agg
+		n.sentCP = map[[2]uint64]time.Time{}
+		if err := n.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.agg.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.main.Commit()
+	if n := e.count(); n != 1 {
+		t.Fatalf("the other relay's checkpoint: %d", n)
+	}
+
+	var log syncbuf.Buffer
+	second := e.aggregatorAt(path, slog.New(slog.NewTextHandler(&log, nil)))
+	if len(second.groups) != 0 || !strings.Contains(log.String(), "forgotten=3") {
+		t.Fatalf("after the restart: %d reports; log:\n%s", len(second.groups), log.String())
+	}
+	e.quiet(second)
+	second.Close()
+	if r := records(t, path); r["signatures"] != 0 || r["sent"] != 0 {
+		t.Fatalf("store after the restart: %v", r)
+	}
+}
+
+// TestCheckpointStoreDepositsMintedAfterRestart: a deposit attested by 3 of 4 validators
+// before the relay stopped is minted on the sidechain by the restarted aggregator, once.
+func TestCheckpointStoreDepositsMintedAfterRestart(t *testing.T) {
+	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Confirmations: 3, Every: 1 << 20, Resend: time.Nanosecond})
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "validators.db")
+	first := e.aggregatorAt(path, nil)
+	fan := e.side.Accounts[0]
+	block := e.deposit(e.main.Accounts[0], fan.Address, devchain.USDC(70))
+	for e.head(e.main) < block+2 {
+		e.main.Commit()
+	}
+	for _, n := range e.nodes[:3] {
+		if err := n.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.Close()
+	if r := records(t, path); r["signatures"] != 3 {
+		t.Fatalf("store after the attestations: %v", r)
+	}
+	if got := e.childBalance(fan.Address); got.Sign() != 0 {
+		t.Fatalf("minted before the restart: %v", got)
+	}
+
+	second := e.aggregatorAt(path, nil)
+	for range 3 {
+		if err := second.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.side.Commit()
+	}
+	if got := e.childBalance(fan.Address); got.Cmp(devchain.USDC(70)) != 0 {
+		t.Fatalf("after the restart the fan holds %v", got)
+	}
+	second.Close()
+	if r := records(t, path); r["signatures"] != 0 || r["sent"] != 0 {
+		t.Fatalf("store after the mint: %v", r)
+	}
+	third := e.aggregatorAt(path, nil)
+	e.quiet(third)
+	if got := e.childBalance(fan.Address); got.Cmp(devchain.USDC(70)) != 0 {
+		t.Fatalf("credited again: %v", got)
+	}
 }
