@@ -26,6 +26,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
@@ -182,6 +183,10 @@ func New(opts Options) (*Chain, error) {
 	}
 	backend := simulated.NewBackend(alloc, func(nc *node.Config, ec *ethconfig.Config) {
 		ec.Genesis.Config = cfg
+		// An archive: the relay's index reads events' settings at the blocks it indexes, and
+		// a relay restarted on a chain that has run a while reads from its start (the
+		// default keeps only the last 128 blocks' state).
+		ec.NoPruning, ec.StateScheme = true, rawdb.HashScheme
 		if opts.HTTP != "" {
 			nc.HTTPHost, nc.HTTPPort, nc.HTTPModules = opts.HTTP, httpPort, []string{"eth", "net", "web3"}
 		}
