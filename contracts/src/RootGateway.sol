@@ -114,8 +114,10 @@ contract RootGateway is ReentrancyGuardTransient {
     /// name one could redirect the deposit to itself. A fan's key is the same on both
     /// chains, hence so is its address. A permit used first by someone else (front-run,
     /// see OpenZeppelin's ERC20Permit notes) does not make this fail while the allowance
-    /// it granted is still there; otherwise reverts with PermitNotUsable. Also reverts with
-    /// InvalidRecipient (owner zero) or ZeroDeposit.
+    /// it granted is still there; otherwise reverts with PermitNotUsable. Hence an allowance
+    /// the owner gave this gateway otherwise (approve) may be deposited this way by anyone,
+    /// which is harmless only because it can go nowhere but to the owner's own address. Also
+    /// reverts with InvalidRecipient (owner zero) or ZeroDeposit.
     function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
         nonReentrant
