@@ -19,6 +19,9 @@ const state = {
   // the main-chain bridge (chainInfo.gateway): the bridged stablecoin with this account's
   // balance (wallet.bridgeBalance) and the withdrawals paid to it (wallet.withdrawals)
   bridged: null, withdrawals: [],
+  // deposits from the main chain: its stablecoin with this account's balance and the
+  // permit details (wallet.mainBalance), and the deposits credited to it (wallet.deposits)
+  main: null, deposits: [], expectDeposits: 0,
   expectWithdrawals: 0, // how many this page has sent: the relay's list may lag behind
 };
 
@@ -607,8 +610,67 @@ async function loadMainChain() {
     $('bridge-balance').textContent = formatAmount(state.bridged.balance || '0', state.bridged);
     $('withdraw-symbol').textContent = state.bridged.symbol;
   } catch (e) { $('bridge-balance').textContent = humanError(e); }
-  await refreshWithdrawals();
+  try {
+    state.main = await state.wallet.mainBalance({ account: state.account });
+    $('main-balance').textContent = formatAmount(state.main.token.balance || '0', state.main.token);
+    document.querySelectorAll('.main-symbol').forEach((s) => { s.textContent = state.main.token.symbol; });
+  } catch (e) { $('main-balance').textContent = humanError(e); }
+  await Promise.all([refreshWithdrawals(), refreshDeposits()]);
 }
+
+let depositsTimer = null;
+// refreshDeposits reads the deposits credited to this account, every 2 s while any is not
+// credited yet; the balances are read again once one is.
+async function refreshDeposits() {
+  clearTimeout(depositsTimer);
+  let list;
+  try { list = (await state.wallet.deposits({ account: state.account })) || []; } catch { list = null; }
+  if (list && JSON.stringify(list) !== JSON.stringify(state.deposits)) {
+    const credited = (l) => l.filter((d) => d.stage === 'credited').length;
+    const more = credited(list) > credited(state.deposits);
+    state.deposits = list;
+    renderDeposits();
+    if (more) { loadMainChain(); return; }
+  }
+  if (!list || list.length < state.expectDeposits || list.some((d) => d.stage !== 'credited')) {
+    depositsTimer = setTimeout(refreshDeposits, 2000);
+  }
+}
+
+function depositWords(d) {
+  if (d.stage === 'credited') return 'Credited';
+  const left = d.required - d.confirmations;
+  if (left > 0) return `Waiting for ${left} main-chain confirmation${left === 1 ? '' : 's'}`;
+  return 'Confirmed on the main chain; waiting for the validators';
+}
+
+function renderDeposits() {
+  const tok = (state.main && state.main.token) || { symbol: 'TestUSD', decimals: 6 };
+  $('deposits-empty').hidden = state.deposits.length > 0;
+  $('deposits').replaceChildren(...state.deposits.slice().reverse().map((d) =>
+    el('li', { class: 'deposit', dataset: { stage: d.stage, id: d.id } },
+      `${formatAmount(d.amount, tok)}: `, el('span', { class: 'stage' }, depositWords(d)))));
+}
+
+$('form-deposit').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const where = $('deposit-error');
+  showError(null, where);
+  const tok = (state.main && state.main.token) || { symbol: 'TestUSD', decimals: 6 };
+  let amount;
+  try { amount = parseAmount($('deposit-amount').value, tok); } catch (e) { showError(e, where); return; }
+  if (amount === 0n) { showError(new Error('Enter an amount above zero.'), where); return; }
+  busy($('btn-deposit'), async () => {
+    try {
+      const prepared = await state.wallet.prepareDeposit({ account: state.account, amount: amount.toString() });
+      approveFlow(`Bring ${formatAmount(amount.toString(), tok)} from the main chain to Stagepass`, prepared, 'Done', () => {
+        state.expectDeposits = state.deposits.length + 1;
+        $('deposit-amount').value = '';
+        loadMainChain();
+      });
+    } catch (e) { showError(e, where); }
+  });
+});
 
 let withdrawalsTimer = null;
 // refreshWithdrawals reads the withdrawals paid to this account, every 3 s while any has not

@@ -157,7 +157,12 @@ export function approveFlow(wallet, title, prepared, doneText, onDone) {
       } else if (st.state === 'mined') finish(true);
     };
     try {
-      const { request } = await wallet.approve({ id: prepared.id });
+      const { request, deposit } = await wallet.approve({ id: prepared.id });
+      if (deposit) { // a main-chain deposit: the relay sent it; its progress is sp_deposits'
+        prog.replaceChildren(el('li', { class: 'done' }, 'Signed and sent on the main chain (gas paid by Stagepass)'));
+        finish(true);
+        return;
+      }
       off = wallet.on('request', (st) => { if (st.id === request.id) mark(st); }) || off;
       mark(request);
       // A push may have come before we knew the id: ask once.
