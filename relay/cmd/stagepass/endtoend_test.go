@@ -323,6 +323,15 @@ func TestCheckpointDevEndToEnd(t *testing.T) {
 		return b
 	}
 	d.waitFor("100 spUSD credited on the sidechain", 60*time.Second, func() bool { return spBalance().Cmp(devchain.USDC(100)) == 0 })
+	// The relay tells fans the confirmations these validators wait for (--confirmations 2).
+	var deps []protocol.Deposit
+	d.waitFor("sp_deposits shows the deposit credited", 10*time.Second, func() bool {
+		d.mustRPC(protocol.MethodDeposits, []any{fanAddr.Hex()}, &deps)
+		return len(deps) == 1 && deps[0].Stage == protocol.DepositCredited
+	})
+	if deps[0].Required != 2 || deps[0].Amount != devchain.USDC(100).String() {
+		t.Fatalf("sp_deposits %+v: want 100 TestUSD credited after 2 confirmations", deps[0])
+	}
 
 	// An issuer (a fresh key, no gas anywhere) creates an event priced in spUSD through the
 	// relay: doors open in 5 s of sidechain time, it starts (and resale closes) in 60 s.
