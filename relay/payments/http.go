@@ -95,18 +95,8 @@ func (s *Sandbox) Handler(apiKey string) http.Handler {
 		respond(w, in, err)
 	}))
 	mux.HandleFunc("POST /v1/transfers", auth(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The request body is not a form: "+err.Error())
-			return
-		}
-		amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", "amount must be an integer number of minor units")
-			return
-		}
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The sandbox needs an Idempotency-Key header on transfers.")
+		amount, key, ok := amountAndKey(w, r, "transfers")
+		if !ok {
 			return
 		}
 		p, err := s.Pay(r.Context(), Payout{
@@ -120,18 +110,8 @@ func (s *Sandbox) Handler(apiKey string) http.Handler {
 		writeJSON(w, http.StatusOK, transferJSON(p))
 	}))
 	mux.HandleFunc("POST /v1/transfers/{id}/reversals", auth(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The request body is not a form: "+err.Error())
-			return
-		}
-		amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", "amount must be an integer number of minor units")
-			return
-		}
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The sandbox needs an Idempotency-Key header on transfer reversals.")
+		amount, key, ok := amountAndKey(w, r, "transfer reversals")
+		if !ok {
 			return
 		}
 		rev, err := s.Reverse(r.Context(), Reversal{Key: key, Transfer: r.PathValue("id"), Amount: amount})
@@ -494,4 +474,24 @@ func (c *Client) Reverse(ctx context.Context, r Reversal) (Reversal, error) {
 	}
 	r.ID, r.Amount, r.Created = t.ID, t.Amount, t.Created
 	return r, nil
+}
+
+// amountAndKey reads a money-moving request's form amount (minor units) and its
+// Idempotency-Key, which the sandbox requires on `what`; on failure it has answered 400.
+func amountAndKey(w http.ResponseWriter, r *http.Request, what string) (int64, string, bool) {
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The request body is not a form: "+err.Error())
+		return 0, "", false
+	}
+	amount, err := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "amount", "amount must be an integer number of minor units")
+		return 0, "", false
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "The sandbox needs an Idempotency-Key header on "+what+".")
+		return 0, "", false
+	}
+	return amount, key, true
 }
