@@ -4,8 +4,11 @@
 // the main chain's checkpoints (CheckpointManager; each one's withdrawal root checked
 // against the Go tree of the leaves in its blocks) and RootGateway's Exited logs; it serves
 // each withdrawal's stage and its Merkle proof and, given the relay's main-chain wallet,
-// sends RootGateway.exit for each checkpointed withdrawal itself, once. Everything is
-// rebuilt from the chains on start: the Tracker keeps nothing of its own.
+// sends RootGateway.exit for each checkpointed withdrawal itself, once. It also follows
+// RootGateway's Deposited logs (the deposits the other way, by recipient, for sp_deposits).
+// Everything is rebuilt from the chains on start, from the contracts' deployment blocks
+// (Config.SideStart, MainStart) in queries of at most RangeLimit blocks: the Tracker keeps
+// nothing of its own.
 package exits
 
 import (
@@ -28,6 +31,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -37,6 +41,9 @@ var (
 	childABI    = sidechain.NewChildGateway()
 	queuedTopic = eventID(&sidechain.ChildGatewayMetaData, "WithdrawalQueued")
 	exitedTopic = eventID(&mainchain.RootGatewayMetaData, "Exited")
+	// DepositedTopic is RootGateway's Deposited(depositId, from, recipient, amount) event
+	// (all but amount indexed).
+	DepositedTopic = eventID(&mainchain.RootGatewayMetaData, "Deposited")
 )
 
 func eventID(meta *bind.MetaData, name string) common.Hash {
@@ -88,7 +95,8 @@ type Config struct {
 	// Wallet, if set, pays the exits; nil only serves proofs (ValidatorConfig.ManualExits).
 	Wallet Wallet
 	// SideStart and MainStart are the first blocks read on each chain (ChildGateway's and
-	// RootGateway's deployment, or 0).
+	// RootGateway's deployment, or 0): a node that keeps no logs below them, or a chain
+	// with millions of blocks before them, is not asked for those.
 	SideStart, MainStart uint64
 	// Poll is how often Run reads the chains (default 1 s); RetryAfter how long an exit
 	// that could not be sent or reverted waits before the next try (default 30 s);
@@ -110,6 +118,8 @@ type Tracker struct {
 	sideNext uint64 // the next sidechain block to read
 	mainNext uint64 // the next main-chain block to read
 	synced   bool   // one Step went through
+	// deposits are RootGateway's deposits read so far, by recipient, oldest first.
+	deposits map[common.Address][]Deposit
 	lastErr  error
 	// settled: the wallet had no unmined transaction once since the Tracker started, so
 	// no exit a previous run sent can still be waiting (exit waits for it).
@@ -165,7 +175,7 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Tracker{cfg: cfg, exits: map[uint64]exitLog{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
+	return &Tracker{cfg: cfg, exits: map[uint64]exitLog{}, deposits: map[common.Address][]Deposit{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
 }
 
 // Run follows the chains until ctx ends. A node that goes away is logged and retried with
@@ -206,7 +216,7 @@ func (t *Tracker) read(ctx context.Context) error {
 	if err := t.followCheckpoints(ctx); err != nil {
 		return err
 	}
-	return t.followExits(ctx)
+	return t.followMain(ctx)
 }
 
 // followSide reads ChildGateway's WithdrawalQueued logs up to the sidechain's head.
@@ -215,15 +225,11 @@ func (t *Tracker) followSide(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sidechain head: %w", err)
 	}
-	for from := t.sideNext; from <= head; {
-		to := min(from+t.cfg.RangeLimit-1, head)
-		logs, err := t.cfg.Side.FilterLogs(ctx, ethereum.FilterQuery{
-			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
-			Addresses: []common.Address{t.cfg.Child}, Topics: [][]common.Hash{{queuedTopic}},
-		})
-		if err != nil {
-			return fmt.Errorf("ChildGateway's WithdrawalQueued logs in sidechain blocks %d..%d: %w", from, to, err)
-		}
+	t.mu.Lock()
+	from := t.sideNext
+	t.mu.Unlock()
+	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Child}, Topics: [][]common.Hash{{queuedTopic}}}
+	err = logscan.Scan(ctx, t.cfg.Side, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, to uint64) (bool, error) {
 		t.mu.Lock()
 		next := len(t.ws)
 		t.mu.Unlock()
@@ -235,18 +241,18 @@ func (t *Tracker) followSide(ctx context.Context) error {
 			}
 			ev, err := childABI.UnpackWithdrawalQueuedEvent(l)
 			if err != nil {
-				return fmt.Errorf("WithdrawalQueued log in sidechain block %d: %w", l.BlockNumber, err)
+				return false, fmt.Errorf("WithdrawalQueued log in sidechain block %d: %w", l.BlockNumber, err)
 			}
 			w := merkle.Withdrawal{Kind: ev.Kind, Index: ev.Index.Uint64(), Recipient: ev.Recipient, Asset: ev.Asset, Value: ev.Value, Data: ev.Data}
 			if !ev.Index.IsUint64() || w.Index != uint64(next+len(got)) {
-				return fmt.Errorf("ChildGateway's withdrawal %s (sidechain block %d) is not the next one, %d: the relay would build another tree",
+				return false, fmt.Errorf("ChildGateway's withdrawal %s (sidechain block %d) is not the next one, %d: the relay would build another tree",
 					ev.Index, l.BlockNumber, next+len(got))
 			}
 			leaf := w.Leaf()
 			if leaf != ev.Leaf {
 				t.cfg.Logger.Error("withdrawals: ChildGateway logged another leaf than the relay computes; no proofs from here on",
 					"index", w.Index, "block", l.BlockNumber, "goLeaf", leaf, "loggedLeaf", common.Hash(ev.Leaf))
-				return fmt.Errorf("withdrawal %d: Go leaf %x, ChildGateway's %x", w.Index, leaf, ev.Leaf)
+				return false, fmt.Errorf("withdrawal %d: Go leaf %x, ChildGateway's %x", w.Index, leaf, ev.Leaf)
 			}
 			got = append(got, &entry{w: w, leaf: leaf, tx: l.TxHash, block: l.BlockNumber})
 		}
@@ -254,7 +260,10 @@ func (t *Tracker) followSide(ctx context.Context) error {
 		t.ws = append(t.ws, got...)
 		t.sideNext = to + 1
 		t.mu.Unlock()
-		from = to + 1
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("sidechain: ChildGateway's WithdrawalQueued logs: %w", err)
 	}
 	return nil
 }
@@ -311,32 +320,87 @@ func (t *Tracker) tree(n int) *merkle.Tree {
 	return tree
 }
 
-// followExits reads RootGateway's Exited logs up to the main chain's head.
-func (t *Tracker) followExits(ctx context.Context) error {
+// followMain reads RootGateway's Exited and Deposited logs up to the main chain's head.
+func (t *Tracker) followMain(ctx context.Context) error {
 	head, err := t.cfg.Main.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("main chain head: %w", err)
 	}
-	for from := t.mainNext; from <= head; {
-		to := min(from+t.cfg.RangeLimit-1, head)
-		logs, err := t.cfg.Main.FilterLogs(ctx, ethereum.FilterQuery{
-			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
-			Addresses: []common.Address{t.cfg.Root}, Topics: [][]common.Hash{{exitedTopic}},
-		})
-		if err != nil {
-			return fmt.Errorf("RootGateway's Exited logs in main-chain blocks %d..%d: %w", from, to, err)
-		}
+	t.mu.Lock()
+	from := t.mainNext
+	t.mu.Unlock()
+	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Root}, Topics: [][]common.Hash{{exitedTopic, DepositedTopic}}}
+	err = logscan.Scan(ctx, t.cfg.Main, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, to uint64) (bool, error) {
 		t.mu.Lock()
+		defer t.mu.Unlock()
 		for i := range logs {
-			if ev, err := rootABI.UnpackExitedEvent(&logs[i]); err == nil && !logs[i].Removed {
-				t.exits[ev.Index.Uint64()] = exitLog{tx: logs[i].TxHash, checkpoint: ev.Checkpoint.Uint64()}
+			l := &logs[i]
+			if l.Removed || len(l.Topics) == 0 {
+				continue
+			}
+			if l.Topics[0] == DepositedTopic {
+				if d, ok := depositOf(l); ok {
+					t.deposits[d.Recipient] = append(t.deposits[d.Recipient], d)
+				}
+			} else if ev, err := rootABI.UnpackExitedEvent(l); err == nil {
+				t.exits[ev.Index.Uint64()] = exitLog{tx: l.TxHash, checkpoint: ev.Checkpoint.Uint64()}
 			}
 		}
 		t.mainNext = to + 1
-		t.mu.Unlock()
-		from = to + 1
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("main chain: RootGateway's Exited and Deposited logs: %w", err)
 	}
 	return nil
+}
+
+// Deposit is one of RootGateway's deposits as its Deposited log says.
+type Deposit struct {
+	ID, Amount      *big.Int
+	From, Recipient common.Address
+	Tx              common.Hash
+	Block           uint64
+}
+
+func depositOf(l *types.Log) (Deposit, bool) {
+	ev, err := rootABI.UnpackDepositedEvent(l)
+	if err != nil {
+		return Deposit{}, false
+	}
+	return Deposit{ID: ev.DepositId, Amount: ev.Amount, From: ev.From, Recipient: ev.Recipient, Tx: l.TxHash, Block: l.BlockNumber}, true
+}
+
+// Deposits are RootGateway's deposits to `recipient`, oldest first, up to the main chain's
+// head, which it returns: those the Tracker has read, and those in the blocks it has not
+// read yet (since its last step) from the node, for this recipient only.
+func (t *Tracker) Deposits(ctx context.Context, recipient common.Address) ([]Deposit, uint64, error) {
+	t.mu.Lock()
+	if !t.synced {
+		err := t.notReady()
+		t.mu.Unlock()
+		return nil, 0, err
+	}
+	out, from := append([]Deposit{}, t.deposits[recipient]...), t.mainNext
+	t.mu.Unlock()
+	head, err := t.cfg.Main.BlockNumber(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("main chain head: %w", err)
+	}
+	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Root},
+		Topics: [][]common.Hash{{DepositedTopic}, nil, nil, {common.BytesToHash(recipient.Bytes())}}}
+	err = logscan.Scan(ctx, t.cfg.Main, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, _ uint64) (bool, error) {
+		for i := range logs {
+			if d, ok := depositOf(&logs[i]); ok && !logs[i].Removed && d.Recipient == recipient {
+				out = append(out, d)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("main chain: RootGateway's Deposited logs: %w", err)
+	}
+	return out, head, nil
 }
 
 // exit sends RootGateway.exit for each checkpointed withdrawal not yet exited, once, and
