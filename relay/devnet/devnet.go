@@ -72,6 +72,9 @@ type Devnet struct {
 	Main      *devchain.Chain
 	Bridge    *devchain.Bridge
 	Submitter *ecdsa.PrivateKey
+	// MainStart is the main-chain block the bridge's deployment began in (RootGateway's
+	// deployment block or an earlier one), with Config.MainChain.
+	MainStart uint64
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -141,7 +144,7 @@ func Start(cfg Config) (*Devnet, error) {
 		"testUSD", c.USD, "demoEvent", d.Demo, "blockTime", cfg.BlockTime)
 	if d.Main != nil {
 		cfg.Logger.Info("development main chain ready", "chainId", d.Main.ChainID, "stakeManager", d.Bridge.Stake,
-			"checkpointManager", d.Bridge.Checkpoints, "rootGateway", d.Bridge.Root, "testUSD", d.Main.USD,
+			"checkpointManager", d.Bridge.Checkpoints, "rootGateway", d.Bridge.Root, "mainStartBlock", d.MainStart, "testUSD", d.Main.USD,
 			"childGateway", d.Bridge.Child, "childToken", d.Bridge.ChildToken, "validators", len(d.Bridge.Validators))
 	}
 	return d, nil

@@ -33,6 +33,11 @@ func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int, exi
 	if err != nil {
 		return fmt.Errorf("start the main chain: %w", err)
 	}
+	head, err := main.Client.BlockNumber(context.Background())
+	if err != nil {
+		main.Close()
+		return fmt.Errorf("start the main chain: %w", err)
+	}
 	b, err := devchain.NewBridge(main, d.Chain, devchain.BridgeOptions{Validators: validators, ExitDelay: uint64(exitDelay / time.Second)})
 	if err != nil {
 		main.Close()
@@ -64,7 +69,7 @@ func (d *Devnet) startMainchain(devKeys []*ecdsa.PrivateKey, validators int, exi
 	}
 	// Development accounts hold TestUSD on the main chain, approved to RootGateway.
 	main.FundUSD(b.Root, devchain.USDC(5000), main.Accounts...)
-	d.Main, d.Bridge, d.Submitter = main, b, submitter
+	d.Main, d.Bridge, d.Submitter, d.MainStart = main, b, submitter, head+1
 	return nil
 }
 

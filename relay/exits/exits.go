@@ -59,7 +59,7 @@ var (
 	ErrUnknown         = errors.New("no such withdrawal")
 	ErrNotCheckpointed = errors.New("not in a checkpoint yet")
 	// ErrNotReady: the Tracker has not read the chains once yet (a node is away).
-	ErrNotReady = errors.New("the relay has not read the bridge's withdrawals yet")
+	ErrNotReady = errors.New("the relay has not read the bridge's withdrawals and deposits yet")
 )
 
 // Side is what the Tracker reads of the sidechain.

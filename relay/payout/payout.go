@@ -36,6 +36,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
+	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -58,9 +59,11 @@ type Config struct {
 	// Start is the first block to read on a fresh cursor; Confirmations how deep a block
 	// must be before its payouts are made (default 0: the dev chain does not reorg).
 	Start, Confirmations uint64
-	// Poll is how often new blocks are read (default 1 s).
-	Poll   time.Duration
-	Logger *slog.Logger
+	// Poll is how often new blocks are read (default 1 s); RangeLimit the most blocks read
+	// in one log query (default 1000; providers often refuse more).
+	Poll       time.Duration
+	RangeLimit uint64
+	Logger     *slog.Logger
 }
 
 var (
@@ -94,6 +97,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Poll == 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.RangeLimit == 0 {
+		cfg.RangeLimit = logscan.DefaultLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -150,7 +156,7 @@ func (w *Worker) setCursor(next uint64) error {
 	})
 }
 
-// Step reads the confirmed blocks not read yet (up to 1,000) and makes their payouts and
+// Step reads the confirmed blocks not read yet (up to RangeLimit) and makes their payouts and
 // reversals, in the chain's order.
 func (w *Worker) Step(ctx context.Context) error {
 	next, err := w.cursor()
@@ -164,7 +170,7 @@ func (w *Worker) Step(ctx context.Context) error {
 	if head < w.cfg.Confirmations || head-w.cfg.Confirmations < next {
 		return nil
 	}
-	to := min(head-w.cfg.Confirmations, next+999)
+	to := min(head-w.cfg.Confirmations, next+w.cfg.RangeLimit-1)
 	logs, err := w.cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
 		FromBlock: new(big.Int).SetUint64(next), ToBlock: new(big.Int).SetUint64(to),
 		Topics: [][]common.Hash{{topicRevenueSplit, topicCardReversed}},

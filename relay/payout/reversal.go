@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/payments"
 )
 
@@ -63,19 +64,21 @@ func (w *Worker) reverse(ctx context.Context, l *types.Log) error {
 		w.cfg.Logger.Warn("card reversal without the hub's PaymentReversed; nothing clawed back", "tx", l.TxHash, "index", l.Index)
 		return nil
 	}
-	// The payment's fulfilment, among the blocks this worker pays out (from Start).
-	found, err := w.cfg.Chain.FilterLogs(ctx, ethereum.FilterQuery{
-		FromBlock: new(big.Int).SetUint64(w.cfg.Start), ToBlock: new(big.Int).SetUint64(l.BlockNumber),
-		Addresses: []common.Address{l.Address}, Topics: [][]common.Hash{{topicCardPurchased}, nil, {pid}},
+	// The payment's fulfilment, among the blocks this worker pays out (from Start): the
+	// newest, read back from the reversal's block in queries of at most RangeLimit blocks.
+	var f *types.Log
+	q := ethereum.FilterQuery{Addresses: []common.Address{l.Address}, Topics: [][]common.Hash{{topicCardPurchased}, nil, {pid}}}
+	span := logscan.Span{From: w.cfg.Start, To: l.BlockNumber, Limit: w.cfg.RangeLimit, Backward: true}
+	err = logscan.Scan(ctx, w.cfg.Chain, q, span, func(found []types.Log, _, _ uint64) (bool, error) {
+		for i := range found {
+			if !found[i].Removed {
+				f = &found[i]
+			}
+		}
+		return f == nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("find the fulfilment of payment %s: %w", pid.Hex(), err)
-	}
-	var f *types.Log
-	for i := range found {
-		if !found[i].Removed {
-			f = &found[i]
-		}
 	}
 	if f == nil {
 		w.cfg.Logger.Warn("card reversal of a sale fulfilled before this worker's start; nothing clawed back", "payment", pid, "tx", l.TxHash)

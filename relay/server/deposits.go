@@ -16,7 +16,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
-	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/exits"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/validator"
@@ -30,15 +30,8 @@ import (
 // wallet the validator aggregator (and the exits) send from.
 
 var (
-	rootGW      = mainchain.NewRootGateway()
-	childGW     = sidechain.NewChildGateway()
-	depositedID = func() common.Hash {
-		parsed, err := mainchain.RootGatewayMetaData.ParseABI()
-		if err != nil {
-			panic(err)
-		}
-		return parsed.Events["Deposited"].ID
-	}()
+	rootGW  = mainchain.NewRootGateway()
+	childGW = sidechain.NewChildGateway()
 )
 
 // sentPermits remembers the permits sent and not yet mined (owner → permit nonce), so the
@@ -188,55 +181,46 @@ func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (
 	return protocol.DepositSent{TxHash: tx.Hash().Hex()}, nil
 }
 
-// deposits is sp_deposits [owner]: RootGateway's Deposited logs for recipient owner, each
-// pending until ChildGateway minted it.
+// deposits is sp_deposits [owner]: RootGateway's deposits to owner, as the withdrawal
+// tracker follows them (relay/exits: Deposited logs from ValidatorConfig.MainStartBlock,
+// and the blocks since its last step read for this owner), each pending until
+// ChildGateway minted it; depositMinted is read only for those not yet seen minted.
 func (r *Relay) deposits(ctx context.Context, req *rpcserver.Request) (any, error) {
 	var owner common.Address
 	if err := positional(req, addressParam(&owner, "owner")); err != nil {
 		return nil, err
 	}
-	if r.vagg == nil {
+	if r.vagg == nil || r.exits == nil {
 		return nil, noDeposits()
 	}
-	main, ok := r.cfg.Validators.Main.(anchor.MainChain)
-	if !ok {
-		return nil, errors.New("the main chain's connection cannot read logs")
+	ds, head, err := r.exits.Deposits(ctx, owner)
+	if errors.Is(err, exits.ErrNotReady) {
+		return nil, rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
+	} else if err != nil {
+		return nil, err
 	}
-	head, err := main.BlockNumber(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("main chain head: %w", err)
-	}
-	c := r.vagg.Contracts()
-	logs, err := main.FilterLogs(ctx, ethereum.FilterQuery{
-		FromBlock: new(big.Int), ToBlock: new(big.Int).SetUint64(head), Addresses: []common.Address{c.Root},
-		Topics: [][]common.Hash{{depositedID}, nil, nil, {common.BytesToHash(owner.Bytes())}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("main chain: read deposits: %w", err)
-	}
+	child := r.vagg.Contracts().Child
 	m := r.depositConfirmations()
-	out := []protocol.Deposit{}
-	for i := range logs {
-		if logs[i].Removed {
-			continue
-		}
-		ev, err := rootGW.UnpackDepositedEvent(&logs[i])
-		if err != nil {
-			continue
-		}
+	out := make([]protocol.Deposit, 0, len(ds))
+	for _, dep := range ds {
 		d := protocol.Deposit{
-			ID: ev.DepositId.String(), Amount: ev.Amount.String(), From: strings.ToLower(ev.From.Hex()),
-			TxHash: logs[i].TxHash.Hex(), Block: logs[i].BlockNumber, Confirmations: head - logs[i].BlockNumber + 1, Required: m,
+			ID: dep.ID.String(), Amount: dep.Amount.String(), From: strings.ToLower(dep.From.Hex()),
+			TxHash: dep.Tx.Hex(), Block: dep.Block, Confirmations: head - dep.Block + 1, Required: m,
 			Stage: protocol.DepositPending,
 		}
-		res, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &c.Child, Data: childGW.PackDepositMinted(ev.DepositId)}, nil)
-		if err != nil {
-			return nil, fmt.Errorf("sidechain: read deposit %s: %w", ev.DepositId, err)
-		}
-		if minted, err := childGW.UnpackDepositMinted(res); err != nil {
-			return nil, fmt.Errorf("sidechain: read deposit %s: %w", ev.DepositId, err)
-		} else if minted {
+		if _, ok := r.minted.Load(d.ID); ok {
 			d.Stage = protocol.DepositCredited
+		} else {
+			res, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &child, Data: childGW.PackDepositMinted(dep.ID)}, nil)
+			if err != nil {
+				return nil, fmt.Errorf("sidechain: read deposit %s: %w", d.ID, err)
+			}
+			if minted, err := childGW.UnpackDepositMinted(res); err != nil {
+				return nil, fmt.Errorf("sidechain: read deposit %s: %w", d.ID, err)
+			} else if minted {
+				r.minted.Store(d.ID, true)
+				d.Stage = protocol.DepositCredited
+			}
 		}
 		out = append(out, d)
 	}

@@ -119,8 +119,9 @@ func (f *flakyPayer) Reverse(ctx context.Context, r payments.Reversal) (payments
 // the payment is charged back, the hub burns the tickets, and the payout worker reverses
 // each party's payout, half per ticket: every balance is back to 0, with one reversal per
 // ticket and party. A second worker that starts only after the chargeback (it pays and
-// reverses in one pass), whose processor fails and loses answers mid-way, and which restarts
-// mid-way, ends the same, exactly once. (The relay itself is not restarted here: the
+// reverses in one pass) on a node that answers log queries of at most 10 blocks, whose
+// processor fails and loses answers mid-way, and which restarts mid-way, ends the same,
+// exactly once. (The relay itself is not restarted here: the
 // simulated chain prunes the historical state a restarted relay's index reads once it is
 // 128 blocks behind, which this test's two workers outlast.)
 func TestCardPurchasePayoutClawback(t *testing.T) {
@@ -161,8 +162,10 @@ func TestCardPurchasePayoutClawback(t *testing.T) {
 	defer sb.Close()
 	flaky := &flakyPayer{Sandbox: sb, lose: map[int]bool{2: true}, fail: map[int]bool{4: true}}
 	cursor := filepath.Join(t.TempDir(), "payouts.db")
+	// Its node refuses log queries over 10 blocks: the sale is looked up 10 blocks at a time.
+	node := &prunedNode{Client: e.chain.Client, limit: 10}
 	worker := func() *payout.Worker {
-		w, err := payout.New(payout.Config{Chain: e.chain.Client, Factory: e.chain.Factory, Payer: flaky, Path: cursor,
+		w, err := payout.New(payout.Config{Chain: node, RangeLimit: 10, Factory: e.chain.Factory, Payer: flaky, Path: cursor,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +178,7 @@ func TestCardPurchasePayoutClawback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range head/1000 + 2 {
+		for range head/10 + 2 {
 			if err := w.Step(ctx); err != nil {
 				return err
 			}

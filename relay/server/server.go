@@ -112,6 +112,8 @@ type Relay struct {
 	exitDelay uint64
 	// permitsSent: deposit permits sent on the main chain (deposits.go).
 	permitsSent sentPermits
+	// minted: the deposits ChildGateway was seen to mint (deposit id → true; deposits.go).
+	minted sync.Map
 
 	webhookEvents seenEvents // processor webhook ids acted on (webhooks.go)
 

@@ -39,6 +39,11 @@ type ValidatorConfig struct {
 	// before crediting a deposit, as sp_mainPermitInfo and sp_deposits report it (0: the
 	// validators' default, validator.DefaultConfirmations).
 	DepositConfirmations uint64
+	// MainStartBlock is RootGateway's deployment block on the main chain (or an earlier
+	// one): the relay reads the bridge's main-chain logs (Exited, Deposited) from there, in
+	// queries of at most 1,000 blocks; 0 reads from the genesis block, which a node that
+	// keeps no logs that old refuses.
+	MainStartBlock uint64
 }
 
 // Validators is the relay's validator report aggregator, nil without ValidatorConfig.

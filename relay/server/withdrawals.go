@@ -43,7 +43,7 @@ func (r *Relay) startExits(ctx context.Context) error {
 	}
 	cfg := exits.Config{
 		Main: main, Side: r.cfg.Client, Root: v.Root, Checkpoints: r.vagg.Contracts().Checkpoints, Child: v.Child,
-		SideStart: r.cfg.StartBlock, Logger: r.cfg.Logger,
+		SideStart: r.cfg.StartBlock, MainStart: v.MainStartBlock, Logger: r.cfg.Logger,
 	}
 	if !v.ManualExits {
 		cfg.Wallet = r.vagg.MainWallet()

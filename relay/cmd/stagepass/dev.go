@@ -96,7 +96,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if chain.Main != nil {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
-			DepositConfirmations: *confirmations,
+			DepositConfirmations: *confirmations, MainStartBlock: chain.MainStart,
 		}
 		switch bin := anchor.BtcdPath(); {
 		case !*anchorPoW:
