@@ -561,6 +561,22 @@ func (v *Vault) Accounts(ctx context.Context) ([]ethcrypto.Address, error) {
 	return rec.all(), nil
 }
 
+// ImportedAccounts lists the imported addresses (the tail of Accounts), locked
+// or not, as Accounts does.
+func (v *Vault) ImportedAccounts(ctx context.Context) ([]ethcrypto.Address, error) {
+	v.mu.Lock()
+	if v.keys != nil {
+		defer v.mu.Unlock()
+		return slices.Clone(v.rec.Imported), nil
+	}
+	v.mu.Unlock()
+	rec, err := v.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Imported, nil
+}
+
 // AddAccount derives the next account (m/44'/60'/0'/0/n) and stores it.
 func (v *Vault) AddAccount(ctx context.Context) (ethcrypto.Address, error) {
 	v.mu.Lock()

@@ -85,6 +85,10 @@ func TestImportKeystoreMethod(t *testing.T) {
 	if res["address"] != k.Address().Hex() || len(res["accounts"].([]any)) != 2 || res["accounts"].([]any)[1] != k.Address().Hex() {
 		t.Fatalf("import = %v", res)
 	}
+	// "accounts" tells the imported one apart (the fan app marks it).
+	if acc := call(t, s, "accounts", `{}`); len(acc["imported"].([]any)) != 1 || acc["imported"].([]any)[0] != k.Address().Hex() {
+		t.Fatalf("accounts = %v", acc)
+	}
 	if c := callErr(t, s, "importKeystore", `{"keystore":`+string(file)+`,"keystorePassword":"file password","password":"hunter2hunter2"}`); c != "ACCOUNT_EXISTS" {
 		t.Fatalf("second import: %s", c)
 	}

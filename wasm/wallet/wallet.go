@@ -266,7 +266,15 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		return struct{}{}, nil
 	case "accounts":
 		a, err := s.Vault.Accounts(ctx)
-		return accountsResult{a, s.Vault.Unlocked()}, err
+		if err != nil {
+			return nil, err
+		}
+		// imported: which of them came from a keystore file (the fan app marks them).
+		imp, err := s.Vault.ImportedAccounts(ctx)
+		return struct {
+			accountsResult
+			Imported []ethcrypto.Address `json:"imported"`
+		}{accountsResult{a, s.Vault.Unlocked()}, imp}, err
 	case "addAccount":
 		a, err := s.Vault.AddAccount(ctx)
 		return map[string]any{"address": a}, err
