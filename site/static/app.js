@@ -6,10 +6,12 @@ import { drawQR } from './qr.js';
 
 import { $, el, busy } from './dom.js';
 import { offerPasskeyUnlock, walletSettings } from './passkey.js';
-import { loadWallet, wireUnlockForms, humanError, showError, tokenInfo as walletTokenInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
+import { loadWallet, wireUnlockForms, humanError, showError, tokenInfo as walletTokenInfo, permitInfo, openSheet, closeSheet, summaryList, approveFlow as walletApproveFlow } from './walletui.js';
 
 const state = {
   wallet: null, account: null, chain: null, events: [], view: null,
+  accounts: [], imported: new Set(), // the wallet's accounts; the imported ones (lower case)
+  chainLive: false, // state.chain came from the relay (not only from the last visit)
   category: null, // the wallet's sp_category view: the fan's category, why, and what is attested
   requests: new Map(), // request id → progress callback
   payments: new Map(), // card payment id (0x…) → progress callback
@@ -55,7 +57,7 @@ async function boot() {
     await w.accounts({});
     show('unlock');
     $('unlock-password').focus();
-    offerPasskeyUnlock(w, $('form-unlock'), (r) => enter(r.accounts[0]));
+    offerPasskeyUnlock(w, $('form-unlock'), () => enter());
   } catch (e) {
     if (e.code !== 'NO_WALLET') throw e;
     show('onboard');
@@ -71,40 +73,138 @@ $('form-create').addEventListener('submit', (ev) => {
   busy($('btn-create'), async () => {
     $('btn-create').textContent = 'Creating…';
     try {
-      const r = await state.wallet.create({ password });
+      await state.wallet.create({ password });
       localStorage.setItem('stagepass.backupPending', '1');
-      await enter(r.accounts[0]);
+      await enter();
     } catch (e) { showError(e); }
   });
 });
 
-wireUnlockForms(() => state.wallet, async (r, how) => {
+wireUnlockForms(() => state.wallet, async (_, how) => {
   if (how === 'restore') localStorage.removeItem('stagepass.backupPending'); // the phrase was typed in: backed up
-  await enter(r.accounts[0]);
+  await enter();
 });
 
-async function enter(account) {
-  state.account = account;
+// The account the app acts for, remembered on this device (an address is no secret); account
+// 0 when it is no longer in the wallet (another phrase restored).
+const CHOSEN = 'stagepass.account';
+const same = (a, b) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
+
+async function enter() {
+  await loadAccounts();
+  const want = localStorage.getItem(CHOSEN);
+  setAccount(state.accounts.find((a) => same(a, want)) || state.accounts[0]);
   // The chain's id for door passes, known offline from the last visit.
   try { state.chain = JSON.parse(localStorage.getItem('stagepass.chain') || 'null'); } catch { state.chain = null; }
-  $('account').textContent = account;
-  walletSettings(state.wallet, $('account').parentElement, () => state.account);
+  walletSettings(state.wallet, $('account').parentElement, () => state.account, async (address, use) => {
+    await loadAccounts();
+    if (use) await switchAccount(address);
+  });
   $('backup-reminder').hidden = !localStorage.getItem('stagepass.backupPending');
   show('app');
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   await state.wallet.connect({ url: `${proto}//${location.host}/ws` });
-  const view = await state.wallet.tickets({ account });
-  renderTickets(view);
+  await showAccount();
+}
+
+// ---- accounts: the picker ----
+
+async function loadAccounts() {
+  const r = await state.wallet.accounts({});
+  state.accounts = r.accounts || [];
+  state.imported = new Set((r.imported || []).map((a) => a.toLowerCase()));
+  let n = 0;
+  $('account-select').replaceChildren(...state.accounts.map((a) => el('option', { value: a },
+    state.imported.has(a.toLowerCase()) ? `Imported: ${short(a)}` : `Account ${n++}: ${short(a)}`)));
+  if (state.account) $('account-select').value = state.account;
+}
+
+function setAccount(account) {
+  state.account = account;
+  localStorage.setItem(CHOSEN, account);
+  $('account').textContent = account;
+  $('account-select').value = account;
+  document.body.dataset.account = account.toLowerCase();
+}
+
+// showAccount shows what belongs to state.account: its tickets (the wallet's live feed for
+// this owner), then, online, its balances, main-chain panel, category, the events as they
+// are for it (presale, its own listings) and its card purchases in flight.
+async function showAccount() {
+  const account = state.account;
+  renderTickets(await state.wallet.tickets({ account }));
+  if (account !== state.account) return;
   try {
-    state.chain = await state.wallet.chainInfo({});
-    localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
+    if (!state.chainLive) {
+      state.chain = await state.wallet.chainInfo({});
+      state.chainLive = true;
+      localStorage.setItem('stagepass.chain', JSON.stringify(state.chain));
+    }
     loadMainChain();
     await loadCategory();
+    if (account !== state.account) return;
     await loadEvents();
+    refreshBalance();
     resumePayments();
   } catch (e) {
     if (e.code !== 'OFFLINE' && e.code !== 'NOT_CONNECTED') showError(e);
   }
+}
+
+// switchAccount re-points the app to another account of the wallet: what was shown for the
+// previous one (tickets, balances, withdrawals and deposits, category, a card purchase being
+// followed, an open door pass) is dropped and its timers stopped before the new one loads.
+// The wallet keeps one ticket feed per account: coming back to one reuses it.
+async function switchAccount(account) {
+  if (!account || same(account, state.account)) return;
+  if (!$('pass').hidden) $('btn-pass-close').click();
+  if (!$('sheet').hidden && !$('btn-cancel')?.disabled) closeSheet();
+  showError(null);
+  setAccount(account);
+  clearTimeout(withdrawalsTimer);
+  clearTimeout(depositsTimer);
+  clearTimeout(exitOpenTimer);
+  clearTimeout(finalityTimer);
+  finalityRound++;
+  state.payments.clear();
+  state.requests.clear();
+  Object.assign(state, { view: null, finality: {}, category: null, bridged: null, main: null,
+    withdrawals: [], deposits: [], expectDeposits: 0, expectWithdrawals: 0 });
+  $('tickets').replaceChildren();
+  $('ticket-count').textContent = '';
+  $('tickets-empty').hidden = false;
+  for (const id of ['balance', 'bridge-balance', 'main-balance']) $(id).textContent = '…';
+  delete $('balance').dataset.raw;
+  renderWithdrawals();
+  renderDeposits();
+  $('category').replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+  delete document.body.dataset.category;
+  await showAccount();
+}
+
+$('account-select').addEventListener('change', () => switchAccount($('account-select').value).catch((e) => showError(e)));
+
+$('btn-add-account').onclick = () => busy($('btn-add-account'), async () => {
+  showError(null);
+  try {
+    const { address } = await state.wallet.addAccount({});
+    await loadAccounts();
+    await switchAccount(address);
+  } catch (e) { showError(e); }
+});
+
+// refreshBalance shows this account's balance of the events' stablecoins (sp_permitInfo).
+async function refreshBalance() {
+  const account = state.account;
+  const coins = [...new Set(state.events.filter((ev) => !isNative(ev)).map((ev) => ev.currency.toLowerCase()))];
+  if (!coins.length) return;
+  let infos;
+  try { infos = await Promise.all(coins.map((c) => permitInfo(c, account))); } catch { return; } // offline: keep what is shown
+  if (account !== state.account) return;
+  infos = infos.filter(Boolean);
+  $('balance').textContent = infos.map((i) => formatAmount(i.balance || '0', i)).join(', ');
+  $('balance').dataset.raw = infos.map((i) => i.balance || '0').join(',');
+  $('balance').dataset.tokens = coins.join(',');
 }
 
 // ---- events ----
@@ -247,7 +347,7 @@ function cardSummary(title, prepared) {
     const pay = prepared.payment;
     try {
       const { request } = await state.wallet.approve({ id: prepared.id });
-      const p = { id: pay.id, paymentId: pay.paymentId.toLowerCase(), title, checkoutUrl: pay.checkoutUrl, request: request.id, at: Date.now() };
+      const p = { id: pay.id, paymentId: pay.paymentId.toLowerCase(), title, checkoutUrl: pay.checkoutUrl, request: request.id, at: Date.now(), account: state.account };
       rememberPayment(p);
       cardProgress(p, request);
     } catch (e) {
@@ -357,11 +457,12 @@ function cardProgress(p, request) {
 }
 
 // resumePayments picks up card purchases still in flight (after a reload or a checkout in
-// this tab): the latest one reopens, the others are dropped after two days.
+// this tab): the latest one of this account reopens, the others are dropped after two days.
 function resumePayments() {
   const list = pendingPayments().filter((p) => Date.now() - p.at < 2 * 86400e3);
   localStorage.setItem(PENDING, JSON.stringify(list));
-  if (list.length) cardProgress(list[list.length - 1]);
+  const mine = list.filter((p) => !p.account || same(p.account, state.account));
+  if (mine.length) cardProgress(mine[mine.length - 1]);
 }
 
 // ---- resale listings ----
@@ -421,8 +522,11 @@ async function buyListed(ev, t, tok, button, ul) {
 // what the oracle network attested on the chain (what events read).
 
 async function loadCategory() {
+  const account = state.account;
   try {
-    state.category = await state.wallet.category({ account: state.account });
+    const category = await state.wallet.category({ account });
+    if (account !== state.account) return;
+    state.category = category;
     renderCategory(state.category);
   } catch (e) {
     // A relay without an oracle network has no sp_category: every buyer is unclassified.
@@ -468,7 +572,9 @@ const STATE_WORDS = { valid: 'Valid', listed: 'For resale', checkedIn: 'Checked 
 
 function renderTickets(view) {
   if (!view || (state.account && view.owner && view.owner.toLowerCase() !== state.account.toLowerCase())) return;
+  const fresh = state.view !== view;
   state.view = view;
+  document.body.dataset.ticketsFor = (view.owner || '').toLowerCase();
   const list = $('tickets');
   const tickets = view.tickets || [];
   $('ticket-count').textContent = tickets.length ? `(${tickets.length})` : '';
@@ -503,6 +609,7 @@ function renderTickets(view) {
   }));
   refreshFinality();
   scheduleExitOpen(tickets, view.events || {});
+  if (fresh) refreshBalance(); // a purchase, sale or gift moved its stablecoin
 }
 
 // ---- finality (sidechain → main-chain checkpoint → proof-of-work anchor) ----
@@ -605,13 +712,18 @@ function exitLine(t) {
 async function loadMainChain() {
   $('mainchain').hidden = !hasGateway();
   if (!hasGateway()) return;
+  const account = state.account;
   try {
-    state.bridged = await state.wallet.bridgeBalance({ account: state.account });
+    const bridged = await state.wallet.bridgeBalance({ account });
+    if (account !== state.account) return;
+    state.bridged = bridged;
     $('bridge-balance').textContent = formatAmount(state.bridged.balance || '0', state.bridged);
     $('withdraw-symbol').textContent = state.bridged.symbol;
   } catch (e) { $('bridge-balance').textContent = humanError(e); }
   try {
-    state.main = await state.wallet.mainBalance({ account: state.account });
+    const main = await state.wallet.mainBalance({ account });
+    if (account !== state.account) return;
+    state.main = main;
     $('main-balance').textContent = formatAmount(state.main.token.balance || '0', state.main.token);
     document.querySelectorAll('.main-symbol').forEach((s) => { s.textContent = state.main.token.symbol; });
   } catch (e) { $('main-balance').textContent = humanError(e); }
@@ -623,8 +735,10 @@ let depositsTimer = null;
 // credited yet; the balances are read again once one is.
 async function refreshDeposits() {
   clearTimeout(depositsTimer);
+  const account = state.account;
   let list;
-  try { list = (await state.wallet.deposits({ account: state.account })) || []; } catch { list = null; }
+  try { list = (await state.wallet.deposits({ account })) || []; } catch { list = null; }
+  if (account !== state.account) return;
   if (list && JSON.stringify(list) !== JSON.stringify(state.deposits)) {
     const credited = (l) => l.filter((d) => d.stage === 'credited').length;
     const more = credited(list) > credited(state.deposits);
@@ -677,8 +791,10 @@ let withdrawalsTimer = null;
 // reached the main chain yet.
 async function refreshWithdrawals() {
   clearTimeout(withdrawalsTimer);
+  const account = state.account;
   let list;
-  try { list = (await state.wallet.withdrawals({ account: state.account })) || []; } catch { list = null; }
+  try { list = (await state.wallet.withdrawals({ account })) || []; } catch { list = null; }
+  if (account !== state.account) return;
   if (list && JSON.stringify(list) !== JSON.stringify(state.withdrawals)) {
     state.withdrawals = list;
     renderWithdrawals();

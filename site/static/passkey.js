@@ -90,15 +90,17 @@ export async function offerPasskeyUnlock(wallet, form, onUnlocked, errorEl) {
 }
 
 // walletSettings puts "Add a passkey" (where supported) and "Import a keystore file" in a
-// settings box before `before`. account() is the account shown.
-export async function walletSettings(wallet, before, account) {
+// settings box before `before`. account() is the account shown; onImported(address, use),
+// when given, is told of an imported account (use false), then offers "Use this account"
+// (use true).
+export async function walletSettings(wallet, before, account, onImported) {
   if (document.getElementById('wallet-settings')) return;
   const box = el('details', { class: 'card', id: 'wallet-settings' }, el('summary', {}, 'Wallet settings'));
   if (await passkeySupported()) {
     box.append(el('p', { class: 'muted' }, 'Unlock with your fingerprint, face or screen lock instead of typing your password.'),
       el('button', { type: 'button', class: 'secondary', id: 'btn-add-passkey', onclick: () => passkeySheet(wallet, account()) }, 'Add a passkey'));
   }
-  box.append(el('button', { type: 'button', class: 'secondary', id: 'btn-import-keystore', onclick: () => importSheet(wallet) }, 'Import a keystore file'));
+  box.append(el('button', { type: 'button', class: 'secondary', id: 'btn-import-keystore', onclick: () => importSheet(wallet, onImported) }, 'Import a keystore file'));
   before.before(box);
 }
 
@@ -134,7 +136,7 @@ function passkeySheet(wallet, account) {
   document.getElementById('sheet-actions').append(el('button', { type: 'button', class: 'secondary', id: 'btn-passkey-close', onclick: closeSheet }, 'Close'), add);
 }
 
-function importSheet(wallet) {
+function importSheet(wallet, onImported) {
   openSheet('Import a keystore file');
   const file = el('input', { id: 'keystore-file', type: 'file', accept: '.json,application/json,*' });
   const text = el('textarea', { id: 'keystore-text', rows: 3, autocomplete: 'off', spellcheck: 'false', placeholder: '{"version":3, …}' });
@@ -155,6 +157,14 @@ function importSheet(wallet) {
       out.replaceChildren('Imported ', el('code', {}, r.address), '. Accounts in this wallet: ', r.accounts.length + '.');
       document.body.dataset.imported = r.address;
       ksPw.value = pw.value = '';
+      if (onImported) {
+        onImported(r.address, false); // the page lists it
+        go.replaceWith(el('button', {
+          type: 'button', class: 'primary', id: 'btn-use-imported',
+          onclick: () => { closeSheet(); onImported(r.address, true); },
+        }, 'Use this account'));
+        document.getElementById('btn-use-imported').focus();
+      }
     } catch (e) { showError(e, document.getElementById('sheet-error')); }
   });
   document.getElementById('sheet-actions').append(el('button', { type: 'button', class: 'secondary', onclick: closeSheet }, 'Close'), go);

@@ -80,6 +80,16 @@ export function showError(err, where = $('error')) {
   where.hidden = false;
 }
 
+// permitInfo is the relay's sp_permitInfo for a token and an owner (symbol, decimals, the
+// owner's balance), or null when the relay refuses it (not a permit token).
+export async function permitInfo(addr, owner) {
+  const res = await fetch('rpc', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sp_permitInfo', params: [addr, owner] }),
+  });
+  return (await res.json()).result || null;
+}
+
 // tokenInfo is the symbol and decimals of an event's currency (the zero address: ETH).
 const tokens = {};
 export async function tokenInfo(addr, owner) {
@@ -87,12 +97,8 @@ export async function tokenInfo(addr, owner) {
   if (tokens[key]) return tokens[key];
   let tok = { symbol: 'ETH', decimals: 18 };
   if (!/^0x0*$/.test(key)) {
-    const res = await fetch('rpc', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sp_permitInfo', params: [addr, owner] }),
-    });
-    const body = await res.json();
-    tok = body.result ? { symbol: body.result.symbol, decimals: body.result.decimals } : { symbol: 'tokens', decimals: 18 };
+    const info = await permitInfo(addr, owner);
+    tok = info ? { symbol: info.symbol, decimals: info.decimals } : { symbol: 'tokens', decimals: 18 };
   }
   tokens[key] = tok;
   return tok;
