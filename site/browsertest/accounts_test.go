@@ -40,16 +40,22 @@ func TestBrowserAccountSwitch(t *testing.T) {
 			&& document.getElementById('account-select').value.toLowerCase() === '`+a+`'
 			&& !!document.getElementById('balance').dataset.raw`, 30*time.Second)
 	}
-	// balance is what the relay says a holds of the events' stablecoin, as the page shows it.
+	// balance is what the relay says a holds of the events' stablecoin, once the page shows
+	// the same (the page refreshes it after each mined request, a moment after the push).
 	balance := func(a string) string {
 		t.Helper()
 		var info struct{ Balance string }
 		token := eval[string](t, ctx, `document.getElementById('balance').dataset.tokens`)
-		mustRPC(t, url, "sp_permitInfo", []any{token, a}, &info)
-		if shown := eval[string](t, ctx, `document.getElementById('balance').dataset.raw`); shown != info.Balance {
-			t.Fatalf("balance shown for %s: %s, the relay says %s", a, shown, info.Balance)
+		var shown string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			mustRPC(t, url, "sp_permitInfo", []any{token, a}, &info)
+			if shown = eval[string](t, ctx, `document.getElementById('balance').dataset.raw`); shown == info.Balance {
+				return info.Balance
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("balance shown for %s: %s, the relay says %s", a, shown, info.Balance)
+			}
 		}
-		return info.Balance
 	}
 	step(t, ctx, "account 0 with its balance", 30*time.Second, shows(acct0, 1))
 	bal0 := balance(acct0)
