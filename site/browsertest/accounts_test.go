@@ -2,17 +2,12 @@ package browsertest
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	gethkeystore "github.com/ethereum/go-ethereum/accounts/keystore"
-	gethcrypto "github.com/ethereum/go-ethereum/crypto"
-	"github.com/google/uuid"
 )
 
 // A fan acts for each account of the wallet in turn: account 0 buys a ticket; "Add the next
@@ -110,19 +105,7 @@ func TestBrowserAccountSwitch(t *testing.T) {
 	}
 
 	// A keystore account made by go-ethereum: imported, listed as imported, offered, used.
-	k, err := gethcrypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := gethcrypto.PubkeyToAddress(k.PublicKey)
-	file, err := gethkeystore.EncryptKey(&gethkeystore.Key{Id: uuid.New(), Address: addr, PrivateKey: k}, "file password", gethkeystore.LightScryptN, gethkeystore.LightScryptP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "UTC--keystore.json")
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	addr, path := keystoreFile(t, "file password")
 	imported := strings.ToLower(addr.Hex())
 	step(t, ctx, "import a keystore account, use it", 90*time.Second,
 		clickSettled("#wallet-settings summary"),

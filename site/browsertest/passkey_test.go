@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	gethkeystore "github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 )
@@ -73,19 +74,7 @@ func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 	}
 
 	// A keystore file from go-ethereum, through the file input.
-	k, err := gethcrypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := gethcrypto.PubkeyToAddress(k.PublicKey)
-	file, err := gethkeystore.EncryptKey(&gethkeystore.Key{Id: uuid.New(), Address: addr, PrivateKey: k}, "file password", gethkeystore.LightScryptN, gethkeystore.LightScryptP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "UTC--keystore.json")
-	if err := os.WriteFile(path, file, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	addr, path := keystoreFile(t, "file password")
 	step(t, ctx, "keystore file, wrong file password", 60*time.Second,
 		clickSettled("#wallet-settings summary"),
 		clickSettled("#btn-import-keystore"),
@@ -113,4 +102,24 @@ func TestBrowserPasskeyUnlockAndKeystoreImport(t *testing.T) {
 			chromedp.Click(css("#btn-passkey-unlock")),
 			waitFor(`document.body.dataset.view !== 'unlock' && document.getElementById('error').hidden`, 30*time.Second))
 	}
+}
+
+// keystoreFile writes a fresh key as go-ethereum's keystore v3 file (light scrypt) under
+// the password, for the import tests; its address and path.
+func keystoreFile(t *testing.T, password string) (common.Address, string) {
+	t.Helper()
+	k, err := gethcrypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := gethcrypto.PubkeyToAddress(k.PublicKey)
+	file, err := gethkeystore.EncryptKey(&gethkeystore.Key{Id: uuid.New(), Address: addr, PrivateKey: k}, password, gethkeystore.LightScryptN, gethkeystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "UTC--keystore.json")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addr, path
 }
