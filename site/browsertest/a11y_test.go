@@ -243,9 +243,7 @@ func TestBrowserAccessibility(t *testing.T) {
 			waitFor(`document.body.dataset.view === 'restore'`, 45*time.Second))
 		audit(t, ctx, "issuer: sign in")
 		step(t, ctx, "restore, pick account 2", 60*time.Second,
-			chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-			chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-			chromedp.Click(css("#btn-restore")),
+			restoreDev(false),
 			waitFor(`document.body.dataset.view === 'app' && document.getElementById('ev-name')`, 45*time.Second),
 			waitFor(`document.body.dataset.eventsFor === '`+strings.ToLower(devAccount0)+`'`, 20*time.Second),
 			chromedp.Click(css("#btn-add-account")),

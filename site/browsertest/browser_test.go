@@ -516,6 +516,21 @@ func clickSettled(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(waitFor(settled, 30*time.Second), chromedp.Click(css(sel)))
 }
 
+// restoreDev fills the restore form with the development phrase and the tests' password and
+// submits it; openBox first opens the fan app's "restore" box (the scanner and the issuer
+// console show the form at once).
+func restoreDev(openBox bool) chromedp.Action[chromedp.Void] {
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
+		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
+		chromedp.Click(css("#btn-restore")),
+	}
+	if openBox {
+		steps = append([]chromedp.Action[chromedp.Void]{chromedp.Click(css("#restore-box summary"))}, steps...)
+	}
+	return chromedp.Steps(steps...)
+}
+
 // typeInto replaces an input's value as typing would (an input event follows).
 func typeInto(id, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
@@ -534,10 +549,7 @@ func restoreAndBuy(t *testing.T, ctx context.Context, url string) (event, token 
 		chromedp.Navigate(url),
 		waitFor(`document.body.dataset.view === 'onboard'`, 45*time.Second))
 	step(t, ctx, "restore the dev wallet", 60*time.Second,
-		chromedp.Click(css("#restore-box summary")),
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(true),
 		waitFor(`document.body.dataset.view === 'app' && document.querySelector('#events .event button.buy:not([disabled])')`, 45*time.Second))
 	if got := eval[string](t, ctx, `document.getElementById('account').textContent`); !strings.EqualFold(got, devAccount0) {
 		t.Fatalf("restored account %s, want %s", got, devAccount0)

@@ -154,10 +154,7 @@ func TestBrowserBuyResale(t *testing.T) {
 	step(t, ctx, "open the site, restore the dev wallet", 90*time.Second,
 		chromedp.Navigate(url),
 		waitFor(`document.body.dataset.view === 'onboard'`, 45*time.Second),
-		chromedp.Click(css("#restore-box summary")),
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(true),
 		waitFor(`document.querySelector('#events .listing[data-token="`+id+`"] button.buy-listed')`, 45*time.Second))
 	listing := eval[string](t, ctx, `document.querySelector('#events .listing[data-token="`+id+`"]').innerText`)
 	t.Logf("listing:\n%s", listing)

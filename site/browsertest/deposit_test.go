@@ -33,10 +33,7 @@ func TestBrowserGatewayDepositFromTheMainChain(t *testing.T) {
 	step(t, ctx, "restore the dev wallet", 90*time.Second,
 		chromedp.Navigate(url),
 		waitFor(`document.body.dataset.view === 'onboard'`, 45*time.Second),
-		chromedp.Click(css("#restore-box summary")),
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(true),
 		waitFor(`document.body.dataset.view === 'app'`, 45*time.Second))
 	step(t, ctx, "the main chain panel: 5000 TestUSD there, nothing here", 30*time.Second,
 		waitFor(`!document.getElementById('mainchain').hidden && document.getElementById('main-balance').textContent === '5000.00 tUSD'`, 25*time.Second),

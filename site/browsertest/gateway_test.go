@@ -111,10 +111,7 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	step(t, ctx, "restore the dev wallet", 90*time.Second,
 		chromedp.Navigate(url),
 		waitFor(`document.body.dataset.view === 'onboard'`, 45*time.Second),
-		chromedp.Click(css("#restore-box summary")),
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(true),
 		waitFor(`document.body.dataset.view === 'app'`, 45*time.Second))
 	step(t, ctx, "the main chain panel: 30 spUSD", 30*time.Second,
 		waitFor(`!document.getElementById('mainchain').hidden && document.getElementById('bridge-balance').textContent === '30.00 spUSD'`, 25*time.Second))

@@ -50,9 +50,7 @@ func TestBrowserIssuerVerifiesDomain(t *testing.T) {
 		chromedp.Navigate(env.url+"issuer.html"),
 		waitFor(`document.body.dataset.view === 'restore'`, 45*time.Second))
 	step(t, ctx, "restore, account 2 (the demo issuer)", 60*time.Second,
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), password),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(false),
 		waitFor(`document.body.dataset.view === 'app' && document.body.dataset.eventsFor === '`+strings.ToLower(devAccount0)+`'`, 45*time.Second),
 		chromedp.Click(css("#btn-add-account")),
 		waitFor(`document.body.dataset.eventsFor === '`+strings.ToLower(devAccount1)+`' && document.querySelector('#category-mix')`, 30*time.Second))

@@ -54,9 +54,7 @@ func TestBrowserIssuerCreatesEvent(t *testing.T) {
 		chromedp.Navigate(env.url+"issuer.html"),
 		waitFor(`document.body.dataset.view === 'restore'`, 45*time.Second))
 	step(t, ctx, "restore, pick account 2 of the wallet", 60*time.Second,
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), password),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(false),
 		waitFor(`document.body.dataset.view === 'app' && document.getElementById('ev-name')`, 45*time.Second),
 		waitFor(`document.body.dataset.eventsFor === '`+strings.ToLower(devAccount0)+`'`, 20*time.Second),
 		chromedp.Click(css("#btn-add-account")),

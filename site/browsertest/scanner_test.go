@@ -300,9 +300,7 @@ func openDoor(t testing.TB, ctx context.Context, url string, ev protocol.EventIn
 		chromedp.Navigate(url+"scanner.html"),
 		waitFor(`document.body.dataset.view === 'restore'`, 45*time.Second))
 	step(t, ctx, "scanner: restore the gate wallet", 60*time.Second,
-		chromedp.SendKeys(css("#restore-phrase"), devMnemonic),
-		chromedp.SendKeys(css("#restore-password"), "correct horse battery"),
-		chromedp.Click(css("#btn-restore")),
+		restoreDev(false),
 		waitFor(`document.body.dataset.view === 'setup'`, 45*time.Second),
 		chromedp.Click(css("#btn-add-account")),
 		waitFor(`document.querySelectorAll('#gate-account option').length === 2`, 10*time.Second),
