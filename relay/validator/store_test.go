@@ -67,19 +67,14 @@ func (e *env) runAgg(agg *Aggregator) (stop func()) {
 }
 
 // sent is how many transactions the submitter sent on the main chain (its nonce).
-func (e *env) sent(agg *Aggregator) uint64 {
-	e.t.Helper()
-	n, err := e.main.Client.NonceAt(context.Background(), agg.main.Address(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
+func (e *env) sent(agg *Aggregator) uint64 { return e.nonce(e.main, agg.main.Address()) }
 
 // sentSide is how many transactions the submitter sent on the sidechain.
-func (e *env) sentSide(agg *Aggregator) uint64 {
+func (e *env) sentSide(agg *Aggregator) uint64 { return e.nonce(e.side, agg.side.Address()) }
+
+func (e *env) nonce(c *devchain.Chain, a common.Address) uint64 {
 	e.t.Helper()
-	n, err := e.side.Client.NonceAt(context.Background(), agg.side.Address(), nil)
+	n, err := c.Client.NonceAt(context.Background(), a, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
