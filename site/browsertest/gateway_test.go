@@ -82,11 +82,15 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	}})
 	g.approve("prepareCreateEvent", string(cfg))
 	var event string
+	// Account 1 is also the demo event's organiser in `stagepass dev`: wait for this event by
+	// name, not for the issuer's latest.
 	g.wait("the event", func() bool {
 		var evs []map[string]any
 		g.into("issuerEvents", `{"issuer":"`+issuer+`"}`, &evs)
-		if len(evs) > 0 {
-			event = evs[len(evs)-1]["address"].(string)
+		for _, ev := range evs {
+			if ev["name"] == "Souvenir night" {
+				event = ev["address"].(string)
+			}
 		}
 		return event != ""
 	})
