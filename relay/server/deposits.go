@@ -68,6 +68,25 @@ func (r *Relay) depositConfirmations() uint64 {
 	return validator.DefaultConfirmations
 }
 
+// DefaultMinGaslessDeposit is ValidatorConfig.MinGaslessDeposit when unset: one whole unit
+// of the main chain's stablecoin (1 USDC).
+var DefaultMinGaslessDeposit = big.NewRat(1, 1)
+
+// minGaslessDeposit is ValidatorConfig.MinGaslessDeposit in base units of a token with
+// decimals, rounded up: a fraction of a base unit is not a deposit the relay can send.
+func (r *Relay) minGaslessDeposit(decimals uint8) *big.Int {
+	m := r.cfg.Validators.MinGaslessDeposit
+	if m == nil {
+		m = DefaultMinGaslessDeposit
+	}
+	scaled := new(big.Rat).Mul(m, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil)))
+	q, rem := new(big.Int).QuoRem(scaled.Num(), scaled.Denom(), new(big.Int))
+	if rem.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
+}
+
 // mainToken reads RootGateway's stablecoin.
 func (r *Relay) mainToken(ctx context.Context) (common.Address, error) {
 	root := r.vagg.Contracts().Root
@@ -93,7 +112,7 @@ func (r *Relay) mainPermit(ctx context.Context, owner common.Address) (protocol.
 	}
 	return protocol.MainPermitInfo{
 		ChainID: r.cfg.Validators.MainChainID.Uint64(), Gateway: strings.ToLower(r.vagg.Contracts().Root.Hex()),
-		Confirmations: r.depositConfirmations(), Token: p,
+		Confirmations: r.depositConfirmations(), MinAmount: r.minGaslessDeposit(p.Decimals).String(), Token: p,
 	}, nil
 }
 
@@ -115,8 +134,9 @@ func noDeposits() error {
 
 // depositWithPermit is sp_depositWithPermit [DepositPermit]: the permit is checked against
 // the main chain (the owner's signature over the token's domain for RootGateway at the
-// owner's current nonce, an amount above zero and within the owner's balance, a deadline
-// ahead) and only then sent; nothing is sent for a permit refused.
+// owner's current nonce, an amount at least the minimum (MainPermitInfo.MinAmount) and
+// within the owner's balance, a deadline ahead) and only then sent; nothing is sent for a
+// permit refused.
 func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (any, error) {
 	var p protocol.DepositPermit
 	if err := positional(req, &p); err != nil {
@@ -148,6 +168,10 @@ func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (
 	info, err := r.mainPermit(ctx, owner)
 	if err != nil {
 		return nil, err
+	}
+	if least, _ := new(big.Int).SetString(info.MinAmount, 10); least != nil && amount.Cmp(least) < 0 {
+		return nil, rpcserver.InvalidParams("%s base units is below the %s %s base units this relay brings over for you (it pays the main-chain gas); deposit less with RootGateway.deposit and gas of your own",
+			amount, least, info.Token.Symbol)
 	}
 	balance, _ := new(big.Int).SetString(info.Token.Balance, 10)
 	if balance == nil || balance.Cmp(amount) < 0 {

@@ -18,8 +18,9 @@ import (
 // TestGatewayDepositWithPermitThroughTheRelay: a fan with TestUSD on the main chain and no
 // coin on either chain signs a permit for RootGateway; the relay checks it, sends
 // depositWithPermit from its main-chain wallet, and the validators credit the fan's own
-// address on the sidechain, once. A permit signed by another key, expired, of zero, above
-// the fan's balance, or sent again is refused with a clear error and nothing is sent.
+// address on the sidechain, once. A permit signed by another key, expired, of zero, below
+// the relay's minimum (1 TestUSD by default), above the fan's balance, or sent again is
+// refused with a clear error and nothing is sent.
 func TestGatewayDepositWithPermitThroughTheRelay(t *testing.T) {
 	chain := bridgeChain(t, 200*time.Millisecond)
 	e, _ := bridgeRelay(t, chain, false, t.TempDir(), nil)
@@ -32,7 +33,7 @@ func TestGatewayDepositWithPermitThroughTheRelay(t *testing.T) {
 	e.result(protocol.MethodMainPermitInfo, []string{fan.Address.Hex()}, &info)
 	if info.ChainID != chain.Main.ChainID.Uint64() || !strings.EqualFold(info.Gateway, chain.Bridge.Root.Hex()) || info.Confirmations != 2 ||
 		!strings.EqualFold(info.Token.Token, chain.Main.USD.Hex()) || info.Token.Name != "Test USD" || info.Token.Version != "1" ||
-		info.Token.Nonce != "0" || info.Token.Balance != "40000000" || info.Token.Decimals != 6 {
+		info.Token.Nonce != "0" || info.Token.Balance != "40000000" || info.Token.Decimals != 6 || info.MinAmount != "1000000" {
 		t.Fatalf("main permit info %+v", info)
 	}
 
@@ -60,6 +61,7 @@ func TestGatewayDepositWithPermitThroughTheRelay(t *testing.T) {
 		{"signed by another key", permit(other, amount, deadline), "the permit is not signed by " + fan.Address.Hex()},
 		{"expired", permit(fan, amount, time.Now().Add(-time.Minute).Unix()), "the permit expired at"},
 		{"zero", permit(fan, big.NewInt(0), deadline), "amount must be a whole number of base units above zero"},
+		{"below the minimum", permit(fan, big.NewInt(999_999), deadline), "999999 base units is below the 1000000 tUSD base units this relay brings over for you"},
 		{"more than the balance", permit(fan, devchain.USDC(41), deadline), "holds 40000000 tUSD base units on the main chain, less than the 41000000 to deposit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

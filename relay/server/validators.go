@@ -39,6 +39,11 @@ type ValidatorConfig struct {
 	// before crediting a deposit, as sp_mainPermitInfo and sp_deposits report it (0: the
 	// validators' default, validator.DefaultConfirmations).
 	DepositConfirmations uint64
+	// MinGaslessDeposit is the least sp_depositWithPermit sends, in whole units of the main
+	// chain's stablecoin (its decimals read from the token): the relay pays about 69,000
+	// main-chain gas per deposit whatever its amount. Nil: DefaultMinGaslessDeposit; zero:
+	// no minimum. Smaller deposits remain open to RootGateway.deposit with the owner's gas.
+	MinGaslessDeposit *big.Rat
 	// MainStartBlock is RootGateway's deployment block on the main chain (or an earlier
 	// one): the relay reads the bridge's main-chain logs (Exited, Deposited) from there, in
 	// queries of at most 1,000 blocks; 0 reads from the genesis block, which a node that

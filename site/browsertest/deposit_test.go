@@ -11,7 +11,8 @@ import (
 
 // TestBrowserGatewayDepositFromTheMainChain: a `stagepass dev` of its own with its main
 // chain (the default 6 confirmations, which the relay reports too). The fan (development account 0, 5,000 TestUSD on the main chain and nothing on the
-// sidechain) sees its main-chain balance in the "Main chain" panel, is refused above it,
+// sidechain) sees its main-chain balance in the "Main chain" panel and the relay's minimum
+// (1 TestUSD), is refused below that and above its balance,
 // brings 12.5 over (the summary → approve: the wallet signs a permit, the relay sends the
 // main-chain transaction), and sees the deposit go "Waiting for N main-chain
 // confirmations" → "Credited", its balance here 12.50 spUSD and on the main chain 4987.50.
@@ -39,8 +40,18 @@ func TestBrowserGatewayDepositFromTheMainChain(t *testing.T) {
 		waitFor(`!document.getElementById('mainchain').hidden && document.getElementById('main-balance').textContent === '5000.00 tUSD'`, 25*time.Second),
 		waitFor(`document.getElementById('bridge-balance').textContent === '0.00 spUSD'`, 10*time.Second))
 
+	if hint := eval[string](t, ctx, `document.getElementById('deposit-min').textContent`); hint != "At least 1.00 tUSD: Stagepass pays the main-chain gas." {
+		t.Errorf("the deposit's minimum reads %q", hint)
+	}
+	step(t, ctx, "bring 0.5: below the relay's minimum", 20*time.Second,
+		chromedp.SendKeys(css("#deposit-amount"), "0.5"),
+		chromedp.Click(css("#btn-deposit")),
+		waitFor(`!document.getElementById('deposit-error').hidden`, 15*time.Second))
+	if msg := eval[string](t, ctx, `document.getElementById('deposit-error').textContent`); msg != "Stagepass brings at least 1 tUSD over for you; 0.5 tUSD is less." {
+		t.Errorf("bringing 0.5 says %q", msg)
+	}
 	step(t, ctx, "bring 5001: refused", 20*time.Second,
-		chromedp.SendKeys(css("#deposit-amount"), "5001"),
+		typeInto("deposit-amount", "5001"),
 		chromedp.Click(css("#btn-deposit")),
 		waitFor(`!document.getElementById('deposit-error').hidden`, 15*time.Second))
 	if msg := eval[string](t, ctx, `document.getElementById('deposit-error').textContent`); !strings.Contains(msg, "more than you have") {

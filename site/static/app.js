@@ -725,6 +725,10 @@ async function loadMainChain() {
     if (account !== state.account) return;
     state.main = main;
     $('main-balance').textContent = formatAmount(state.main.token.balance || '0', state.main.token);
+    // The relay pays each deposit's main-chain gas, so it sends none below its minimum.
+    const least = BigInt(state.main.minAmount || '0');
+    $('deposit-min').hidden = least === 0n;
+    $('deposit-min').textContent = `At least ${formatAmount(least.toString(), state.main.token)}: Stagepass pays the main-chain gas.`;
     document.querySelectorAll('.main-symbol').forEach((s) => { s.textContent = state.main.token.symbol; });
   } catch (e) { $('main-balance').textContent = humanError(e); }
   await Promise.all([refreshWithdrawals(), refreshDeposits()]);

@@ -61,6 +61,7 @@ export function humanError(err) {
     case 'PRICE_OUT_OF_RANGE': return 'That price is outside what this event allows. ' + msg;
     case 'NOT_ALLOWED': return 'The event\'s rules do not allow this: ' + msg;
     case 'NO_GATEWAY': return 'This Stagepass server has no gateway to a main chain.';
+    case 'BELOW_MINIMUM': return msg.replace(/^actions: below the minimum: /, '') + '.';
     case 'INSUFFICIENT_BALANCE': return 'That is more than you have: ' + msg.replace(/^actions: more than the balance: /, '');
     case 'RELAY_REFUSED':
       if (/InsufficientAllowance/.test(msg)) return 'Your TestUSD is not approved for this event, so a resale cannot be paid with it from this wallet.';

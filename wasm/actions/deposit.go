@@ -45,9 +45,17 @@ func Deposit(account ethcrypto.Address, info *protocol.MainPermitInfo, amount *b
 	if err != nil {
 		return nil, err
 	}
+	least := new(big.Int)
+	if info.MinAmount != "" {
+		if least, err = parseAmount("minimum deposit", info.MinAmount); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case amount == nil || amount.Sign() <= 0:
 		return nil, fmt.Errorf("%w: bring a positive amount of %s", ErrBadArgs, m.Symbol)
+	case amount.Cmp(least) < 0:
+		return nil, fmt.Errorf("%w: Stagepass brings at least %s over for you; %s is less", ErrBelowMinimum, m.Format(least), m.Format(amount))
 	case amount.Cmp(bal) > 0:
 		return nil, fmt.Errorf("%w: %s asked, %s held on the main chain", ErrInsufficientBalance, m.Format(amount), m.Format(bal))
 	}

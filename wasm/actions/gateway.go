@@ -25,6 +25,9 @@ const (
 var (
 	ErrNoGateway           = errors.New("actions: this chain has no gateway to a main chain")
 	ErrInsufficientBalance = errors.New("actions: more than the balance")
+	// ErrBelowMinimum: a deposit smaller than the least the relay sends for the fan
+	// (MainPermitInfo.MinAmount).
+	ErrBelowMinimum = errors.New("actions: below the minimum")
 )
 
 // Gas of both calls: ~300,000 for the withdrawal tree's leaf (ChildGateway's notes) and

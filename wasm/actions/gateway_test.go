@@ -213,23 +213,26 @@ func summaryString(a *Action) string {
 }
 
 // TestGatewayDepositPermit: a deposit's permit is for RootGateway on the main chain, of
-// exactly the amount, signed by the account; zero, above the main-chain balance or without
-// a gateway refused.
+// exactly the amount, signed by the account; zero, below the relay's minimum, above the
+// main-chain balance or without a gateway refused.
 func TestGatewayDepositPermit(t *testing.T) {
 	k := devKey(t)
 	root := ethcrypto.MustParseAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
-	info := &protocol.MainPermitInfo{ChainID: 1338, Gateway: root.Hex(), Confirmations: 6,
+	info := &protocol.MainPermitInfo{ChainID: 1338, Gateway: root.Hex(), Confirmations: 6, MinAmount: "1000000",
 		Token: protocol.PermitInfo{Token: strings.ToLower(usd.Hex()), Name: "Test USD", Version: "1", Symbol: "tUSD", Decimals: 6, Nonce: "4", Balance: "40000000"}}
 	for _, tc := range []struct {
 		amount *big.Int
 		want   error
-	}{{big.NewInt(0), ErrBadArgs}, {big.NewInt(40_000_001), ErrInsufficientBalance}} {
+	}{{big.NewInt(0), ErrBadArgs}, {big.NewInt(999_999), ErrBelowMinimum}, {big.NewInt(40_000_001), ErrInsufficientBalance}} {
 		if _, err := Deposit(k.Address(), info, tc.amount, now); !errors.Is(err, tc.want) {
 			t.Errorf("amount %v: %v, want %v", tc.amount, err, tc.want)
 		}
 	}
 	if _, err := Deposit(k.Address(), &protocol.MainPermitInfo{Token: info.Token}, big.NewInt(1), now); !errors.Is(err, ErrNoGateway) {
 		t.Errorf("no gateway: %v", err)
+	}
+	if _, err := Deposit(k.Address(), info, big.NewInt(999_999), now); err == nil || !strings.Contains(err.Error(), "at least 1 tUSD over for you; 0.999999 tUSD is less") {
+		t.Errorf("below the minimum: %v", err)
 	}
 	a, err := Deposit(k.Address(), info, big.NewInt(12_500_000), now)
 	if err != nil {

@@ -18,12 +18,15 @@ const (
 
 // MainPermitInfo is the main chain's stablecoin as a permit for RootGateway signs it:
 // Token's EIP-712 domain (its chain is ChainID), the owner's permit nonce and main-chain
-// balance (Token.Balance), the spender Gateway, and Confirmations (M) before a deposit is
-// credited here.
+// balance (Token.Balance), the spender Gateway, Confirmations (M) before a deposit is
+// credited here, and MinAmount, the least the relay sends for the owner (base units,
+// decimal): it pays the main-chain gas of each deposit, so it refuses smaller ones, which
+// the owner can still make with RootGateway.deposit and gas of their own.
 type MainPermitInfo struct {
 	ChainID       uint64     `json:"chainId"`
 	Gateway       string     `json:"gateway"`
 	Confirmations uint64     `json:"confirmations"`
+	MinAmount     string     `json:"minAmount,omitempty"`
 	Token         PermitInfo `json:"token"`
 }
 

@@ -37,8 +37,11 @@ func TestGatewayDepositAgainstRealRelay(t *testing.T) {
 	if mb["chainId"] != float64(1338) || tok["balance"] != "5000000000" || tok["symbol"] != "tUSD" || mb["gateway"] == "" {
 		t.Fatalf("main balance %v", mb)
 	}
-	if code := callErr(t, s, "prepareDeposit", `{"account":"`+empty+`","amount":"1"}`); code != "INSUFFICIENT_BALANCE" {
+	if code := callErr(t, s, "prepareDeposit", `{"account":"`+empty+`","amount":"1000000"}`); code != "INSUFFICIENT_BALANCE" {
 		t.Fatalf("deposit without a main-chain balance: %s", code)
+	}
+	if code := callErr(t, s, "prepareDeposit", `{"account":"`+acct0+`","amount":"999999"}`); code != "BELOW_MINIMUM" {
+		t.Fatalf("deposit below the relay's minimum of 1 tUSD: %s", code)
 	}
 	p := call(t, s, "prepareDeposit", `{"account":"`+acct0+`","amount":"12500000"}`)
 	if !strings.Contains(summaryText(p), "Bring 12.5 tUSD from the main chain to Stagepass") || !strings.Contains(summaryText(p), "4987.5 tUSD") {

@@ -65,6 +65,7 @@ var codes = []struct {
 	{ErrNotConnected, "NOT_CONNECTED"}, {ErrNoScanner, "NO_SCANNER"},
 	{actions.ErrPriceOutOfRange, "PRICE_OUT_OF_RANGE"}, {actions.ErrNotAllowed, "NOT_ALLOWED"},
 	{actions.ErrNoGateway, "NO_GATEWAY"}, {actions.ErrInsufficientBalance, "INSUFFICIENT_BALANCE"},
+	{actions.ErrBelowMinimum, "BELOW_MINIMUM"},
 	{relayclient.ErrOffline, "OFFLINE"},
 }
 

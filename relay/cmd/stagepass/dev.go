@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	validators := fs.Int("validators", 4, "with --mainchain: how many validators stake and run")
 	every := fs.Uint64("checkpoint-every", validator.DefaultEvery, "with --mainchain: sidechain blocks per checkpoint")
 	confirmations := fs.Uint64("confirmations", validator.DefaultConfirmations, "with --mainchain: main-chain confirmations before a deposit is credited")
+	minDeposit := minGaslessDepositFlag(fs, "with --mainchain: ")
 	localValidators := fs.Int("local-validators", -1, "with --mainchain: how many of the validators run in-process (-1: all; the others can run as `stagepass validator`)")
 	chainRPC := fs.String("chain-rpc", "", "serve the development chain's (the sidechain's) JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8545")
 	anchorPoW := fs.Bool("anchor", true, "with --mainchain: anchor each checkpoint in btcd simnet (proof of work) when a btcd binary is found "+
@@ -96,7 +97,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if chain.Main != nil {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
-			DepositConfirmations: *confirmations, MainStartBlock: chain.MainStart,
+			DepositConfirmations: *confirmations, MinGaslessDeposit: minDeposit.r, MainStartBlock: chain.MainStart,
 		}
 		switch bin := anchor.BtcdPath(); {
 		case !*anchorPoW:

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	childGW := fs.String("child-gateway", "", "with --main-rpc: address of ChildGateway on the sidechain")
 	mainStart := fs.Uint64("main-start-block", 0, "with --main-rpc: RootGateway's deployment block (where the relay starts reading the bridge's main-chain logs: exits and deposits)")
 	depositConfs := fs.Uint64("deposit-confirmations", validator.DefaultConfirmations, "with --main-rpc: the main-chain confirmations the validators wait for before crediting a deposit (what sp_deposits and sp_mainPermitInfo tell fans)")
+	minDeposit := minGaslessDepositFlag(fs, "with --main-rpc: ")
 	manualExits := fs.Bool("manual-exits", false, "with --main-rpc: do not pay fans' withdrawals and ticket exits on the main chain from the submitter wallet; only serve their proofs (sp_withdrawalProof)")
 	submitterFile := fs.String("submitter-keystore", "", "with --main-rpc: keystore v3 file of the wallet that submits checkpoints and deposits on both chains (same password)")
 	// With --main-rpc and --btcd-rpc, the relay also anchors each checkpoint in a
@@ -138,7 +139,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer mainClient.Close()
 		cfg.Validators = &server.ValidatorConfig{
 			Main: mainClient, MainChainID: mainID, Root: common.HexToAddress(*rootGW), Child: common.HexToAddress(*childGW), Submitter: submitter,
-			ManualExits: *manualExits, DepositConfirmations: *depositConfs, MainStartBlock: *mainStart,
+			ManualExits: *manualExits, DepositConfirmations: *depositConfs, MinGaslessDeposit: minDeposit.r, MainStartBlock: *mainStart,
 		}
 		if btcd.rpc != "" {
 			anchorer, stopAnchor, err := startServeAnchor(ctx, &btcd, &anc, c.data, mainClient, cfg.Validators.Root, log)
