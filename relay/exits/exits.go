@@ -18,48 +18,43 @@ import (
 	"log/slog"
 	"math/big"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
-	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/merkle"
-	"github.com/stagepass/stagepass/relay/anchor"
+	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
 var (
-	rootABI     = mainchain.NewRootGateway()
-	childABI    = sidechain.NewChildGateway()
-	queuedTopic = eventID(&sidechain.ChildGatewayMetaData, "WithdrawalQueued")
-	exitedTopic = eventID(&mainchain.RootGatewayMetaData, "Exited")
+	rootABI = mainchain.NewRootGateway()
 	// DepositedTopic is RootGateway's Deposited(depositId, from, recipient, amount) event
 	// (all but amount indexed).
-	DepositedTopic = eventID(&mainchain.RootGatewayMetaData, "Deposited")
+	DepositedTopic = bridge.DepositedTopic
 )
-
-func eventID(meta *bind.MetaData, name string) common.Hash {
-	parsed, err := meta.ParseABI()
-	if err != nil {
-		panic(err)
-	}
-	return parsed.Events[name].ID
-}
 
 // Errors Proof answers with (the relay turns the first two into invalid params).
 var (
-	ErrUnknown         = errors.New("no such withdrawal")
-	ErrNotCheckpointed = errors.New("not in a checkpoint yet")
+	ErrUnknown         = bridge.ErrUnknown
+	ErrNotCheckpointed = bridge.ErrNotCheckpointed
 	// ErrNotReady: the Tracker has not read the chains once yet (a node is away).
-	ErrNotReady = errors.New("the relay has not read the bridge's withdrawals and deposits yet")
+	ErrNotReady = bridge.ErrNotReady
+)
+
+// The bridge's records, shared with the Workers build (relay/exits/bridge).
+type (
+	Leaf       = bridge.Leaf
+	Exit       = bridge.Exit
+	Checkpoint = bridge.Checkpoint
+	Deposit    = bridge.Deposit
+	MainChain  = bridge.MainChain
 )
 
 // Side is what the Tracker reads of the sidechain.
@@ -88,7 +83,7 @@ type nonces interface {
 type Config struct {
 	// Main is the main chain (CheckpointManager at Checkpoints, RootGateway at Root); Side
 	// the sidechain (ChildGateway at Child).
-	Main              anchor.MainChain
+	Main              MainChain
 	Side              Side
 	Root, Checkpoints common.Address
 	Child             common.Address
@@ -113,8 +108,8 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	ws       []*entry      // by index
-	cps      []*checkpoint // by number, those read so far
-	exits    map[uint64]exitLog
+	cps      []*Checkpoint // by number, those read so far
+	exits    map[uint64]Exit
 	sideNext uint64 // the next sidechain block to read
 	mainNext uint64 // the next main-chain block to read
 	synced   bool   // one Step went through
@@ -128,33 +123,13 @@ type Tracker struct {
 
 // entry is one withdrawal.
 type entry struct {
-	w     merkle.Withdrawal
-	leaf  common.Hash
-	tx    common.Hash
-	block uint64
-	cp    *uint64 // the first verified checkpoint carrying it
+	Leaf
+	cp *uint64 // the first verified checkpoint carrying it
 	// The relay's own exit: its transaction while unmined, when to try again, and paid:
 	// the chain says it exited (the Exited log may not be read yet).
 	sent          common.Hash
 	sentAt, retry time.Time
 	paid          bool
-}
-
-// checkpoint is one of CheckpointManager's checkpoints as the Tracker checked it: the
-// first `leaves` withdrawals (those in blocks ≤ end) make a tree whose root is `root`,
-// the checkpoint's, or ok is false.
-type checkpoint struct {
-	number, end uint64
-	leaves      int
-	root        common.Hash
-	ok          bool
-}
-
-// exitLog is an Exited log: the transaction that paid a withdrawal, and against which
-// checkpoint.
-type exitLog struct {
-	tx         common.Hash
-	checkpoint uint64
 }
 
 // New returns a Tracker; its first Step reads both chains from their start.
@@ -175,7 +150,7 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Tracker{cfg: cfg, exits: map[uint64]exitLog{}, deposits: map[common.Address][]Deposit{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
+	return &Tracker{cfg: cfg, exits: map[uint64]Exit{}, deposits: map[common.Address][]Deposit{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
 }
 
 // Run follows the chains until ctx ends. A node that goes away is logged and retried with
@@ -226,43 +201,19 @@ func (t *Tracker) followSide(ctx context.Context) error {
 		return fmt.Errorf("sidechain head: %w", err)
 	}
 	t.mu.Lock()
-	from := t.sideNext
+	from, next := t.sideNext, uint64(len(t.ws))
 	t.mu.Unlock()
-	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Child}, Topics: [][]common.Hash{{queuedTopic}}}
-	err = logscan.Scan(ctx, t.cfg.Side, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, to uint64) (bool, error) {
+	err = bridge.ScanQueued(ctx, t.cfg.Side, t.cfg.Child, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, next, func(leaves []Leaf, to uint64) error {
 		t.mu.Lock()
-		next := len(t.ws)
-		t.mu.Unlock()
-		var got []*entry
-		for i := range logs {
-			l := &logs[i]
-			if l.Removed {
-				continue
-			}
-			ev, err := childABI.UnpackWithdrawalQueuedEvent(l)
-			if err != nil {
-				return false, fmt.Errorf("WithdrawalQueued log in sidechain block %d: %w", l.BlockNumber, err)
-			}
-			w := merkle.Withdrawal{Kind: ev.Kind, Index: ev.Index.Uint64(), Recipient: ev.Recipient, Asset: ev.Asset, Value: ev.Value, Data: ev.Data}
-			if !ev.Index.IsUint64() || w.Index != uint64(next+len(got)) {
-				return false, fmt.Errorf("ChildGateway's withdrawal %s (sidechain block %d) is not the next one, %d: the relay would build another tree",
-					ev.Index, l.BlockNumber, next+len(got))
-			}
-			leaf := w.Leaf()
-			if leaf != ev.Leaf {
-				t.cfg.Logger.Error("withdrawals: ChildGateway logged another leaf than the relay computes; no proofs from here on",
-					"index", w.Index, "block", l.BlockNumber, "goLeaf", leaf, "loggedLeaf", common.Hash(ev.Leaf))
-				return false, fmt.Errorf("withdrawal %d: Go leaf %x, ChildGateway's %x", w.Index, leaf, ev.Leaf)
-			}
-			got = append(got, &entry{w: w, leaf: leaf, tx: l.TxHash, block: l.BlockNumber})
+		defer t.mu.Unlock()
+		for _, l := range leaves {
+			t.ws = append(t.ws, &entry{Leaf: l})
 		}
-		t.mu.Lock()
-		t.ws = append(t.ws, got...)
 		t.sideNext = to + 1
-		t.mu.Unlock()
-		return true, nil
+		return nil
 	})
 	if err != nil {
+		t.cfg.Logger.Error("withdrawals: reading ChildGateway's withdrawals failed", "err", err)
 		return fmt.Errorf("sidechain: ChildGateway's WithdrawalQueued logs: %w", err)
 	}
 	return nil
@@ -272,7 +223,7 @@ func (t *Tracker) followSide(ctx context.Context) error {
 // to the last whose range the sidechain's logs have been read for, and checks each one's
 // withdrawal root against the tree of the withdrawals in its blocks.
 func (t *Tracker) followCheckpoints(ctx context.Context) error {
-	n, err := anchor.Count(ctx, t.cfg.Main, t.cfg.Checkpoints)
+	n, err := bridge.CheckpointCount(ctx, t.cfg.Main, t.cfg.Checkpoints)
 	if err != nil {
 		return fmt.Errorf("main chain: %w", err)
 	}
@@ -283,7 +234,7 @@ func (t *Tracker) followCheckpoints(ctx context.Context) error {
 		if number >= n {
 			return nil
 		}
-		cp, err := anchor.ReadCheckpoint(ctx, t.cfg.Main, t.cfg.Checkpoints, number)
+		cp, err := bridge.ReadCheckpoint(ctx, t.cfg.Main, t.cfg.Checkpoints, number)
 		if err != nil {
 			return fmt.Errorf("main chain: %w", err)
 		}
@@ -291,33 +242,33 @@ func (t *Tracker) followCheckpoints(ctx context.Context) error {
 			return nil // the sidechain's logs are not read that far yet
 		}
 		t.mu.Lock()
-		leaves := sort.Search(len(t.ws), func(i int) bool { return t.ws[i].block > cp.EndBlock })
-		tree := t.tree(leaves)
-		c := &checkpoint{number: number, end: cp.EndBlock, leaves: leaves, root: cp.WithdrawalRoot, ok: tree.Root() == cp.WithdrawalRoot}
-		t.cps = append(t.cps, c)
-		if c.ok {
+		leaves := sort.Search(len(t.ws), func(i int) bool { return t.ws[i].Block > cp.EndBlock })
+		c := bridge.Check(number, cp, t.leaves(leaves))
+		t.cps = append(t.cps, &c)
+		if c.OK {
 			for _, e := range t.ws[:leaves] {
 				if e.cp == nil {
-					e.cp = &c.number
+					e.cp = &c.Number
 				}
 			}
 		}
 		t.mu.Unlock()
-		if !c.ok {
+		if !c.OK {
 			t.cfg.Logger.Error("withdrawals: a checkpoint's withdrawal root is not the tree of ChildGateway's withdrawals the relay read; no proofs or exits against it",
 				"checkpoint", number, "endBlock", cp.EndBlock, "withdrawals", leaves,
-				"checkpointRoot", common.Hash(cp.WithdrawalRoot), "relayRoot", tree.Root())
+				"checkpointRoot", common.Hash(cp.WithdrawalRoot), "relayRoot", bridge.Tree(t.leaves(leaves)).Root())
 		}
 	}
 }
 
-// tree is the withdrawal tree of the first n withdrawals (t.mu held).
-func (t *Tracker) tree(n int) *merkle.Tree {
-	tree := merkle.New(merkle.WithdrawalDepth)
-	for _, e := range t.ws[:n] {
-		tree.Push(e.leaf)
+// leaves are the leaf hashes of the first n withdrawals (t.mu held, or Step's goroutine:
+// only Step appends to t.ws, and leaves never change).
+func (t *Tracker) leaves(n int) []common.Hash {
+	out := make([]common.Hash, n)
+	for i, e := range t.ws[:n] {
+		out[i] = e.Hash
 	}
-	return tree
+	return out
 }
 
 // followMain reads RootGateway's Exited and Deposited logs up to the main chain's head.
@@ -329,46 +280,22 @@ func (t *Tracker) followMain(ctx context.Context) error {
 	t.mu.Lock()
 	from := t.mainNext
 	t.mu.Unlock()
-	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Root}, Topics: [][]common.Hash{{exitedTopic, DepositedTopic}}}
-	err = logscan.Scan(ctx, t.cfg.Main, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, to uint64) (bool, error) {
+	err = bridge.ScanMain(ctx, t.cfg.Main, t.cfg.Root, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(xs []Exit, ds []Deposit, to uint64) error {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		for i := range logs {
-			l := &logs[i]
-			if l.Removed || len(l.Topics) == 0 {
-				continue
-			}
-			if l.Topics[0] == DepositedTopic {
-				if d, ok := depositOf(l); ok {
-					t.deposits[d.Recipient] = append(t.deposits[d.Recipient], d)
-				}
-			} else if ev, err := rootABI.UnpackExitedEvent(l); err == nil {
-				t.exits[ev.Index.Uint64()] = exitLog{tx: l.TxHash, checkpoint: ev.Checkpoint.Uint64()}
-			}
+		for _, d := range ds {
+			t.deposits[d.Recipient] = append(t.deposits[d.Recipient], d)
+		}
+		for _, x := range xs {
+			t.exits[x.Index] = x
 		}
 		t.mainNext = to + 1
-		return true, nil
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("main chain: RootGateway's Exited and Deposited logs: %w", err)
 	}
 	return nil
-}
-
-// Deposit is one of RootGateway's deposits as its Deposited log says.
-type Deposit struct {
-	ID, Amount      *big.Int
-	From, Recipient common.Address
-	Tx              common.Hash
-	Block           uint64
-}
-
-func depositOf(l *types.Log) (Deposit, bool) {
-	ev, err := rootABI.UnpackDepositedEvent(l)
-	if err != nil {
-		return Deposit{}, false
-	}
-	return Deposit{ID: ev.DepositId, Amount: ev.Amount, From: ev.From, Recipient: ev.Recipient, Tx: l.TxHash, Block: l.BlockNumber}, true
 }
 
 // Deposits are RootGateway's deposits to `recipient`, oldest first, up to the main chain's
@@ -391,7 +318,7 @@ func (t *Tracker) Deposits(ctx context.Context, recipient common.Address) ([]Dep
 		Topics: [][]common.Hash{{DepositedTopic}, nil, nil, {common.BytesToHash(recipient.Bytes())}}}
 	err = logscan.Scan(ctx, t.cfg.Main, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, _ uint64) (bool, error) {
 		for i := range logs {
-			if d, ok := depositOf(&logs[i]); ok && !logs[i].Removed && d.Recipient == recipient {
+			if d, ok := bridge.DepositOf(&logs[i]); ok && !logs[i].Removed && d.Recipient == recipient {
 				out = append(out, d)
 			}
 		}
@@ -435,11 +362,11 @@ func (t *Tracker) exit(ctx context.Context) error {
 	var todo []due
 	t.mu.Lock()
 	for _, e := range t.ws {
-		_, done := t.exits[e.w.Index]
+		_, done := t.exits[e.W.Index]
 		if e.sent == (common.Hash{}) && (done || e.paid || e.cp == nil) {
 			continue
 		}
-		todo = append(todo, due{e: e, cp: *e.cp, leaves: t.cps[*e.cp].leaves})
+		todo = append(todo, due{e: e, cp: *e.cp, leaves: t.cps[*e.cp].Leaves})
 	}
 	t.mu.Unlock()
 	// Proofs are built outside t.mu, only for the exits about to be sent, over one tree per
@@ -448,13 +375,10 @@ func (t *Tracker) exit(ctx context.Context) error {
 	proof := func(d due) ([]merkle.Hash, error) {
 		tree := trees[d.cp]
 		if tree == nil {
-			tree = merkle.New(merkle.WithdrawalDepth)
-			for _, e := range t.ws[:d.leaves] {
-				tree.Push(e.leaf)
-			}
+			tree = bridge.Tree(t.leaves(d.leaves))
 			trees[d.cp] = tree
 		}
-		return tree.Proof(int(d.e.w.Index))
+		return tree.Proof(int(d.e.W.Index))
 	}
 	for _, d := range todo {
 		if err := t.exitOne(ctx, d.e, d.cp, func() ([]merkle.Hash, error) { return proof(d) }); err != nil {
@@ -465,7 +389,7 @@ func (t *Tracker) exit(ctx context.Context) error {
 }
 
 func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func() ([]merkle.Hash, error)) error {
-	index := e.w.Index
+	index := e.W.Index
 	t.mu.Lock()
 	sent, sentAt, retry := e.sent, e.sentAt, e.retry
 	t.mu.Unlock()
@@ -486,7 +410,7 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func
 			e.sent, e.paid = common.Hash{}, true
 			for _, l := range rcpt.Logs {
 				if ev, err := rootABI.UnpackExitedEvent(l); err == nil && l.Address == t.cfg.Root {
-					t.exits[ev.Index.Uint64()] = exitLog{tx: l.TxHash, checkpoint: ev.Checkpoint.Uint64()}
+					t.exits[ev.Index.Uint64()] = Exit{Index: ev.Index.Uint64(), Checkpoint: ev.Checkpoint.Uint64(), Tx: l.TxHash}
 				}
 			}
 			t.mu.Unlock()
@@ -526,7 +450,7 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func
 		for i, p := range proof {
 			ps[i] = p
 		}
-		tx, err := t.cfg.Wallet.Send(ctx, t.cfg.Root, rootABI.PackExit(new(big.Int).SetUint64(cp), mainWithdrawal(e.w), ps), 0)
+		tx, err := t.cfg.Wallet.Send(ctx, t.cfg.Root, rootABI.PackExit(new(big.Int).SetUint64(cp), mainWithdrawal(e.W), ps), 0)
 		if err == nil {
 			t.cfg.Logger.Info("withdrawals: the relay sent an exit", "index", index, "checkpoint", cp, "tx", tx.Hash())
 			t.mu.Lock()
@@ -584,7 +508,7 @@ func (t *Tracker) logChanges(before []string, first bool) {
 	if first {
 		exited := 0
 		for _, e := range t.ws {
-			if _, ok := t.exits[e.w.Index]; ok {
+			if _, ok := t.exits[e.W.Index]; ok {
 				exited++
 			}
 		}
@@ -610,22 +534,11 @@ func (t *Tracker) logChanges(before []string, first bool) {
 
 // view is a withdrawal as sp_withdrawals shows it (t.mu held).
 func (t *Tracker) view(e *entry) protocol.Withdrawal {
-	w := protocol.Withdrawal{
-		Index: e.w.Index, Kind: "token", Recipient: strings.ToLower(e.w.Recipient.Hex()), Value: e.w.Value.String(),
-		TxHash: e.tx.Hex(), Block: e.block, Stage: protocol.WithdrawalQueued,
+	var x *Exit
+	if v, ok := t.exits[e.W.Index]; ok {
+		x = &v
 	}
-	if e.w.Kind == merkle.KindTicket {
-		w.Kind, w.Event, w.CheckedIn = "ticket", strings.ToLower(e.w.Asset.Hex()), e.w.Data.Sign() != 0
-	}
-	if e.cp != nil {
-		n := *e.cp
-		w.Stage, w.Checkpoint = protocol.WithdrawalCheckpointed, &n
-	}
-	if x, ok := t.exits[e.w.Index]; ok {
-		n := x.checkpoint
-		w.Stage, w.Checkpoint, w.ExitTx = protocol.WithdrawalExited, &n, x.tx.Hex()
-	}
-	return w
+	return bridge.View(e.Leaf, e.cp, x)
 }
 
 // Withdrawals are the withdrawals to `recipient` on the main chain, oldest first.
@@ -637,7 +550,7 @@ func (t *Tracker) Withdrawals(recipient common.Address) ([]protocol.Withdrawal, 
 	}
 	out := []protocol.Withdrawal{}
 	for _, e := range t.ws {
-		if e.w.Recipient == recipient {
+		if e.W.Recipient == recipient {
 			out = append(out, t.view(e))
 		}
 	}
@@ -653,41 +566,18 @@ func (t *Tracker) Proof(index uint64) (protocol.WithdrawalProof, error) {
 		return protocol.WithdrawalProof{}, t.notReady()
 	}
 	if index >= uint64(len(t.ws)) {
-		return protocol.WithdrawalProof{}, &refusal{ErrUnknown, fmt.Sprintf("no withdrawal %d (ChildGateway has queued %d)", index, len(t.ws))}
+		return protocol.WithdrawalProof{}, bridge.Unknown(index, uint64(len(t.ws)))
 	}
 	e := t.ws[index]
 	if e.cp == nil {
-		why := ""
-		for _, c := range t.cps {
-			if !c.ok && c.leaves > int(index) {
-				why = fmt.Sprintf(" (checkpoint %d carries it, but its withdrawal root is not the relay's tree of ChildGateway's withdrawals)", c.number)
-				break
-			}
+		failed := make([]Checkpoint, len(t.cps))
+		for i, c := range t.cps {
+			failed[i] = *c
 		}
-		return protocol.WithdrawalProof{}, fmt.Errorf("withdrawal %d is %w%s", index, ErrNotCheckpointed, why)
+		return protocol.WithdrawalProof{}, bridge.NotCheckpointed(index, failed)
 	}
-	proof, err := t.tree(t.cps[*e.cp].leaves).Proof(int(index))
-	if err != nil {
-		return protocol.WithdrawalProof{}, err
-	}
-	out := protocol.WithdrawalProof{
-		Checkpoint: *e.cp, Index: index, Kind: e.w.Kind, Recipient: strings.ToLower(e.w.Recipient.Hex()),
-		Asset: strings.ToLower(e.w.Asset.Hex()), Value: e.w.Value.String(), Data: e.w.Data.String(), Proof: make([]string, len(proof)),
-	}
-	for i, p := range proof {
-		out.Proof[i] = p.Hex()
-	}
-	return out, nil
+	return bridge.ProofOf(e.Leaf, *e.cp, t.leaves(t.cps[*e.cp].Leaves))
 }
-
-// refusal is an error whose message says it all and that is one of the sentinels.
-type refusal struct {
-	kind error
-	msg  string
-}
-
-func (r *refusal) Error() string { return r.msg }
-func (r *refusal) Unwrap() error { return r.kind }
 
 func (t *Tracker) notReady() error {
 	if t.lastErr != nil {

@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/relay/anchor"
 	"github.com/stagepass/stagepass/relay/exits"
+	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 )
 
@@ -27,19 +23,9 @@ func (r *Relay) startExits(ctx context.Context) error {
 	if !ok {
 		return errors.New("the main chain's connection cannot read logs")
 	}
-	gw := sidechain.NewChildGateway()
-	out, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &v.Child, Data: gw.PackTOKEN()}, nil)
-	if err != nil {
-		return fmt.Errorf("read ChildGateway %s's token: %w", v.Child.Hex(), err)
-	}
-	if r.bridged, err = gw.UnpackTOKEN(out); err != nil {
-		return fmt.Errorf("read ChildGateway %s's token: %w", v.Child.Hex(), err)
-	}
-	if out, err = r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &v.Child, Data: gw.PackEXITDELAY()}, nil); err != nil {
-		return fmt.Errorf("read ChildGateway %s's exit delay: %w", v.Child.Hex(), err)
-	}
-	if r.exitDelay, err = gw.UnpackEXITDELAY(out); err != nil {
-		return fmt.Errorf("read ChildGateway %s's exit delay: %w", v.Child.Hex(), err)
+	var err error
+	if r.bridged, r.exitDelay, err = bridge.ReadChild(ctx, r.cfg.Client, v.Child); err != nil {
+		return err
 	}
 	cfg := exits.Config{
 		Main: main, Side: r.cfg.Client, Root: v.Root, Checkpoints: r.vagg.Contracts().Checkpoints, Child: v.Child,
@@ -59,11 +45,6 @@ func (r *Relay) startExits(ctx context.Context) error {
 	return nil
 }
 
-// noBridge answers the withdrawal methods on a relay without ValidatorConfig.
-func noBridge() error {
-	return rpcserver.InvalidParams("this relay follows no main chain: it has no bridge to withdraw through")
-}
-
 // withdrawals is sp_withdrawals [recipient].
 func (r *Relay) withdrawals(_ context.Context, req *rpcserver.Request) (any, error) {
 	var recipient common.Address
@@ -71,10 +52,10 @@ func (r *Relay) withdrawals(_ context.Context, req *rpcserver.Request) (any, err
 		return nil, err
 	}
 	if r.exits == nil {
-		return nil, noBridge()
+		return nil, bridge.NoBridge()
 	}
 	ws, err := r.exits.Withdrawals(recipient)
-	return ws, withdrawalError(err)
+	return ws, bridge.RPCError(err)
 }
 
 // withdrawalProof is sp_withdrawalProof [index] (a number, or a decimal string).
@@ -83,28 +64,16 @@ func (r *Relay) withdrawalProof(_ context.Context, req *rpcserver.Request) (any,
 	if err := positional(req, &raw); err != nil {
 		return nil, err
 	}
-	index, err := strconv.ParseUint(strings.Trim(string(raw), `"`), 10, 64)
+	index, err := bridge.ParseIndex(req.Method, raw)
 	if err != nil {
-		return nil, rpcserver.InvalidParams("%s param 1: index must be a withdrawal index (a whole number), got %s", req.Method, raw)
+		return nil, err
 	}
 	if r.exits == nil {
-		return nil, noBridge()
+		return nil, bridge.NoBridge()
 	}
 	p, err := r.exits.Proof(index)
 	if err != nil {
-		return nil, withdrawalError(err)
+		return nil, bridge.RPCError(err)
 	}
 	return p, nil
-}
-
-func withdrawalError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, exits.ErrUnknown), errors.Is(err, exits.ErrNotCheckpointed):
-		return rpcserver.InvalidParams("%v", err)
-	case errors.Is(err, exits.ErrNotReady):
-		return rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
-	}
-	return err
 }
