@@ -52,6 +52,11 @@ var (
 	// the password given for it (the vault's own password was right).
 	ErrKeystorePassword = errors.New("vault: wrong password for the keystore file")
 	ErrAccountExists    = errors.New("vault: account already in this wallet")
+	// ErrNotImported refuses to remove an account derived from the recovery phrase: it
+	// would come back with the phrase, and every account after it is numbered by it.
+	ErrNotImported = errors.New("vault: only an imported account can be removed; this one is derived from the recovery phrase")
+	// ErrInvalidName refuses an account name (see CleanName).
+	ErrInvalidName = errors.New("vault: invalid account name")
 )
 
 const (
@@ -83,6 +88,9 @@ type record struct {
 	Passkeys []passkey           `json:"passkeys,omitempty"`
 	Accounts []ethcrypto.Address `json:"accounts"` // m/44'/60'/0'/0/i, in order
 	Imported []ethcrypto.Address `json:"imported,omitempty"`
+	// Names the user gave accounts (not secret; authenticated with the rest of the
+	// record, so a changed name is VAULT_TAMPERED at unlock like a changed account).
+	Names map[ethcrypto.Address]string `json:"names,omitempty"`
 	// The secret: under the data key (v2) or the password key (v1).
 	Nonce      []byte `json:"nonce"`
 	Ciphertext []byte `json:"ciphertext"`
@@ -687,9 +695,10 @@ func (v *Vault) load(ctx context.Context) (*record, error) {
 		len(rec.Accounts) > 0 && len(rec.Accounts) <= maxAccounts
 	switch rec.Version {
 	case 1:
-		ok = ok && rec.Wrap == nil && rec.PRFSalt == nil && rec.Passkeys == nil && rec.Imported == nil
+		ok = ok && rec.Wrap == nil && rec.PRFSalt == nil && rec.Passkeys == nil && rec.Imported == nil && rec.Names == nil
 	case 2:
-		ok = ok && rec.Wrap != nil && len(rec.PRFSalt) == 32 && len(rec.Passkeys) <= maxPasskeys && len(rec.Imported) <= maxAccounts
+		ok = ok && rec.Wrap != nil && len(rec.PRFSalt) == 32 && len(rec.Passkeys) <= maxPasskeys && len(rec.Imported) <= maxAccounts &&
+			len(rec.Names) <= 2*maxAccounts
 		for _, p := range rec.Passkeys {
 			ok = ok && len(p.Check) == 32
 		}
