@@ -345,6 +345,12 @@ func (c *Client) Subscribe(s *Subscription) (cancel func()) {
 }
 
 func (c *Client) subscribeOn(ctx context.Context, conn Conn, s *Subscription) {
+	c.mu.Lock()
+	_, live := c.subs[s]
+	c.mu.Unlock()
+	if !live {
+		return // cancelled before it was sent
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := c.callOn(ctx, conn, protocol.MethodSubscribe, []any{s.Topic, s.Params()}, func(res json.RawMessage) {
@@ -355,11 +361,22 @@ func (c *Client) subscribeOn(ctx context.Context, conn Conn, s *Subscription) {
 		// Registered here, on the reader goroutine, so the first push (which the relay sends
 		// after this reply) already finds its subscription.
 		c.mu.Lock()
-		if _, ok := c.subs[s]; ok && c.conn == conn {
+		_, live := c.subs[s]
+		if live && c.conn == conn {
 			c.subs[s] = id
 			c.byServer[id] = s
 		}
+		cancelled := !live && c.conn == conn
 		c.mu.Unlock()
+		if cancelled {
+			// Cancelled while its subscribe was in flight: the relay holds a subscription no
+			// one reads; end it (not waiting here, on the reader goroutine, for the reply).
+			go func() {
+				ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+				defer done()
+				c.callOn(ctx, conn, protocol.MethodUnsubscribe, []any{id}, nil)
+			}()
+		}
 	})
 	if err != nil && s.OnError != nil {
 		s.OnError(err)

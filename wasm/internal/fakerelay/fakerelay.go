@@ -76,6 +76,24 @@ func (r *Relay) Subscribes() []json.RawMessage {
 	return append([]json.RawMessage(nil), r.subscribes...)
 }
 
+// Active counts the live subscriptions to topic whose owner (tickets), event or request id
+// is key (case-insensitive).
+func (r *Relay) Active(topic, key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key = strings.ToLower(key)
+	if topic == protocol.TopicEvent {
+		key = "event:" + key
+	}
+	n := 0
+	for _, s := range r.subs {
+		if s.topic == topic && strings.ToLower(s.key) == key {
+			n++
+		}
+	}
+	return n
+}
+
 // New starts a fake relay; Close it when done.
 func New() *Relay {
 	r := &Relay{conns: map[*serverConn]bool{}, handlers: map[string]Handler{}}
@@ -218,7 +236,21 @@ func (r *Relay) handle(c *serverConn, b []byte) {
 		r.subscribe(c, req.Params, reply)
 		return
 	case protocol.MethodUnsubscribe:
-		reply(true, nil)
+		var id string
+		if len(req.Params) > 0 {
+			json.Unmarshal(req.Params[0], &id)
+		}
+		r.mu.Lock()
+		found := false
+		for i, s := range r.subs {
+			if s.conn == c && s.id == id {
+				r.subs = append(r.subs[:i:i], r.subs[i+1:]...)
+				found = true
+				break
+			}
+		}
+		r.mu.Unlock()
+		reply(found, nil)
 		return
 	}
 	if h == nil {
