@@ -248,16 +248,7 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 		if err != nil {
 			return nil, err
 		}
-		key := strings.ToLower(p.Account.Hex())
-		s.on.mu.Lock()
-		tr := s.on.trackers[key]
-		if tr == nil {
-			tr = tickets.Open(ctx, c, s.cache(), key, func() { s.notifyTickets(key) })
-			s.on.trackers[key] = tr
-			tr.Start()
-		}
-		s.on.mu.Unlock()
-		return tr.View(), nil
+		return s.track(ctx, c, strings.ToLower(p.Account.Hex())).View(), nil // accounts.go
 	case "prepareBuy":
 		var p struct {
 			Account ethcrypto.Address `json:"account"`

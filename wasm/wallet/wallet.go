@@ -266,16 +266,9 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		s.mu.Unlock()
 		return struct{}{}, nil
 	case "accounts":
-		a, err := s.Vault.Accounts(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// imported: which of them came from a keystore file (the fan app marks them).
-		imp, err := s.Vault.ImportedAccounts(ctx)
-		return struct {
-			accountsResult
-			Imported []ethcrypto.Address `json:"imported"`
-		}{accountsResult{a, s.Vault.Unlocked()}, imp}, err
+		// imported: which of them came from a keystore file (the fan app marks them); names:
+		// what the fan named them (accounts.go).
+		return s.accountsView(ctx)
 	case "addAccount":
 		a, err := s.Vault.AddAccount(ctx)
 		return map[string]any{"address": a}, err
@@ -500,6 +493,9 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 	}
 	if slices.Contains(vaultMethods, method) {
 		return s.callVault(ctx, method, params) // passkey.go
+	}
+	if slices.Contains(accountMethods, method) {
+		return s.callAccounts(ctx, method, params) // accounts.go
 	}
 	return s.callOnline(ctx, method, params)
 }
