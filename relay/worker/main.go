@@ -13,7 +13,8 @@
 // RELAYER_KEY (secret: the hot wallet's hex private key), WEBHOOK_SECRET (secret: the card
 // processor's webhook signing secret), OUTBOX and FANOUT (Durable
 // Objects), INDEX (D1: the chain index, which the sender's passes and the cron trigger keep
-// current; edge/index.go).
+// current; edge/index.go). With the bridge: CHILD_GATEWAY, MAIN_RPC, ROOT_GATEWAY and
+// MAIN_START_BLOCK (vars; edge/bridge.go: the withdrawal calls, followed in D1).
 package main
 
 import (
@@ -139,6 +140,12 @@ func main() {
 		if _, err := pump(ctx); err != nil {
 			log.Warn("cron: sender and follower", "err", err)
 		}
+		// The bridge's follower, so that a read call's own pass stays short.
+		if relay, err := build(ctx); err == nil && relay.HasBridge() {
+			if _, err := relay.FollowBridge(ctx); err != nil {
+				log.Warn("cron: bridge follower", "err", err)
+			}
+		}
 		return nil
 	})
 	workers.Ready()
@@ -235,13 +242,47 @@ func build(ctx context.Context) (*edge.Relay, error) {
 	if v := cloudflare.GetBinding("INDEX"); v.Type() == js.TypeObject {
 		db = d1{v}
 	}
+	br, err := mainChain(ctx, httpc, gateway)
+	if err != nil {
+		return nil, err
+	}
 	pub := &edge.HTTPPublisher{Client: &http.Client{Transport: fanout}, Base: "https://fanout"}
 	return edge.New(edge.Config{
 		Chain: ethclient.NewClient(rc), ChainID: chainID,
 		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Gateway: gateway, Key: key,
 		Store:  &edge.HTTPStore{Client: &http.Client{Transport: outbox}, Base: "https://outbox"},
-		Fanout: pub, Activities: pub, DB: db, StartBlock: startBlock,
+		Fanout: pub, Activities: pub, DB: db, StartBlock: startBlock, Bridge: br,
 	})
+}
+
+// mainChain is the bridge's main-chain side from MAIN_RPC, ROOT_GATEWAY and
+// MAIN_START_BLOCK (RootGateway's deployment block: where its logs are read from), or nil
+// when MAIN_RPC is not set. CheckpointManager is read from RootGateway, the bridged
+// stablecoin and the exit delay from ChildGateway, as the native relay does.
+func mainChain(ctx context.Context, httpc *http.Client, child common.Address) (*edge.Bridge, error) {
+	url := strings.TrimSpace(cloudflare.Getenv("MAIN_RPC"))
+	root := strings.TrimSpace(cloudflare.Getenv("ROOT_GATEWAY"))
+	if url == "" {
+		if root != "" {
+			return nil, errors.New("worker: ROOT_GATEWAY is set but MAIN_RPC is not (the main chain's JSON-RPC endpoint)")
+		}
+		return nil, nil
+	}
+	if child == (common.Address{}) || !common.IsHexAddress(root) {
+		return nil, fmt.Errorf("worker: MAIN_RPC needs CHILD_GATEWAY and ROOT_GATEWAY addresses (ROOT_GATEWAY %q)", root)
+	}
+	var start uint64
+	if v := strings.TrimSpace(cloudflare.Getenv("MAIN_START_BLOCK")); v != "" {
+		var err error
+		if start, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("worker: MAIN_START_BLOCK %q is not a block number", v)
+		}
+	}
+	rc, err := rpc.DialOptions(ctx, url, rpc.WithHTTPClient(httpc))
+	if err != nil {
+		return nil, fmt.Errorf("worker: MAIN_RPC: %w", err)
+	}
+	return &edge.Bridge{Main: ethclient.NewClient(rc), Root: common.HexToAddress(root), MainStart: start}, nil
 }
 
 // stub is the Durable Object of binding, the one instance called name.

@@ -505,6 +505,20 @@ func TestWorkerAgainstGeth(t *testing.T) {
 	if _, rerr := w.call(t, protocol.MethodPermitInfo, p.event.Hex(), p.fan.Address.Hex()); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "not a currency") {
 		t.Fatalf("sp_permitInfo of a non-currency: %+v", rerr)
 	}
+	// No bridge configured (no MAIN_RPC): the withdrawal calls say so, as the native relay
+	// without one; sp_chainInfo shows no gateway (the site then shows no Main chain panel).
+	for _, params := range [][]any{{p.fan.Address.Hex()}, {0}} {
+		method := protocol.MethodWithdrawals
+		if params[0] == 0 {
+			method = protocol.MethodWithdrawalProof
+		}
+		if _, rerr := w.call(t, method, params...); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "no bridge to withdraw through") {
+			t.Fatalf("%s without a bridge: %+v", method, rerr)
+		}
+	}
+	if res, _ := w.call(t, protocol.MethodChainInfo); strings.Contains(string(res), "gateway") || strings.Contains(string(res), "mainChainId") {
+		t.Fatalf("sp_chainInfo without a bridge: %s", res)
+	}
 
 	// Replays: the same signed request answers with its record and is not executed again;
 	// a new request signed with the used nonce is refused.

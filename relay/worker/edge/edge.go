@@ -140,6 +140,9 @@ type Config struct {
 	DB         DB
 	StartBlock uint64
 	Activities ActivityPublisher
+	// Bridge, with Gateway and DB, is the main chain's side of the bridge: the withdrawal
+	// calls and sp_chainInfo's bridge fields (bridge.go); nil: none.
+	Bridge *Bridge
 	// Limits as in forward.Limits [8 pending, 1 minute, 2,000,000 gas, 16 KiB].
 	MaxPending     int
 	DeadlineMargin time.Duration
@@ -167,6 +170,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("edge: config needs ChainID and the hot wallet Key")
 	case cfg.Forwarder == (common.Address{}) || cfg.Factory == (common.Address{}):
 		return nil, errors.New("edge: config needs the Forwarder and Factory addresses")
+	case cfg.Bridge != nil && (cfg.Gateway == (common.Address{}) || cfg.Bridge.Main == nil || cfg.Bridge.Root == (common.Address{})):
+		return nil, errors.New("edge: the bridge needs ChildGateway (Gateway), the main chain and RootGateway")
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 8
@@ -244,19 +249,25 @@ func (r *Relay) Health(ctx context.Context) (Health, error) {
 }
 
 // Register adds the edge relay's methods to s: sp_chainInfo, sp_forwarderNonce,
-// sp_sendForward and sp_requestStatus, and the index's read calls (index.go).
+// sp_sendForward and sp_requestStatus, the index's read calls (index.go) and the bridge's
+// (bridge.go).
 // Subscriptions are the fan-out Durable Object's.
 func (r *Relay) Register(s *rpcserver.Server) {
 	r.registerIndex(s)
+	r.registerBridge(s)
 	s.Register(protocol.MethodChainInfo, func(ctx context.Context, _ *rpcserver.Request) (any, error) {
 		head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
-		return protocol.ChainInfo{
+		info := protocol.ChainInfo{
 			ChainID: r.cfg.ChainID.Uint64(), Block: head.Number.Uint64(),
 			Forwarder: strings.ToLower(r.cfg.Forwarder.Hex()), Factory: strings.ToLower(r.cfg.Factory.Hex()),
-		}, nil
+		}
+		if err := r.bridgeInfo(ctx, &info); err != nil {
+			return nil, err
+		}
+		return info, nil
 	})
 	s.Register(protocol.MethodForwarderNonce, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var account common.Address

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/index"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
@@ -148,7 +149,8 @@ func nonNil[T any](s []T) []T {
 
 // registerIndex adds the read calls the index answers: sp_events, sp_event,
 // sp_ticketsByOwner, sp_listings, sp_eventTickets — the native relay's answers (relay/server),
-// from the rows in DB — and sp_permitInfo for the indexed events' currencies.
+// from the rows in DB — and sp_permitInfo for the indexed events' currencies (and, with
+// the bridge, its stablecoin).
 func (r *Relay) registerIndex(s *rpcserver.Server) {
 	eventParam := func(ctx context.Context, req *rpcserver.Request) (*index.Index, common.Address, error) {
 		if r.cfg.DB == nil {
@@ -220,7 +222,18 @@ func (r *Relay) registerIndex(s *rpcserver.Server) {
 		ix := index.New(r.cfg.Chain, r.cfg.Factory, nil)
 		ix.Seed(evs, nil, protocol.Cursor{})
 		if !ix.Currencies()[token] {
-			return nil, rpcserver.InvalidParams("%s is not a currency of any Stagepass event", token.Hex())
+			// The bridged stablecoin too, as on the native relay with the bridge.
+			bridged := false
+			if r.cfg.Bridge != nil {
+				t, _, err := bridge.ReadChild(ctx, r.cfg.Chain, r.cfg.Gateway)
+				if err != nil {
+					return nil, err
+				}
+				bridged = t == token
+			}
+			if !bridged {
+				return nil, rpcserver.InvalidParams("%s is not a currency of any Stagepass event", token.Hex())
+			}
 		}
 		return permit.Read(ctx, r.cfg.Chain, token, owner)
 	})

@@ -1,0 +1,412 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/exits/bridge"
+	"github.com/stagepass/stagepass/relay/internal/logscan"
+	"github.com/stagepass/stagepass/relay/rpcserver"
+	"github.com/stagepass/stagepass/wasm/protocol"
+)
+
+// The bridge's withdrawals at the edge: sp_withdrawals and sp_withdrawalProof as the native
+// relay answers them from relay/exits' tracker, with the tracker's reading, checking,
+// staging and proving (relay/exits/bridge), and the tracker's state in D1
+// (migrations/0003_bridge.sql).
+//
+// Why an index and not reads per request: a proof needs every leaf of ChildGateway's tree
+// up to its checkpoint, and a recipient's withdrawals can be anywhere in the sidechain's
+// history. Reading them per request means one log query per 1,000 blocks since ChildGateway's
+// deployment — about 40 a day of a 2-second chain — which outgrows a Worker's subrequest
+// limit (50 Free, 1,000 Paid) within days. Indexed, a pass reads only the blocks since the
+// last one (a log query per chain per 1,000 blocks, a head and a checkpoint count per
+// chain, the checkpoint manager), a read is a few D1 queries. Each read call runs a pass
+// first, so it answers as fresh as the native tracker (which reads every second); the cron
+// trigger runs one every minute, so a read's pass stays short.
+
+// Bridge is the main-chain side of the bridge, for the withdrawal calls: RootGateway
+// (CheckpointManager is read from it, as the native relay does) on the main chain, read
+// from MainStart (RootGateway's deployment block). ChildGateway is Config.Gateway.
+type Bridge struct {
+	Main      MainChain
+	Root      common.Address
+	MainStart uint64
+}
+
+// MainChain is what the bridge's reads need of the main chain; *ethclient.Client has it.
+type MainChain interface {
+	bridge.MainChain
+	ethereum.ChainIDReader
+}
+
+// HasBridge reports whether the relay follows the main chain (Config.Bridge).
+func (r *Relay) HasBridge() bool { return r.cfg.Bridge != nil && r.cfg.DB != nil }
+
+// BridgeMaxBlocks bounds the blocks of each chain one bridge pass reads (in log queries of
+// logscan.DefaultLimit), and BridgeMaxCheckpoints the checkpoints it checks: a pass makes
+// at most about 2 × 10 log queries and 2 × 16 calls.
+const (
+	BridgeMaxBlocks      = 10 * logscan.DefaultLimit
+	BridgeMaxCheckpoints = 16
+)
+
+type bridgeCursor struct {
+	SideNext    uint64 `json:"side_next"`
+	MainNext    uint64 `json:"main_next"`
+	Withdrawals uint64 `json:"withdrawals"`
+	Checkpoints uint64 `json:"checkpoints"`
+}
+
+type leafRow struct {
+	Idx       uint64  `json:"idx"`
+	Kind      uint8   `json:"kind"`
+	Recipient string  `json:"recipient"`
+	Asset     string  `json:"asset"`
+	Value     string  `json:"value"`
+	Data      string  `json:"data"`
+	Leaf      string  `json:"leaf"`
+	Tx        string  `json:"tx"`
+	Block     uint64  `json:"block"`
+	CP        *uint64 `json:"cp"`
+	ExitTx    *string `json:"exit_tx"`
+	ExitCP    *uint64 `json:"exit_cp"`
+}
+
+func (row leafRow) leaf() (bridge.Leaf, error) {
+	value, ok1 := new(big.Int).SetString(row.Value, 10)
+	data, ok2 := new(big.Int).SetString(row.Data, 10)
+	if !ok1 || !ok2 {
+		return bridge.Leaf{}, fmt.Errorf("bridge: withdrawal %d's row: value %q, data %q", row.Idx, row.Value, row.Data)
+	}
+	return bridge.Leaf{
+		W: merkle.Withdrawal{Kind: row.Kind, Index: row.Idx, Recipient: common.HexToAddress(row.Recipient),
+			Asset: common.HexToAddress(row.Asset), Value: value, Data: data},
+		Hash: common.HexToHash(row.Leaf), Tx: common.HexToHash(row.Tx), Block: row.Block,
+	}, nil
+}
+
+type checkpointRow struct {
+	Number uint64 `json:"number"`
+	Leaves int    `json:"leaves"`
+	OK     int    `json:"ok"`
+}
+
+// withdrawalColumns are a withdrawal's columns with its first verified checkpoint (cp) and
+// its exit (exit_tx, exit_cp), from bridge_withdrawals w.
+const withdrawalColumns = `w.idx, w.kind, w.recipient, w.asset, w.value, w.data, w.leaf, w.tx, w.block,
+	(SELECT MIN(c.number) FROM bridge_checkpoints c WHERE c.ok = 1 AND c.leaves > w.idx) AS cp,
+	x.tx AS exit_tx, x.checkpoint AS exit_cp
+	FROM bridge_withdrawals w LEFT JOIN bridge_exits x ON x.idx = w.idx`
+
+func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
+	var rows []bridgeCursor
+	if err := r.cfg.DB.Query(ctx, &rows, "SELECT side_next, main_next, withdrawals, checkpoints FROM bridge_follow WHERE id = 1"); err != nil {
+		return bridgeCursor{}, false, fmt.Errorf("bridge: read cursor: %w", err)
+	}
+	if len(rows) == 0 {
+		return bridgeCursor{SideNext: r.cfg.StartBlock, MainNext: r.cfg.Bridge.MainStart}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// FollowBridge is one pass of the bridge's follower, as relay/exits' Tracker.Step reads
+// (without paying exits): ChildGateway's new withdrawals (each leaf checked), the
+// checkpoints whose sidechain blocks are read (each root checked against the tree of the
+// withdrawals in its blocks) and RootGateway's Exited logs, at most BridgeMaxBlocks blocks
+// of each chain, written in one D1 transaction with the new cursor. It reports whether it
+// reached both chains' heads. A pass that did not start from the stored cursor (another ran
+// meanwhile) writes nothing and runs again, up to three times.
+func (r *Relay) FollowBridge(ctx context.Context) (bool, error) {
+	if r.cfg.Bridge == nil || r.cfg.DB == nil {
+		return false, errors.New("bridge: no main chain (MAIN_RPC, ROOT_GATEWAY, CHILD_GATEWAY) or no index database")
+	}
+	for range 2 {
+		if synced, err := r.followBridge(ctx); !errors.Is(err, errAnotherPass) {
+			return synced, err
+		}
+	}
+	synced, err := r.followBridge(ctx)
+	if errors.Is(err, errAnotherPass) {
+		return false, nil
+	}
+	return synced, err
+}
+
+func (r *Relay) followBridge(ctx context.Context) (bool, error) {
+	b := r.cfg.Bridge
+	st, stored, err := r.bridgeCursor(ctx)
+	if err != nil {
+		return false, err
+	}
+	manager, err := bridge.ReadCheckpointManager(ctx, b.Main, b.Root)
+	if err != nil {
+		return false, fmt.Errorf("main chain: %w", err)
+	}
+	sideHead, err := r.cfg.Chain.BlockNumber(ctx)
+	if err != nil {
+		return false, fmt.Errorf("sidechain head: %w", err)
+	}
+	next := st
+	var leaves []bridge.Leaf
+	span := logscan.Span{From: st.SideNext, To: min(sideHead, st.SideNext+BridgeMaxBlocks-1)}
+	err = bridge.ScanQueued(ctx, r.cfg.Chain, r.cfg.Gateway, span, st.Withdrawals, func(ls []bridge.Leaf, to uint64) error {
+		leaves = append(leaves, ls...)
+		next.SideNext, next.Withdrawals = to+1, next.Withdrawals+uint64(len(ls))
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sidechain: ChildGateway's WithdrawalQueued logs: %w", err)
+	}
+
+	count, err := bridge.CheckpointCount(ctx, b.Main, manager)
+	if err != nil {
+		return false, fmt.Errorf("main chain: %w", err)
+	}
+	var cps []bridge.Checkpoint
+	for next.Checkpoints < count && len(cps) < BridgeMaxCheckpoints {
+		cp, err := bridge.ReadCheckpoint(ctx, b.Main, manager, next.Checkpoints)
+		if err != nil {
+			return false, fmt.Errorf("main chain: %w", err)
+		}
+		if cp.EndBlock >= next.SideNext {
+			break // the sidechain's logs are not read that far yet
+		}
+		hashes, err := r.leafHashes(ctx, "block <= ?", cp.EndBlock)
+		if err != nil {
+			return false, err
+		}
+		for _, l := range leaves {
+			if l.Block <= cp.EndBlock {
+				hashes = append(hashes, l.Hash)
+			}
+		}
+		cps = append(cps, bridge.Check(next.Checkpoints, cp, hashes))
+		next.Checkpoints++
+	}
+
+	mainHead, err := b.Main.BlockNumber(ctx)
+	if err != nil {
+		return false, fmt.Errorf("main chain head: %w", err)
+	}
+	var xs []bridge.Exit
+	span = logscan.Span{From: st.MainNext, To: min(mainHead, st.MainNext+BridgeMaxBlocks-1)}
+	err = bridge.ScanMain(ctx, b.Main, b.Root, span, func(got []bridge.Exit, _ []bridge.Deposit, to uint64) error {
+		xs = append(xs, got...)
+		next.MainNext = to + 1
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("main chain: RootGateway's Exited logs: %w", err)
+	}
+	synced := next.SideNext > sideHead && next.MainNext > mainHead && (next.Checkpoints == count || len(cps) < BridgeMaxCheckpoints)
+	if next == st {
+		return synced, nil
+	}
+
+	stmts := []Stmt{{"INSERT INTO follow_check (stale) SELECT 1 FROM bridge_follow WHERE id = 1 AND (side_next != ? OR main_next != ? OR withdrawals != ? OR checkpoints != ?)",
+		[]any{st.SideNext, st.MainNext, st.Withdrawals, st.Checkpoints}}}
+	for _, l := range leaves {
+		stmts = append(stmts, Stmt{`INSERT INTO bridge_withdrawals (idx, kind, recipient, asset, value, data, leaf, tx, block)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{l.W.Index, int(l.W.Kind), hexAddr(l.W.Recipient), hexAddr(l.W.Asset),
+			l.W.Value.String(), l.W.Data.String(), l.Hash.Hex(), l.Tx.Hex(), l.Block}})
+	}
+	for _, c := range cps {
+		ok := 0
+		if c.OK {
+			ok = 1
+		}
+		stmts = append(stmts, Stmt{"INSERT INTO bridge_checkpoints (number, end_block, leaves, root, ok) VALUES (?, ?, ?, ?, ?)",
+			[]any{c.Number, c.End, c.Leaves, c.Root.Hex(), ok}})
+	}
+	for _, x := range xs {
+		stmts = append(stmts, Stmt{"INSERT OR IGNORE INTO bridge_exits (idx, checkpoint, tx) VALUES (?, ?, ?)", []any{x.Index, x.Checkpoint, x.Tx.Hex()}})
+	}
+	// The first pass inserts the cursor (a second first pass fails on its primary key);
+	// later ones update it.
+	cursor := "INSERT INTO bridge_follow (id, side_next, main_next, withdrawals, checkpoints) VALUES (1, ?, ?, ?, ?)"
+	if stored {
+		cursor += " ON CONFLICT (id) DO UPDATE SET side_next = excluded.side_next, main_next = excluded.main_next, withdrawals = excluded.withdrawals, checkpoints = excluded.checkpoints"
+	}
+	stmts = append(stmts, Stmt{cursor, []any{next.SideNext, next.MainNext, next.Withdrawals, next.Checkpoints}})
+	if err := r.cfg.DB.Batch(ctx, stmts); err != nil {
+		if anotherPassRan(err) || strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return false, errAnotherPass
+		}
+		return false, fmt.Errorf("bridge: write sidechain blocks %d-%d, main-chain blocks %d-%d: %w", st.SideNext, next.SideNext-1, st.MainNext, next.MainNext-1, err)
+	}
+	return synced, nil
+}
+
+// leafHashes are the leaves of the withdrawals `where` says, in index order.
+func (r *Relay) leafHashes(ctx context.Context, where string, args ...any) ([]common.Hash, error) {
+	var rows []struct {
+		Leaf string `json:"leaf"`
+	}
+	if err := r.cfg.DB.Query(ctx, &rows, "SELECT leaf FROM bridge_withdrawals WHERE "+where+" ORDER BY idx", args...); err != nil {
+		return nil, fmt.Errorf("bridge: read leaves: %w", err)
+	}
+	out := make([]common.Hash, len(rows))
+	for i, row := range rows {
+		out[i] = common.HexToHash(row.Leaf)
+	}
+	return out, nil
+}
+
+// bridgeReady runs a bridge pass before a read call: its answer is then as fresh as the
+// native tracker's. A pass that cannot reach both heads (a node away, or more history than
+// one pass reads: the cron trigger's passes catch up) makes the call unavailable, as the
+// native relay is before its tracker first read the chains.
+func (r *Relay) bridgeReady(ctx context.Context) error {
+	if r.cfg.Bridge == nil {
+		return bridge.NoBridge()
+	}
+	if r.cfg.DB == nil {
+		return ErrNoIndex
+	}
+	synced, err := r.FollowBridge(ctx)
+	if err != nil {
+		return bridge.RPCError(fmt.Errorf("%w: %v", bridge.ErrNotReady, err))
+	}
+	if !synced {
+		st, _, err := r.bridgeCursor(ctx)
+		if err != nil {
+			return err
+		}
+		return bridge.RPCError(fmt.Errorf("%w: read up to sidechain block %d and main-chain block %d so far; more at the next pass",
+			bridge.ErrNotReady, st.SideNext, st.MainNext))
+	}
+	return nil
+}
+
+// Withdrawals is sp_withdrawals [recipient]: the withdrawals to recipient, oldest first.
+func (r *Relay) Withdrawals(ctx context.Context, recipient common.Address) ([]protocol.Withdrawal, error) {
+	if err := r.bridgeReady(ctx); err != nil {
+		return nil, err
+	}
+	var rows []leafRow
+	if err := r.cfg.DB.Query(ctx, &rows, "SELECT "+withdrawalColumns+" WHERE w.recipient = ? ORDER BY w.idx", hexAddr(recipient)); err != nil {
+		return nil, fmt.Errorf("bridge: read withdrawals: %w", err)
+	}
+	out := make([]protocol.Withdrawal, 0, len(rows))
+	for _, row := range rows {
+		l, err := row.leaf()
+		if err != nil {
+			return nil, err
+		}
+		var x *bridge.Exit
+		if row.ExitTx != nil && row.ExitCP != nil {
+			x = &bridge.Exit{Index: row.Idx, Checkpoint: *row.ExitCP, Tx: common.HexToHash(*row.ExitTx)}
+		}
+		out = append(out, bridge.View(l, row.CP, x))
+	}
+	return out, nil
+}
+
+// WithdrawalProof is sp_withdrawalProof [index]: the withdrawal with its proof against the
+// first checkpoint carrying it whose root was verified. It reads every leaf of that
+// checkpoint's tree (one D1 query).
+func (r *Relay) WithdrawalProof(ctx context.Context, index uint64) (protocol.WithdrawalProof, error) {
+	if err := r.bridgeReady(ctx); err != nil {
+		return protocol.WithdrawalProof{}, err
+	}
+	var rows []leafRow
+	if err := r.cfg.DB.Query(ctx, &rows, "SELECT "+withdrawalColumns+" WHERE w.idx = ?", index); err != nil {
+		return protocol.WithdrawalProof{}, fmt.Errorf("bridge: read withdrawal: %w", err)
+	}
+	if len(rows) == 0 {
+		st, _, err := r.bridgeCursor(ctx)
+		if err != nil {
+			return protocol.WithdrawalProof{}, err
+		}
+		return protocol.WithdrawalProof{}, bridge.RPCError(bridge.Unknown(index, st.Withdrawals))
+	}
+	l, err := rows[0].leaf()
+	if err != nil {
+		return protocol.WithdrawalProof{}, err
+	}
+	if rows[0].CP == nil {
+		var cps []checkpointRow
+		if err := r.cfg.DB.Query(ctx, &cps, "SELECT number, leaves, ok FROM bridge_checkpoints WHERE ok = 0 AND leaves > ? ORDER BY number LIMIT 1", index); err != nil {
+			return protocol.WithdrawalProof{}, fmt.Errorf("bridge: read checkpoints: %w", err)
+		}
+		failed := make([]bridge.Checkpoint, len(cps))
+		for i, c := range cps {
+			failed[i] = bridge.Checkpoint{Number: c.Number, Leaves: c.Leaves, OK: c.OK == 1}
+		}
+		return protocol.WithdrawalProof{}, bridge.RPCError(bridge.NotCheckpointed(index, failed))
+	}
+	cp := *rows[0].CP
+	var cps []checkpointRow
+	if err := r.cfg.DB.Query(ctx, &cps, "SELECT number, leaves, ok FROM bridge_checkpoints WHERE number = ?", cp); err != nil || len(cps) != 1 {
+		return protocol.WithdrawalProof{}, fmt.Errorf("bridge: read checkpoint %d: %v", cp, err)
+	}
+	hashes, err := r.leafHashes(ctx, "idx < ?", cps[0].Leaves)
+	if err != nil {
+		return protocol.WithdrawalProof{}, err
+	}
+	if len(hashes) != cps[0].Leaves {
+		return protocol.WithdrawalProof{}, fmt.Errorf("bridge: checkpoint %d has %d leaves, the database %d", cp, cps[0].Leaves, len(hashes))
+	}
+	return bridge.ProofOf(l, cp, hashes)
+}
+
+// bridgeInfo adds the bridge to sp_chainInfo as the native relay shows it: ChildGateway,
+// its bridged stablecoin and exit delay (read from it), and the main chain's id.
+func (r *Relay) bridgeInfo(ctx context.Context, info *protocol.ChainInfo) error {
+	if r.cfg.Bridge == nil {
+		return nil
+	}
+	token, delay, err := bridge.ReadChild(ctx, r.cfg.Chain, r.cfg.Gateway)
+	if err != nil {
+		return err
+	}
+	id, err := r.cfg.Bridge.Main.ChainID(ctx)
+	if err != nil {
+		return fmt.Errorf("main chain id: %w", err)
+	}
+	info.Gateway, info.BridgedCurrency = hexAddr(r.cfg.Gateway), hexAddr(token)
+	info.MainChainID, info.ExitDelay = id.Uint64(), delay
+	return nil
+}
+
+// noMainWallet answers the calls that need the relay's main-chain wallet, which the
+// Workers build does not have.
+func noMainWallet(method string) error {
+	return rpcserver.Errorf(rpcserver.CodeMethodNotFound,
+		"%s: this relay (the Workers build) has no main-chain wallet and sends no deposits; deposit with RootGateway.deposit and main-chain gas of your own, or through the native relay", method)
+}
+
+// registerBridge adds sp_withdrawals and sp_withdrawalProof, and refuses
+// sp_depositWithPermit clearly.
+func (r *Relay) registerBridge(s *rpcserver.Server) {
+	s.Register(protocol.MethodWithdrawals, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var recipient common.Address
+		if err := rpcserver.Positional(req, rpcserver.AddressParam(&recipient, "recipient")); err != nil {
+			return nil, err
+		}
+		return r.Withdrawals(ctx, recipient)
+	})
+	s.Register(protocol.MethodWithdrawalProof, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var raw json.RawMessage
+		if err := rpcserver.Positional(req, &raw); err != nil {
+			return nil, err
+		}
+		index, err := bridge.ParseIndex(req.Method, raw)
+		if err != nil {
+			return nil, err
+		}
+		return r.WithdrawalProof(ctx, index)
+	})
+	s.Register(protocol.MethodDepositWithPermit, func(context.Context, *rpcserver.Request) (any, error) {
+		return nil, noMainWallet(protocol.MethodDepositWithPermit)
+	})
+}
