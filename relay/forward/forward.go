@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stagepass/stagepass/relay/forward/rules"
+	"github.com/stagepass/stagepass/relay/internal/txfees"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -64,22 +65,9 @@ type Limits struct {
 	MaxInFlight int
 }
 
-// Fees set how the hot wallet prices its EIP-1559 transactions. Zero fields take defaults.
-type Fees struct {
-	// Tip is the priority fee per gas; nil asks the node (eth_maxPriorityFeePerGas).
-	Tip *big.Int
-	// BaseFeeMultiplier sets the fee cap to base fee × this + tip (default 2), so a
-	// transaction survives a few blocks of rising base fee.
-	BaseFeeMultiplier int64
-	// MaxFeeCap is the most the relay ever pays per gas; nil means no ceiling.
-	MaxFeeCap *big.Int
-	// BumpPercent is the fee increase of a replacement transaction (default and minimum
-	// 10: nodes refuse a replacement that pays less than 10% more).
-	BumpPercent int64
-	// StuckAfter is how long a transaction may stay unmined before it is replaced with
-	// higher fees under the same nonce (default 30 s).
-	StuckAfter time.Duration
-}
+// Fees set how the hot wallet prices its EIP-1559 transactions (relay/internal/txfees,
+// shared with the report aggregators' wallet). Zero fields take defaults.
+type Fees = txfees.Policy
 
 // Config configures a Forwarder. Client, ChainID, Forwarder, Factory, Key and one of Path
 // or DB are required.
@@ -322,16 +310,7 @@ func (c *Config) defaults() error {
 	if l.MaxInFlight <= 0 {
 		l.MaxInFlight = 64
 	}
-	fe := &c.Fees
-	if fe.BaseFeeMultiplier <= 0 {
-		fe.BaseFeeMultiplier = 2
-	}
-	if fe.BumpPercent < 10 {
-		fe.BumpPercent = 10
-	}
-	if fe.StuckAfter <= 0 {
-		fe.StuckAfter = 30 * time.Second
-	}
+	c.Fees.Defaults()
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/relay/forward/rules"
+	"github.com/stagepass/stagepass/relay/internal/txfees"
 )
 
 // sendLoop runs the sender until the queue is empty after Close began, or until Close's
@@ -69,57 +70,15 @@ func (f *Forwarder) step(ctx context.Context, full bool) error {
 }
 
 // fees are one transaction's EIP-1559 prices.
-type fees struct{ tip, feeCap *big.Int }
+type fees = txfees.Fees
 
 func (f *Forwarder) currentFees(ctx context.Context) (fees, error) {
-	head, err := f.client.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return fees{}, fmt.Errorf("read head for fees: %w", err)
-	}
-	tip := f.cfg.Fees.Tip
-	if tip == nil {
-		if tip, err = f.client.SuggestGasTipCap(ctx); err != nil {
-			return fees{}, fmt.Errorf("suggest tip: %w", err)
-		}
-	}
-	tip = new(big.Int).Set(tip)
-	feeCap := new(big.Int)
-	if head.BaseFee != nil {
-		feeCap.Mul(head.BaseFee, big.NewInt(f.cfg.Fees.BaseFeeMultiplier))
-	}
-	feeCap.Add(feeCap, tip)
-	if c := f.cfg.Fees.MaxFeeCap; c != nil && feeCap.Cmp(c) > 0 {
-		feeCap.Set(c)
-	}
-	if tip.Cmp(feeCap) > 0 {
-		tip.Set(feeCap)
-	}
-	return fees{tip: tip, feeCap: feeCap}, nil
+	return f.cfg.Fees.Current(ctx, f.client)
 }
 
-// bump prices a replacement: at least BumpPercent over the old prices, rounded up (nodes
-// compare against old × (100+10)/100), and never below what a fresh transaction would pay
-// now. It reports false when that would exceed MaxFeeCap.
+// bump prices a replacement of old (txfees.Policy.Bump); false above MaxFeeCap.
 func (f *Forwarder) bump(old *attempt, now fees) (fees, bool) {
-	up := func(x *big.Int) *big.Int {
-		y := new(big.Int).Mul(x, big.NewInt(100+f.cfg.Fees.BumpPercent))
-		y.Add(y, big.NewInt(99))
-		return y.Div(y, big.NewInt(100))
-	}
-	tip, feeCap := up(old.Tip), up(old.FeeCap)
-	if now.tip.Cmp(tip) > 0 {
-		tip = new(big.Int).Set(now.tip)
-	}
-	if now.feeCap.Cmp(feeCap) > 0 {
-		feeCap = new(big.Int).Set(now.feeCap)
-	}
-	if feeCap.Cmp(tip) < 0 {
-		feeCap = new(big.Int).Set(tip)
-	}
-	if c := f.cfg.Fees.MaxFeeCap; c != nil && feeCap.Cmp(c) > 0 {
-		return fees{}, false
-	}
-	return fees{tip: tip, feeCap: feeCap}, true
+	return f.cfg.Fees.Bump(fees{Tip: old.Tip, FeeCap: old.FeeCap}, now)
 }
 
 func executeGas(reqGas uint64, calldata int) uint64 { return rules.ExecuteGas(reqGas, calldata) }
@@ -127,7 +86,7 @@ func executeGas(reqGas uint64, calldata int) uint64 { return rules.ExecuteGas(re
 func (f *Forwarder) signExecute(r *record, nonce uint64, fe fees) (*types.Transaction, error) {
 	data := fwdABI.PackExecute(r.requestData())
 	tx, err := types.SignNewTx(f.cfg.Key, f.signer, &types.DynamicFeeTx{
-		ChainID: f.cfg.ChainID, Nonce: nonce, GasTipCap: fe.tip, GasFeeCap: fe.feeCap,
+		ChainID: f.cfg.ChainID, Nonce: nonce, GasTipCap: fe.Tip, GasFeeCap: fe.FeeCap,
 		Gas: executeGas(r.Gas, len(data)), To: &f.cfg.Forwarder, Data: data,
 	})
 	if err != nil {
@@ -141,7 +100,7 @@ func newAttempt(tx *types.Transaction, fe fees, at time.Time) (attempt, error) {
 	if err != nil {
 		return attempt{}, fmt.Errorf("encode transaction: %w", err)
 	}
-	return attempt{Hash: tx.Hash(), Raw: raw, Tip: fe.tip, FeeCap: fe.feeCap, SentAt: at}, nil
+	return attempt{Hash: tx.Hash(), Raw: raw, Tip: fe.Tip, FeeCap: fe.FeeCap, SentAt: at}, nil
 }
 
 // outcome is what a node made of a broadcast (rules.Classify).
@@ -550,7 +509,7 @@ func (f *Forwarder) repair(ctx context.Context) error {
 				fe = &cur
 			}
 			tx, err = types.SignNewTx(f.cfg.Key, f.signer, &types.DynamicFeeTx{
-				ChainID: f.cfg.ChainID, Nonce: n, GasTipCap: fe.tip, GasFeeCap: fe.feeCap, Gas: 21_000, To: &f.hot,
+				ChainID: f.cfg.ChainID, Nonce: n, GasTipCap: fe.Tip, GasFeeCap: fe.FeeCap, Gas: 21_000, To: &f.hot,
 			})
 			if err != nil {
 				return fmt.Errorf("sign filler: %w", err)

@@ -35,6 +35,9 @@ type Sender interface {
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	SendTransaction(ctx context.Context, tx *types.Transaction) error
 	TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
+	// For Wallet.Receipt: the key's mined nonce, and a transaction sent before a restart.
+	NonceAt(ctx context.Context, account common.Address, block *big.Int) (uint64, error)
+	TransactionByHash(ctx context.Context, hash common.Hash) (tx *types.Transaction, isPending bool, err error)
 }
 
 // Errors a report is refused with; each wraps ErrRefused.
@@ -121,7 +124,6 @@ type group struct {
 	sigs       map[common.Address][]byte
 	ready      bool // k signatures, waiting for the sender
 	tx         common.Hash
-	sentAt     time.Time
 	settled    bool
 }
 
@@ -679,7 +681,7 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 		return fmt.Errorf("send the oracles' report: %w", err)
 	}
 	a.mu.Lock()
-	g.tx, g.sentAt = tx.Hash(), time.Now()
+	g.tx = tx.Hash()
 	if g.batch != nil {
 		// The batch carries its singles: they are never sent on their own.
 		for _, s := range a.groups {
@@ -710,16 +712,17 @@ func (a *Aggregator) sendTx(ctx context.Context, data []byte, gas uint64) (*type
 }
 
 func (a *Aggregator) settle(ctx context.Context, g *group) error {
-	rcpt, err := a.cfg.Client.TransactionReceipt(ctx, g.tx)
-	if err != nil || rcpt == nil {
-		if time.Since(g.sentAt) > time.Minute {
-			// Dropped: send it again under a fresh nonce.
-			a.mu.Lock()
-			g.tx = common.Hash{}
-			a.wallet.Forget()
-			a.mu.Unlock()
-		}
+	// The wallet re-prices the transaction while it is stuck; dropped, it is sent afresh.
+	rcpt, err := a.wallet.Receipt(ctx, g.tx)
+	if errors.Is(err, ErrDropped) {
+		a.cfg.Logger.Warn("oracle report transaction dropped; sending it again", "tx", g.tx, "err", err)
+		a.mu.Lock()
+		g.tx = common.Hash{}
+		a.mu.Unlock()
 		return nil
+	}
+	if err != nil || rcpt == nil {
+		return err
 	}
 	if g.att != nil {
 		a.mu.Lock()

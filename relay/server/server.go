@@ -42,6 +42,7 @@ type ChainClient interface {
 	watcher.Client
 	index.Caller
 	forward.Client
+	oracle.Sender
 }
 
 // Config configures a relay.

@@ -99,9 +99,8 @@ type signedCheckpoint struct {
 // offence is the evidence StakeManager.slash takes: one signer's signatures over two
 // checkpoints for the same range with different roots, and the slash transaction.
 type offence struct {
-	a, b   signedCheckpoint
-	tx     common.Hash
-	sentAt time.Time
+	a, b signedCheckpoint
+	tx   common.Hash
 }
 
 type group struct {
@@ -114,7 +113,6 @@ type group struct {
 	sigs     map[common.Address][]byte
 	ready    bool
 	tx       common.Hash
-	sentAt   time.Time
 }
 
 // NewAggregator reads the bridge's contracts and returns an aggregator; Run submits.
@@ -489,7 +487,7 @@ func (a *Aggregator) send(ctx context.Context, g *group) error {
 		return fmt.Errorf("send the validators' %s: %w", g.kind, err)
 	}
 	a.mu.Lock()
-	g.tx, g.sentAt = tx.Hash(), time.Now()
+	g.tx = tx.Hash()
 	a.mu.Unlock()
 	a.keep("record a report's transaction", func(s *store) error { return s.putSent(g.digest, tx.Hash()) })
 	return nil
@@ -511,17 +509,18 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 	if g.kind != protocol.ReportKindCheckpoint {
 		client, wallet = a.cfg.Side, a.side
 	}
-	rcpt, err := client.TransactionReceipt(ctx, g.tx)
-	if err != nil || rcpt == nil {
-		if time.Since(g.sentAt) > time.Minute {
-			// Dropped: send it again under a fresh nonce.
-			a.mu.Lock()
-			g.tx = common.Hash{}
-			a.mu.Unlock()
-			wallet.Forget()
-			a.keep("forget a dropped transaction", func(s *store) error { return s.putSent(g.digest, common.Hash{}) })
-		}
+	// The wallet re-prices the transaction while it is stuck; dropped, it is sent afresh.
+	rcpt, err := wallet.Receipt(ctx, g.tx)
+	if errors.Is(err, oracle.ErrDropped) {
+		a.cfg.Logger.Warn("validator report transaction dropped; sending it again", "tx", g.tx, "err", err)
+		a.mu.Lock()
+		g.tx = common.Hash{}
+		a.mu.Unlock()
+		a.keep("forget a dropped transaction", func(s *store) error { return s.putSent(g.digest, common.Hash{}) })
 		return nil
+	}
+	if err != nil || rcpt == nil {
+		return err
 	}
 	// Done either way: a reverted report (another submitter's went first, or the set
 	// changed) is collected afresh from the validators' resends if still due.
@@ -571,20 +570,20 @@ func (a *Aggregator) settle(ctx context.Context, g *group) error {
 func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
 	a.mu.Lock()
 	o := a.offenders[who]
-	tx, sentAt := o.tx, o.sentAt
+	tx := o.tx
 	a.mu.Unlock()
 	if tx != (common.Hash{}) {
-		rcpt, err := a.cfg.Main.TransactionReceipt(ctx, tx)
-		if err != nil || rcpt == nil {
-			if time.Since(sentAt) > time.Minute { // dropped: sent again under a fresh nonce
-				a.mu.Lock()
-				o.tx = common.Hash{}
-				rec := o.record()
-				a.mu.Unlock()
-				a.main.Forget()
-				a.keep("forget a dropped slash", func(s *store) error { return s.putOffence(who, rec) })
-			}
+		rcpt, err := a.main.Receipt(ctx, tx)
+		if errors.Is(err, oracle.ErrDropped) { // sent again, checking the stake first
+			a.mu.Lock()
+			o.tx = common.Hash{}
+			rec := o.record()
+			a.mu.Unlock()
+			a.keep("forget a dropped slash", func(s *store) error { return s.putOffence(who, rec) })
 			return nil
+		}
+		if err != nil || rcpt == nil {
+			return err
 		}
 		if rcpt.Status == types.ReceiptStatusSuccessful {
 			stake := new(big.Int)
@@ -615,7 +614,7 @@ func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
 		return fmt.Errorf("send the slashing evidence against %s: %w", who.Hex(), err)
 	}
 	a.mu.Lock()
-	o.tx, o.sentAt = sent.Hash(), time.Now()
+	o.tx = sent.Hash()
 	rec := o.record()
 	a.mu.Unlock()
 	a.keep("record a slash transaction", func(s *store) error { return s.putOffence(who, rec) })

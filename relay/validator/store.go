@@ -245,7 +245,7 @@ func (a *Aggregator) reload(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		a.offenders[o.signer] = &offence{a: first, b: second, tx: o.rec.Tx, sentAt: time.Now()}
+		a.offenders[o.signer] = &offence{a: first, b: second, tx: o.rec.Tx}
 	}
 	var drop [][]byte
 	taken := 0
@@ -276,7 +276,7 @@ func (a *Aggregator) reload(ctx context.Context) error {
 	defer a.mu.Unlock()
 	for d, h := range sent {
 		if g := a.groups[d]; g != nil {
-			g.tx, g.sentAt = h, time.Now()
+			g.tx = h
 		} else if err := a.store.putSent(d, common.Hash{}); err != nil {
 			return err
 		}
