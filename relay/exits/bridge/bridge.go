@@ -98,11 +98,11 @@ type Leaf struct {
 	Block uint64
 }
 
-// Exit is one of RootGateway's Exited logs: the transaction that paid withdrawal Index,
-// and against which checkpoint.
+// Exit is one of RootGateway's Exited logs: the transaction (in main-chain block Block)
+// that paid withdrawal Index, and against which checkpoint.
 type Exit struct {
-	Index, Checkpoint uint64
-	Tx                common.Hash
+	Index, Checkpoint, Block uint64
+	Tx                       common.Hash
 }
 
 // Checkpoint is one of CheckpointManager's checkpoints as checked against ChildGateway's
@@ -168,7 +168,7 @@ func ScanMain(ctx context.Context, main logscan.Filterer, root common.Address, s
 					ds = append(ds, d)
 				}
 			} else if ev, err := rootABI.UnpackExitedEvent(l); err == nil {
-				xs = append(xs, Exit{Index: ev.Index.Uint64(), Checkpoint: ev.Checkpoint.Uint64(), Tx: l.TxHash})
+				xs = append(xs, Exit{Index: ev.Index.Uint64(), Checkpoint: ev.Checkpoint.Uint64(), Block: l.BlockNumber, Tx: l.TxHash})
 			}
 		}
 		return true, fn(xs, ds, to)
