@@ -15,11 +15,10 @@ import (
 func BenchmarkGatewayProof(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			cp := uint64(0)
-			t := &Tracker{synced: true, cps: []*Checkpoint{{Leaves: n, OK: true}}}
+			t := &Tracker{synced: true, kept: mainState{cps: []*checkpointAt{{Checkpoint: Checkpoint{Leaves: n, OK: true}}}}}
 			for i := range n {
 				w := merkle.Withdrawal{Kind: merkle.KindToken, Index: uint64(i), Recipient: common.Address{1}, Value: big.NewInt(int64(i + 1)), Data: new(big.Int)}
-				t.ws = append(t.ws, &entry{Leaf: Leaf{W: w, Hash: w.Leaf()}, cp: &cp})
+				t.ws = append(t.ws, &entry{Leaf: Leaf{W: w, Hash: w.Leaf()}})
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -6,9 +6,11 @@
 // each withdrawal's stage and its Merkle proof and, given the relay's main-chain wallet,
 // sends RootGateway.exit for each checkpointed withdrawal itself, once. It also follows
 // RootGateway's Deposited logs (the deposits the other way, by recipient, for sp_deposits).
-// Everything is rebuilt from the chains on start, from the contracts' deployment blocks
-// (Config.SideStart, MainStart) in queries of at most RangeLimit blocks: the Tracker keeps
-// nothing of its own.
+// The chains are read from the contracts' deployment blocks (Config.SideStart, MainStart)
+// in queries of at most RangeLimit blocks; with Config.Path the Tracker keeps what it read
+// there (store.go) and a restarted one reads only the blocks after, the main chain's up
+// to Margin blocks below its head (newer ones are read again at every step, and a
+// reorganisation below is rolled back: kept.go).
 package exits
 
 import (
@@ -98,7 +100,14 @@ type Config struct {
 	// RangeLimit the most blocks read in one log query (default 1000).
 	Poll, RetryAfter time.Duration
 	RangeLimit       uint64
-	Logger           *slog.Logger
+	// Path, if set, is the Tracker's store (the relay's DATADIR/bridge.db): what it has
+	// read is kept there and a restarted Tracker reads only the blocks after. Margin is how
+	// many of the main chain's newest blocks are read again at every step rather than kept
+	// (a reorganisation may still replace them; one that replaces a kept block is seen by
+	// its hash and read again). With Path or Margin, Main must also read block headers.
+	Path   string
+	Margin uint64
+	Logger *slog.Logger
 }
 
 // Tracker follows the withdrawals. Step and Run must not be called concurrently; the
@@ -106,16 +115,22 @@ type Config struct {
 type Tracker struct {
 	cfg Config
 
+	db      *store  // nil: nothing kept on disk
+	headers headers // nil: no reorganisation is looked for
+
 	mu       sync.Mutex
-	ws       []*entry      // by index
-	cps      []*Checkpoint // by number, those read so far
-	exits    map[uint64]Exit
-	sideNext uint64 // the next sidechain block to read
-	mainNext uint64 // the next main-chain block to read
-	synced   bool   // one Step went through
-	// deposits are RootGateway's deposits read so far, by recipient, oldest first.
-	deposits map[common.Address][]Deposit
-	lastErr  error
+	ws       []*entry // by index
+	sideNext uint64   // the next sidechain block to read
+	// kept and tail are the main chain's exits, deposits (by recipient, oldest first) and
+	// checkpoints read so far (kept.go): kept from blocks up to mainNext-1, tail from
+	// mainNext to tailNext-1; points are hashes of kept blocks, to see a reorganisation.
+	kept, tail         mainState
+	mainNext, tailNext uint64
+	points             []hashPoint
+	// checked are the tail's checkpoints as checked, not to rebuild their trees each step.
+	checked map[uint64]Checkpoint
+	synced  bool // one Step went through
+	lastErr error
 	// settled: the wallet had no unmined transaction once since the Tracker started, so
 	// no exit a previous run sent can still be waiting (exit waits for it).
 	settled bool
@@ -124,7 +139,6 @@ type Tracker struct {
 // entry is one withdrawal.
 type entry struct {
 	Leaf
-	cp *uint64 // the first verified checkpoint carrying it
 	// The relay's own exit: its transaction while unmined, when to try again, and paid:
 	// the chain says it exited (the Exited log may not be read yet).
 	sent          common.Hash
@@ -132,7 +146,8 @@ type entry struct {
 	paid          bool
 }
 
-// New returns a Tracker; its first Step reads both chains from their start.
+// New returns a Tracker; its first Step reads both chains from their start, or from where
+// the store at cfg.Path says it stopped.
 func New(cfg Config) (*Tracker, error) {
 	if cfg.Main == nil || cfg.Side == nil || cfg.Root == (common.Address{}) || cfg.Checkpoints == (common.Address{}) ||
 		cfg.Child == (common.Address{}) {
@@ -150,7 +165,36 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Tracker{cfg: cfg, exits: map[uint64]Exit{}, deposits: map[common.Address][]Deposit{}, sideNext: cfg.SideStart, mainNext: cfg.MainStart}, nil
+	t := &Tracker{cfg: cfg, kept: newMainState(), tail: newMainState(), sideNext: cfg.SideStart, mainNext: cfg.MainStart, tailNext: cfg.MainStart}
+	t.headers, _ = cfg.Main.(headers)
+	if t.headers == nil && (cfg.Path != "" || cfg.Margin > 0) {
+		return nil, errors.New("exits: the main chain's connection cannot read block headers (needed to keep its logs safe from reorganisations)")
+	}
+	if cfg.Path == "" {
+		return t, nil
+	}
+	db, err := openStore(cfg.Path, followsJSON{Root: cfg.Root, Checkpoints: cfg.Checkpoints, Child: cfg.Child})
+	if err != nil {
+		return nil, err
+	}
+	t.db = db
+	if err := t.restore(); err != nil {
+		db.close()
+		return nil, err
+	}
+	if len(t.ws) > 0 || t.mainNext > cfg.MainStart {
+		cfg.Logger.Info("withdrawals: the bridge's logs taken back from the store", "file", cfg.Path, "withdrawals", len(t.ws),
+			"checkpoints", len(t.kept.cps), "sidechainFrom", t.sideNext, "mainChainFrom", t.mainNext)
+	}
+	return t, nil
+}
+
+// Close closes the Tracker's store, if any; call it once Run has returned.
+func (t *Tracker) Close() error {
+	if t.db == nil {
+		return nil
+	}
+	return t.db.close()
 }
 
 // Run follows the chains until ctx ends. A node that goes away is logged and retried with
@@ -188,9 +232,6 @@ func (t *Tracker) read(ctx context.Context) error {
 	if err := t.followSide(ctx); err != nil {
 		return err
 	}
-	if err := t.followCheckpoints(ctx); err != nil {
-		return err
-	}
 	return t.followMain(ctx)
 }
 
@@ -204,6 +245,11 @@ func (t *Tracker) followSide(ctx context.Context) error {
 	from, next := t.sideNext, uint64(len(t.ws))
 	t.mu.Unlock()
 	err = bridge.ScanQueued(ctx, t.cfg.Side, t.cfg.Child, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, next, func(leaves []Leaf, to uint64) error {
+		if t.db != nil {
+			if err := t.db.putSide(leaves, to+1); err != nil {
+				return fmt.Errorf("the bridge store: %w", err)
+			}
+		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		for _, l := range leaves {
@@ -219,48 +265,6 @@ func (t *Tracker) followSide(ctx context.Context) error {
 	return nil
 }
 
-// followCheckpoints reads the checkpoints the main chain accepted since the last step, up
-// to the last whose range the sidechain's logs have been read for, and checks each one's
-// withdrawal root against the tree of the withdrawals in its blocks.
-func (t *Tracker) followCheckpoints(ctx context.Context) error {
-	n, err := bridge.CheckpointCount(ctx, t.cfg.Main, t.cfg.Checkpoints)
-	if err != nil {
-		return fmt.Errorf("main chain: %w", err)
-	}
-	for {
-		t.mu.Lock()
-		number, read := uint64(len(t.cps)), t.sideNext
-		t.mu.Unlock()
-		if number >= n {
-			return nil
-		}
-		cp, err := bridge.ReadCheckpoint(ctx, t.cfg.Main, t.cfg.Checkpoints, number)
-		if err != nil {
-			return fmt.Errorf("main chain: %w", err)
-		}
-		if cp.EndBlock >= read {
-			return nil // the sidechain's logs are not read that far yet
-		}
-		t.mu.Lock()
-		leaves := sort.Search(len(t.ws), func(i int) bool { return t.ws[i].Block > cp.EndBlock })
-		c := bridge.Check(number, cp, t.leaves(leaves))
-		t.cps = append(t.cps, &c)
-		if c.OK {
-			for _, e := range t.ws[:leaves] {
-				if e.cp == nil {
-					e.cp = &c.Number
-				}
-			}
-		}
-		t.mu.Unlock()
-		if !c.OK {
-			t.cfg.Logger.Error("withdrawals: a checkpoint's withdrawal root is not the tree of ChildGateway's withdrawals the relay read; no proofs or exits against it",
-				"checkpoint", number, "endBlock", cp.EndBlock, "withdrawals", leaves,
-				"checkpointRoot", common.Hash(cp.WithdrawalRoot), "relayRoot", bridge.Tree(t.leaves(leaves)).Root())
-		}
-	}
-}
-
 // leaves are the leaf hashes of the first n withdrawals (t.mu held, or Step's goroutine:
 // only Step appends to t.ws, and leaves never change).
 func (t *Tracker) leaves(n int) []common.Hash {
@@ -269,33 +273,6 @@ func (t *Tracker) leaves(n int) []common.Hash {
 		out[i] = e.Hash
 	}
 	return out
-}
-
-// followMain reads RootGateway's Exited and Deposited logs up to the main chain's head.
-func (t *Tracker) followMain(ctx context.Context) error {
-	head, err := t.cfg.Main.BlockNumber(ctx)
-	if err != nil {
-		return fmt.Errorf("main chain head: %w", err)
-	}
-	t.mu.Lock()
-	from := t.mainNext
-	t.mu.Unlock()
-	err = bridge.ScanMain(ctx, t.cfg.Main, t.cfg.Root, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(xs []Exit, ds []Deposit, to uint64) error {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		for _, d := range ds {
-			t.deposits[d.Recipient] = append(t.deposits[d.Recipient], d)
-		}
-		for _, x := range xs {
-			t.exits[x.Index] = x
-		}
-		t.mainNext = to + 1
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("main chain: RootGateway's Exited and Deposited logs: %w", err)
-	}
-	return nil
 }
 
 // Deposits are RootGateway's deposits to `recipient`, oldest first, up to the main chain's
@@ -308,7 +285,8 @@ func (t *Tracker) Deposits(ctx context.Context, recipient common.Address) ([]Dep
 		t.mu.Unlock()
 		return nil, 0, err
 	}
-	out, from := append([]Deposit{}, t.deposits[recipient]...), t.mainNext
+	out := append(append([]Deposit{}, t.kept.deposits[recipient]...), t.tail.deposits[recipient]...)
+	from := t.tailNext
 	t.mu.Unlock()
 	head, err := t.cfg.Main.BlockNumber(ctx)
 	if err != nil {
@@ -362,11 +340,15 @@ func (t *Tracker) exit(ctx context.Context) error {
 	var todo []due
 	t.mu.Lock()
 	for _, e := range t.ws {
-		_, done := t.exits[e.W.Index]
-		if e.sent == (common.Hash{}) && (done || e.paid || e.cp == nil) {
+		_, done := t.exitOf(e.W.Index)
+		cp := t.checkpointOf(e.W.Index)
+		if e.sent == (common.Hash{}) && (done || e.paid || cp == nil) {
 			continue
 		}
-		todo = append(todo, due{e: e, cp: *e.cp, leaves: t.cps[*e.cp].Leaves})
+		if cp == nil { // its checkpoint was reorganised away: only its transaction is followed
+			cp = &Checkpoint{Number: ^uint64(0)}
+		}
+		todo = append(todo, due{e: e, cp: cp.Number, leaves: cp.Leaves})
 	}
 	t.mu.Unlock()
 	// Proofs are built outside t.mu, only for the exits about to be sent, over one tree per
@@ -408,9 +390,9 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func
 			t.cfg.Logger.Info("withdrawals: the relay's exit paid", "index", index, "checkpoint", cp, "tx", sent, "gasUsed", rcpt.GasUsed)
 			t.mu.Lock()
 			e.sent, e.paid = common.Hash{}, true
-			for _, l := range rcpt.Logs {
-				if ev, err := rootABI.UnpackExitedEvent(l); err == nil && l.Address == t.cfg.Root {
-					t.exits[ev.Index.Uint64()] = Exit{Index: ev.Index.Uint64(), Checkpoint: ev.Checkpoint.Uint64(), Tx: l.TxHash}
+			for _, l := range rcpt.Logs { // until the next step reads its block
+				if l.Address == t.cfg.Root && len(l.Topics) > 0 && l.Topics[0] == exitedTopic {
+					_, _ = t.apply(&t.tail, len(t.kept.cps), l)
 				}
 			}
 			t.mu.Unlock()
@@ -508,11 +490,11 @@ func (t *Tracker) logChanges(before []string, first bool) {
 	if first {
 		exited := 0
 		for _, e := range t.ws {
-			if _, ok := t.exits[e.W.Index]; ok {
+			if _, ok := t.exitOf(e.W.Index); ok {
 				exited++
 			}
 		}
-		t.cfg.Logger.Info("withdrawals read from the chains", "withdrawals", len(t.ws), "checkpoints", len(t.cps), "exited", exited,
+		t.cfg.Logger.Info("withdrawals read from the chains", "withdrawals", len(t.ws), "checkpoints", len(t.kept.cps)+len(t.tail.cps), "exited", exited,
 			"relayExits", t.cfg.Wallet != nil)
 		return
 	}
@@ -535,10 +517,37 @@ func (t *Tracker) logChanges(before []string, first bool) {
 // view is a withdrawal as sp_withdrawals shows it (t.mu held).
 func (t *Tracker) view(e *entry) protocol.Withdrawal {
 	var x *Exit
-	if v, ok := t.exits[e.W.Index]; ok {
+	if v, ok := t.exitOf(e.W.Index); ok {
 		x = &v
 	}
-	return bridge.View(e.Leaf, e.cp, x)
+	var cp *uint64
+	if c := t.checkpointOf(e.W.Index); c != nil {
+		cp = &c.Number
+	}
+	return bridge.View(e.Leaf, cp, x)
+}
+
+// exitOf is withdrawal index's Exited log, if read (t.mu held).
+func (t *Tracker) exitOf(index uint64) (Exit, bool) {
+	if x, ok := t.kept.exits[index]; ok {
+		return x.Exit, true
+	}
+	x, ok := t.tail.exits[index]
+	return x.Exit, ok
+}
+
+// checkpointOf is the first verified checkpoint carrying withdrawal index, or nil (t.mu
+// held): checkpoints cover ever more withdrawals, so the first whose tree holds it, or
+// the next verified one.
+func (t *Tracker) checkpointOf(index uint64) *Checkpoint {
+	for _, cps := range [][]*checkpointAt{t.kept.cps, t.tail.cps} {
+		for i := sort.Search(len(cps), func(i int) bool { return uint64(cps[i].Leaves) > index }); i < len(cps); i++ {
+			if cps[i].OK {
+				return &cps[i].Checkpoint
+			}
+		}
+	}
+	return nil
 }
 
 // Withdrawals are the withdrawals to `recipient` on the main chain, oldest first.
@@ -569,14 +578,15 @@ func (t *Tracker) Proof(index uint64) (protocol.WithdrawalProof, error) {
 		return protocol.WithdrawalProof{}, bridge.Unknown(index, uint64(len(t.ws)))
 	}
 	e := t.ws[index]
-	if e.cp == nil {
-		failed := make([]Checkpoint, len(t.cps))
-		for i, c := range t.cps {
-			failed[i] = *c
+	cp := t.checkpointOf(index)
+	if cp == nil {
+		var failed []Checkpoint
+		for _, c := range append(append([]*checkpointAt{}, t.kept.cps...), t.tail.cps...) {
+			failed = append(failed, c.Checkpoint)
 		}
 		return protocol.WithdrawalProof{}, bridge.NotCheckpointed(index, failed)
 	}
-	return bridge.ProofOf(e.Leaf, *e.cp, t.leaves(t.cps[*e.cp].Leaves))
+	return bridge.ProofOf(e.Leaf, cp.Number, t.leaves(cp.Leaves))
 }
 
 func (t *Tracker) notReady() error {

@@ -74,7 +74,7 @@ func TestGatewayTrackerStartAndRange(t *testing.T) {
 		limit     uint64
 		want      []string
 	}{
-		{"from block 0", 0, 3, []string{"main chain: RootGateway's Exited and Deposited logs: blocks 0..2: block 0 is pruned"}},
+		{"from block 0", 0, 3, []string{"main chain: RootGateway's and CheckpointManager's logs: blocks 0..2: block 0 is pruned"}},
 		{"over the range limit", start, 0, []string{"sidechain: ChildGateway's WithdrawalQueued logs: blocks 0..", ": query exceeds max block range 3"}},
 	} {
 		c := cfg
