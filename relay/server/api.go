@@ -150,6 +150,7 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 		return r.feed(index.EventKey(p.Event), p.From), nil
 	})
 	r.registerIssuerAPI(s)
+	r.registerMainClaim(s)
 }
 
 // feed follows `key`, replaying what came after `from` when the client resumes.
@@ -170,7 +171,8 @@ func (r *Relay) feed(key string, from *protocol.Cursor) rpcserver.Feed {
 }
 
 // sendRawTransaction broadcasts a transaction a self-custody user signed and pays for
-// themselves, if it is addressed to one of the platform's contracts.
+// themselves, if it is addressed to one of the platform's contracts: on this chain, or
+// RootGateway on the main chain (mainclaim.go).
 func (r *Relay) sendRawTransaction(ctx context.Context, req *rpcserver.Request) (any, error) {
 	var raw hexutil.Bytes
 	if err := positional(req, &raw); err != nil {
@@ -180,8 +182,14 @@ func (r *Relay) sendRawTransaction(ctx context.Context, req *rpcserver.Request) 
 	if err := tx.UnmarshalBinary(raw); err != nil {
 		return nil, rpcserver.InvalidParams("not a signed transaction: %v", err)
 	}
+	if v := r.cfg.Validators; v != nil && r.vagg != nil && tx.ChainId().Cmp(v.MainChainID) == 0 {
+		return r.sendMainTransaction(ctx, tx) // mainclaim.go
+	}
 	if tx.ChainId().Cmp(r.cfg.ChainID) != 0 {
-		return nil, rpcserver.InvalidParams("transaction is for chain %s, this relay serves chain %s", tx.ChainId(), r.cfg.ChainID)
+		if r.vagg == nil {
+			return nil, rpcserver.InvalidParams("transaction is for chain %s, this relay serves chain %s and follows no main chain", tx.ChainId(), r.cfg.ChainID)
+		}
+		return nil, rpcserver.InvalidParams("transaction is for chain %s, this relay sends to chain %s and, to RootGateway only, main chain %s", tx.ChainId(), r.cfg.ChainID, r.cfg.Validators.MainChainID)
 	}
 	if _, err := types.Sender(types.LatestSignerForChainID(r.cfg.ChainID), tx); err != nil {
 		return nil, rpcserver.InvalidParams("bad signature: %v", err)

@@ -50,3 +50,23 @@ type WithdrawalProof struct {
 	Data       string   `json:"data"`
 	Proof      []string `json:"proof"`
 }
+
+// MethodMainTxParams is sp_mainTxParams: [account] → MainTxParams, what a wallet needs to
+// sign a main-chain transaction paid with the account's own gas (a self-custody claim:
+// RootGateway.exit with sp_withdrawalProof's proof), sent with sp_sendRawTransaction.
+const MethodMainTxParams = "sp_mainTxParams"
+
+// MainTxParams is the main chain as Account signs an EIP-1559 transaction for it: the
+// chain id, the account's pending nonce and native balance (wei, decimal), the head's base
+// fee and a suggested priority fee (wei per gas, decimal), RootGateway, and ManualExits,
+// whether the relay leaves the withdrawals' exits to their recipients (it pays none).
+type MainTxParams struct {
+	ChainID     uint64 `json:"chainId"`
+	Account     string `json:"account"`
+	Nonce       uint64 `json:"nonce"`
+	Balance     string `json:"balance"`
+	BaseFee     string `json:"baseFee"`
+	Tip         string `json:"tip"`
+	Gateway     string `json:"gateway"`
+	ManualExits bool   `json:"manualExits"`
+}
