@@ -253,6 +253,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.exits.Close()
 			_ = r.exits.Run(runCtx) // failures are logged and retried inside
 		}()
 	}

@@ -49,6 +49,11 @@ type ValidatorConfig struct {
 	// queries of at most 1,000 blocks; 0 reads from the genesis block, which a node that
 	// keeps no logs that old refuses.
 	MainStartBlock uint64
+	// MainReorgMargin is how many of the main chain's newest blocks the withdrawal tracker
+	// reads again at every step rather than keeping them in DATADIR/bridge.db (a
+	// reorganisation may still replace them; one that replaces a kept block is seen by its
+	// hash and read again). 0: every block is kept as soon as it is read.
+	MainReorgMargin uint64
 }
 
 // Validators is the relay's validator report aggregator, nil without ValidatorConfig.

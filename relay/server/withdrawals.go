@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -30,6 +31,7 @@ func (r *Relay) startExits(ctx context.Context) error {
 	cfg := exits.Config{
 		Main: main, Side: r.cfg.Client, Root: v.Root, Checkpoints: r.vagg.Contracts().Checkpoints, Child: v.Child,
 		SideStart: r.cfg.StartBlock, MainStart: v.MainStartBlock, Logger: r.cfg.Logger,
+		Path: filepath.Join(r.cfg.DataDir, "bridge.db"), Margin: v.MainReorgMargin,
 	}
 	if !v.ManualExits {
 		cfg.Wallet = r.vagg.MainWallet()
@@ -37,8 +39,9 @@ func (r *Relay) startExits(ctx context.Context) error {
 	if r.exits, err = exits.New(cfg); err != nil {
 		return err
 	}
-	// Rebuild from the chains before serving; a node that is away only delays it (Run
-	// retries, and the methods say so meanwhile).
+	// Catch up with the chains (from where bridge.db says the last run stopped) before
+	// serving; a node that is away only delays it (Run retries, and the methods say so
+	// meanwhile).
 	if err := r.exits.Step(ctx); err != nil {
 		r.cfg.Logger.Warn("withdrawals: reading the bridge failed; retrying", "err", err)
 	}

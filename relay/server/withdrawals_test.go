@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,7 @@ func bridgeRelay(t *testing.T, chain *devnet.Devnet, manual bool, dataDir string
 		Listener: ln, DataDir: dataDir, Client: chain.Client, ChainID: chain.ChainID,
 		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer, Logger: logger,
 		Validators: &server.ValidatorConfig{Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root,
-			Child: chain.Bridge.Child, Submitter: chain.Submitter, ManualExits: manual, DepositConfirmations: 2},
+			Child: chain.Bridge.Child, Submitter: chain.Submitter, ManualExits: manual, DepositConfirmations: 2, MainReorgMargin: 2},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -228,13 +229,34 @@ func TestGatewayWithdrawalsThroughTheRelay(t *testing.T) {
 	}
 	t.Logf("the relay's ticket exit: %d gas", e.exitGas(tw.ExitTx))
 
-	// Restarted after both exits: rebuilt as exited, nothing sent again.
+	// Restarted after both exits: taken back from DATADIR/bridge.db as exited, the same
+	// answers, nothing sent again.
+	var served []protocol.Withdrawal
+	var proofs [2]protocol.WithdrawalProof
+	e.result(protocol.MethodWithdrawals, []string{paidTo.Address.Hex()}, &served)
+	for i := range proofs {
+		e.result(protocol.MethodWithdrawalProof, []any{i}, &proofs[i])
+	}
 	stop()
 	var logs syncbuf.Buffer
 	e, _ = bridgeRelay(t, chain, false, dataDir, slog.New(slog.NewTextHandler(&logs, nil)))
 	again := e.withdrawalsUntil(paidTo.Address, 1, protocol.WithdrawalExited)
 	if again.ExitTx != tw.ExitTx {
 		t.Fatalf("rebuilt %+v, was %+v", again, tw)
+	}
+	if !strings.Contains(logs.String(), "taken back from the store") {
+		t.Fatalf("the restarted relay did not read bridge.db: %s", logs.String())
+	}
+	var servedAgain []protocol.Withdrawal
+	e.result(protocol.MethodWithdrawals, []string{paidTo.Address.Hex()}, &servedAgain)
+	if !reflect.DeepEqual(servedAgain, served) {
+		t.Fatalf("sp_withdrawals after the restart %+v, before %+v", servedAgain, served)
+	}
+	for i := range proofs {
+		var p protocol.WithdrawalProof
+		if e.result(protocol.MethodWithdrawalProof, []any{i}, &p); !reflect.DeepEqual(p, proofs[i]) {
+			t.Fatalf("sp_withdrawalProof %d after the restart %+v, before %+v", i, p, proofs[i])
+		}
 	}
 	time.Sleep(2500 * time.Millisecond) // a few of the tracker's steps
 	if strings.Contains(logs.String(), "sent an exit") {

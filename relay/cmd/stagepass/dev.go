@@ -38,6 +38,9 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	every := fs.Uint64("checkpoint-every", validator.DefaultEvery, "with --mainchain: sidechain blocks per checkpoint")
 	confirmations := fs.Uint64("confirmations", validator.DefaultConfirmations, "with --mainchain: main-chain confirmations before a deposit is credited")
 	minDeposit := minGaslessDepositFlag(fs, "with --mainchain: ")
+	manualExits := fs.Bool("manual-exits", false, "with --mainchain: the relay pays no withdrawals' or ticket exits' main-chain side; their recipients claim them with their own gas (sp_withdrawalProof, sp_mainTxParams)")
+	mainMargin := fs.Uint64("main-reorg-margin", 4, "with --mainchain: how many of the main chain's newest blocks the relay reads again at every step rather than keeping them in bridge.db "+
+		"(a reorganisation may still replace them)")
 	localValidators := fs.Int("local-validators", -1, "with --mainchain: how many of the validators run in-process (-1: all; the others can run as `stagepass validator`)")
 	chainRPC := fs.String("chain-rpc", "", "serve the development chain's (the sidechain's) JSON-RPC over HTTP at this address, e.g. 127.0.0.1:8545")
 	anchorPoW := fs.Bool("anchor", true, "with --mainchain: anchor each checkpoint in btcd simnet (proof of work) when a btcd binary is found "+
@@ -98,6 +101,8 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
 			DepositConfirmations: *confirmations, MinGaslessDeposit: minDeposit.r, MainStartBlock: chain.MainStart,
+			ManualExits: *manualExits,
+			MainReorgMargin: *mainMargin,
 		}
 		switch bin := anchor.BtcdPath(); {
 		case !*anchorPoW:

@@ -41,6 +41,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	rootGW := fs.String("root-gateway", "", "with --main-rpc: address of RootGateway on the main chain")
 	childGW := fs.String("child-gateway", "", "with --main-rpc: address of ChildGateway on the sidechain")
 	mainStart := fs.Uint64("main-start-block", 0, "with --main-rpc: RootGateway's deployment block (where the relay starts reading the bridge's main-chain logs: exits and deposits)")
+	mainMargin := fs.Uint64("main-reorg-margin", 4, "with --main-rpc: how many of the main chain's newest blocks the relay reads again at every step rather than keeping them in bridge.db "+
+		"(a reorganisation may still replace them; a deeper one is seen by its block hash and read again): 4 suits a development chain; on Ethereum mainnet use 64 (two epochs, finality)")
 	depositConfs := fs.Uint64("deposit-confirmations", validator.DefaultConfirmations, "with --main-rpc: the main-chain confirmations the validators wait for before crediting a deposit (what sp_deposits and sp_mainPermitInfo tell fans)")
 	minDeposit := minGaslessDepositFlag(fs, "with --main-rpc: ")
 	manualExits := fs.Bool("manual-exits", false, "with --main-rpc: do not pay fans' withdrawals and ticket exits on the main chain from the submitter wallet; only serve their proofs (sp_withdrawalProof)")
@@ -140,6 +142,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: mainClient, MainChainID: mainID, Root: common.HexToAddress(*rootGW), Child: common.HexToAddress(*childGW), Submitter: submitter,
 			ManualExits: *manualExits, DepositConfirmations: *depositConfs, MinGaslessDeposit: minDeposit.r, MainStartBlock: *mainStart,
+			MainReorgMargin: *mainMargin,
 		}
 		if btcd.rpc != "" {
 			anchorer, stopAnchor, err := startServeAnchor(ctx, &btcd, &anc, c.data, mainClient, cfg.Validators.Root, log)
