@@ -15,15 +15,18 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
+	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/devnet"
 	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/relay/validator"
+	"github.com/stagepass/stagepass/wasm/keys"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -238,4 +241,136 @@ func (w *wrangler) mustCall(t testing.TB, method string, params ...any) json.Raw
 		t.Fatalf("%s: %+v", method, rerr)
 	}
 	return res
+}
+
+// replaceAfterFork replaces the block of transaction `orig` (and those after it): the
+// chain goes back to its parent, `from` sends another transaction (to, data) under the same
+// nonce with twice the fees, so the original cannot be mined again, and three blocks are
+// sealed on the new branch.
+func replaceAfterFork(t *testing.T, c *devchain.Chain, from *devchain.Account, orig common.Hash, to common.Address, data []byte) {
+	t.Helper()
+	ctx := context.Background()
+	tx, _, err := c.Client.TransactionByHash(ctx, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt, err := c.Client.TransactionReceipt(ctx, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := c.Client.HeaderByNumber(ctx, new(big.Int).Sub(rcpt.BlockNumber, big.NewInt(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Backend.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	two := big.NewInt(2)
+	repl, err := types.SignNewTx(from.Key, types.LatestSignerForChainID(c.ChainID), &types.DynamicFeeTx{
+		ChainID: c.ChainID, Nonce: tx.Nonce(), GasTipCap: new(big.Int).Mul(tx.GasTipCap(), two), GasFeeCap: new(big.Int).Mul(tx.GasFeeCap(), two),
+		Gas: tx.Gas(), To: &to, Data: data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool moves to the new head on its own time: until then the nonce looks used.
+	until(t, "the pool on the new branch", func() bool {
+		err := c.Client.SendTransaction(ctx, repl)
+		if err != nil && !strings.Contains(err.Error(), "nonce too low") {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
+	for range 3 {
+		c.Commit()
+	}
+	if r, err := c.Client.TransactionReceipt(ctx, repl.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("the replacement: %+v %v", r, err)
+	}
+}
+
+// TestWorkerBridgeReorg: the bridge's chains are go-ethereum's simulated chains (served
+// through JSON-RPC proxies, so that the test can replace blocks; blocks sealed by the test).
+// A withdrawal the worker showed queued is replaced on the sidechain by another of another
+// amount under the same index: the worker shows the new one (its stored leaf dropped, not
+// kept beside the new one). An exit the worker showed is replaced on the main chain by a
+// plain transfer: the withdrawal is checkpointed again, with no exit transaction.
+func TestWorkerBridgeReorg(t *testing.T) {
+	bin := wranglerPath(t)
+	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1338)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(main.Close)
+	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(1337)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(side.Close)
+	b, err := devchain.NewBridge(main, side, devchain.BridgeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fan holds 100 spUSD: a deposit on the main chain, minted with the validators' signatures.
+	fan, recipient := side.Accounts[0], main.Accounts[1]
+	main.FundUSD(b.Root, devchain.USDC(100), main.Accounts[0])
+	main.MustTransact(main.Accounts[0], b.Root, devchain.RootGW.PackDeposit(fan.Address, devchain.USDC(100)), nil)
+	side.MustTransact(side.Deployer, b.Child, b.MintDepositsCall([]sidechain.Deposit{
+		{DepositId: new(big.Int), Recipient: fan.Address, Amount: devchain.USDC(100)}}, b.Validators...), nil)
+
+	dev, err := keys.DevAccount(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _, _ := startWrangler(t, bin, buildWorker(t), t.TempDir(), map[string]string{
+		"RPC_URL": serveChain(t, side), "CHAIN_ID": side.ChainID.String(), "FORWARDER": side.Forwarder.Hex(), "FACTORY": side.Factory.Hex(),
+		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()), "CHILD_GATEWAY": b.Child.Hex(),
+		"MAIN_RPC": serveChain(t, main), "ROOT_GATEWAY": b.Root.Hex(),
+	})
+	one := func() protocol.Withdrawal {
+		t.Helper()
+		var ws []protocol.Withdrawal
+		if err := json.Unmarshal(w.mustCall(t, protocol.MethodWithdrawals, recipient.Address.Hex()), &ws); err != nil || len(ws) != 1 {
+			t.Fatalf("withdrawals %+v %v\n%s", ws, err, w.logs)
+		}
+		return ws[0]
+	}
+
+	r := side.MustTransact(fan, b.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(5)), nil)
+	if q := one(); q.Value != "5000000" || q.TxHash != r.TxHash.Hex() || q.Stage != protocol.WithdrawalQueued {
+		t.Fatalf("queued: %+v", q)
+	}
+	replaceAfterFork(t, side, fan, r.TxHash, b.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(3)))
+	q := one()
+	if q.Index != 0 || q.Value != "3000000" || q.TxHash == r.TxHash.Hex() || q.Stage != protocol.WithdrawalQueued {
+		t.Fatalf("after the sidechain's reorganisation: %+v", q)
+	}
+
+	// A checkpoint carries it; the recipient exits with the worker's proof.
+	cp, err := b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	main.MustTransact(main.Deployer, b.Checkpoints, b.SubmitCheckpointCall(cp, b.Validators...), nil)
+	if c := one(); c.Stage != protocol.WithdrawalCheckpointed || c.Checkpoint == nil {
+		t.Fatalf("checkpointed: %+v", c)
+	}
+	var proof protocol.WithdrawalProof
+	if err := json.Unmarshal(w.mustCall(t, protocol.MethodWithdrawalProof, 0), &proof); err != nil {
+		t.Fatal(err)
+	}
+	siblings := make([][32]byte, len(proof.Proof))
+	for i, h := range proof.Proof {
+		siblings[i] = common.HexToHash(h)
+	}
+	value, _ := new(big.Int).SetString(proof.Value, 10)
+	mw := merkle.Withdrawal{Kind: proof.Kind, Index: proof.Index, Recipient: recipient.Address, Asset: common.HexToAddress(proof.Asset), Value: value, Data: new(big.Int)}
+	exit := main.MustTransact(recipient, b.Root, devchain.RootGW.PackExit(new(big.Int).SetUint64(proof.Checkpoint), devchain.MainWithdrawal(mw), siblings), nil)
+	if x := one(); x.Stage != protocol.WithdrawalExited || x.ExitTx != exit.TxHash.Hex() {
+		t.Fatalf("exited: %+v", x)
+	}
+	replaceAfterFork(t, main, recipient, exit.TxHash, recipient.Address, nil)
+	if c := one(); c.Stage != protocol.WithdrawalCheckpointed || c.ExitTx != "" || c.Checkpoint == nil || *c.Checkpoint != proof.Checkpoint {
+		t.Fatalf("after the main chain's reorganisation: %+v", c)
+	}
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sort"
 	"strings"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/exits/bridge"
@@ -46,6 +48,7 @@ type Bridge struct {
 type MainChain interface {
 	bridge.MainChain
 	ethereum.ChainIDReader
+	headers
 }
 
 // HasBridge reports whether the relay follows the main chain (Config.Bridge).
@@ -64,6 +67,8 @@ type bridgeCursor struct {
 	MainNext    uint64 `json:"main_next"`
 	Withdrawals uint64 `json:"withdrawals"`
 	Checkpoints uint64 `json:"checkpoints"`
+	SideHashes  string `json:"side_hashes"`
+	MainHashes  string `json:"main_hashes"`
 }
 
 type leafRow struct {
@@ -109,11 +114,11 @@ const withdrawalColumns = `w.idx, w.kind, w.recipient, w.asset, w.value, w.data,
 
 func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
 	var rows []bridgeCursor
-	if err := r.cfg.DB.Query(ctx, &rows, "SELECT side_next, main_next, withdrawals, checkpoints FROM bridge_follow WHERE id = 1"); err != nil {
+	if err := r.cfg.DB.Query(ctx, &rows, "SELECT side_next, main_next, withdrawals, checkpoints, side_hashes, main_hashes FROM bridge_follow WHERE id = 1"); err != nil {
 		return bridgeCursor{}, false, fmt.Errorf("bridge: read cursor: %w", err)
 	}
 	if len(rows) == 0 {
-		return bridgeCursor{SideNext: r.cfg.StartBlock, MainNext: r.cfg.Bridge.MainStart}, false, nil
+		return bridgeCursor{SideNext: r.cfg.StartBlock, MainNext: r.cfg.Bridge.MainStart, SideHashes: "{}", MainHashes: "{}"}, false, nil
 	}
 	return rows[0], true, nil
 }
@@ -124,9 +129,17 @@ func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
 // withdrawals in its blocks) and RootGateway's Exited logs, at most BridgeMaxBlocks blocks
 // of each chain, written in one D1 transaction with the new cursor. It reports whether it
 // reached both chains' heads. A pass that did not start from the stored cursor (another ran
-// meanwhile) writes nothing and runs again, up to three times.
+// meanwhile) writes nothing and runs again, up to three times; so does one that found a
+// reorganisation and rolled back.
+//
+// Reorganisations: each pass remembers the hash of the last block it read on each chain
+// (the last 32 passes'). When a chain no longer has the last one, the pass goes back to the
+// newest it still has (or the start block) and drops what was read after it: withdrawals
+// and the checkpoints over their blocks (sidechain), exits and the checkpoints read since
+// (main chain); the next pass reads them again. The native tracker keeps its state in
+// memory; this one persists, so it must not keep a replaced block's logs.
 func (r *Relay) FollowBridge(ctx context.Context) (bool, error) {
-	if r.cfg.Bridge == nil || r.cfg.DB == nil {
+	if !r.HasBridge() {
 		return false, errors.New("bridge: no main chain (MAIN_RPC, ROOT_GATEWAY, CHILD_GATEWAY) or no index database")
 	}
 	for range 2 {
@@ -141,32 +154,180 @@ func (r *Relay) FollowBridge(ctx context.Context) (bool, error) {
 	return synced, err
 }
 
+// hashWindow is how many passes' last blocks are remembered per chain.
+const hashWindow = FollowWindow
+
+type headers interface {
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+}
+
+// sameBlock reports whether the chain's block n is still `hash`.
+func sameBlock(ctx context.Context, c headers, n uint64, hash common.Hash) (bool, error) {
+	h, err := c.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
+	if errors.Is(err, ethereum.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("header %d: %w", n, err)
+	}
+	return h.Hash() == hash, nil
+}
+
+// reorged reports whether the chain replaced block next-1, the last a pass read (its hash
+// remembered in hashes), and if so the block to read again from: the one after the newest
+// remembered block the chain still has, or start.
+func reorged(ctx context.Context, c headers, next, start uint64, hashes map[uint64]common.Hash) (bool, uint64, error) {
+	last, ok := hashes[next-1]
+	if next <= start || !ok {
+		return false, 0, nil
+	}
+	if same, err := sameBlock(ctx, c, next-1, last); err != nil || same {
+		return false, 0, err
+	}
+	blocks := make([]uint64, 0, len(hashes))
+	for n := range hashes {
+		if n < next-1 {
+			blocks = append(blocks, n)
+		}
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i] > blocks[j] })
+	for _, n := range blocks {
+		same, err := sameBlock(ctx, c, n, hashes[n])
+		if err != nil {
+			return false, 0, err
+		}
+		if same {
+			return true, n + 1, nil
+		}
+	}
+	return true, start, nil
+}
+
+// remember adds block n's hash to a chain's window and drops the oldest past hashWindow.
+func remember(hashes map[uint64]common.Hash, n uint64, h common.Hash) string {
+	hashes[n] = h
+	if len(hashes) > hashWindow {
+		blocks := make([]uint64, 0, len(hashes))
+		for b := range hashes {
+			blocks = append(blocks, b)
+		}
+		sort.Slice(blocks, func(i, j int) bool { return blocks[i] < blocks[j] })
+		for _, b := range blocks[:len(blocks)-hashWindow] {
+			delete(hashes, b)
+		}
+	}
+	out, _ := json.Marshal(hashes)
+	return string(out)
+}
+
+func forget(hashes map[uint64]common.Hash, from uint64) string {
+	for n := range hashes {
+		if n >= from {
+			delete(hashes, n)
+		}
+	}
+	out, _ := json.Marshal(hashes)
+	return string(out)
+}
+
+// guardStmt fails a pass's transaction when the stored cursor is not the one it started
+// from (follow_check accepts no row).
+func guardStmt(st bridgeCursor) Stmt {
+	return Stmt{"INSERT INTO follow_check (stale) SELECT 1 FROM bridge_follow WHERE id = 1 AND (side_next != ? OR main_next != ? OR withdrawals != ? OR checkpoints != ?)",
+		[]any{st.SideNext, st.MainNext, st.Withdrawals, st.Checkpoints}}
+}
+
+// rollBack drops what was read from block side (sidechain) or main (main chain) on, those
+// not nil, and stores the cursor there.
+func (r *Relay) rollBack(ctx context.Context, st bridgeCursor, side, main *uint64, sideHashes, mainHashes map[uint64]common.Hash) error {
+	stmts := []Stmt{guardStmt(st)}
+	next := st
+	if side != nil {
+		stmts = append(stmts, Stmt{"DELETE FROM bridge_withdrawals WHERE block >= ?", []any{*side}},
+			Stmt{"DELETE FROM bridge_checkpoints WHERE end_block >= ?", []any{*side}})
+		next.SideNext, next.SideHashes = *side, forget(sideHashes, *side)
+	}
+	if main != nil {
+		stmts = append(stmts, Stmt{"DELETE FROM bridge_exits WHERE block >= ?", []any{*main}},
+			Stmt{"DELETE FROM bridge_checkpoints WHERE main_head >= ?", []any{*main}})
+		next.MainNext, next.MainHashes = *main, forget(mainHashes, *main)
+	}
+	stmts = append(stmts, Stmt{`UPDATE bridge_follow SET side_next = ?, main_next = ?, side_hashes = ?, main_hashes = ?,
+		withdrawals = (SELECT COUNT(*) FROM bridge_withdrawals), checkpoints = (SELECT COUNT(*) FROM bridge_checkpoints) WHERE id = 1`,
+		[]any{next.SideNext, next.MainNext, next.SideHashes, next.MainHashes}})
+	if err := r.cfg.DB.Batch(ctx, stmts); err != nil {
+		if anotherPassRan(err) {
+			return errAnotherPass
+		}
+		return fmt.Errorf("bridge: roll back a reorganisation: %w", err)
+	}
+	return nil
+}
+
 func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 	b := r.cfg.Bridge
 	st, stored, err := r.bridgeCursor(ctx)
 	if err != nil {
 		return false, err
 	}
+	sideHashes, mainHashes := map[uint64]common.Hash{}, map[uint64]common.Hash{}
+	if json.Unmarshal([]byte(st.SideHashes), &sideHashes) != nil || json.Unmarshal([]byte(st.MainHashes), &mainHashes) != nil {
+		return false, fmt.Errorf("bridge: stored block hashes %s, %s", st.SideHashes, st.MainHashes)
+	}
+	sideReorg, sideFrom, err := reorged(ctx, r.cfg.Chain, st.SideNext, r.cfg.StartBlock, sideHashes)
+	if err != nil {
+		return false, fmt.Errorf("sidechain: %w", err)
+	}
+	mainReorg, mainFrom, err := reorged(ctx, b.Main, st.MainNext, b.MainStart, mainHashes)
+	if err != nil {
+		return false, fmt.Errorf("main chain: %w", err)
+	}
+	if sideReorg || mainReorg {
+		var side, main *uint64
+		if sideReorg {
+			side = &sideFrom
+		}
+		if mainReorg {
+			main = &mainFrom
+		}
+		if err := r.rollBack(ctx, st, side, main, sideHashes, mainHashes); err != nil {
+			return false, err
+		}
+		return false, errAnotherPass // read again from there
+	}
+
 	manager, err := bridge.ReadCheckpointManager(ctx, b.Main, b.Root)
 	if err != nil {
 		return false, fmt.Errorf("main chain: %w", err)
 	}
+	next := st
+	// Each chain: its head, the hash of the last block to read (before its logs: a block
+	// replaced meanwhile is caught by the next pass), then the logs.
 	sideHead, err := r.cfg.Chain.BlockNumber(ctx)
 	if err != nil {
 		return false, fmt.Errorf("sidechain head: %w", err)
 	}
-	next := st
 	var leaves []bridge.Leaf
-	span := logscan.Span{From: st.SideNext, To: min(sideHead, st.SideNext+BridgeMaxBlocks-1)}
-	err = bridge.ScanQueued(ctx, r.cfg.Chain, r.cfg.Gateway, span, st.Withdrawals, func(ls []bridge.Leaf, to uint64) error {
-		leaves = append(leaves, ls...)
-		next.SideNext, next.Withdrawals = to+1, next.Withdrawals+uint64(len(ls))
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("sidechain: ChildGateway's WithdrawalQueued logs: %w", err)
+	if span := (logscan.Span{From: st.SideNext, To: min(sideHead, st.SideNext+BridgeMaxBlocks-1)}); span.From <= span.To {
+		h, err := r.cfg.Chain.HeaderByNumber(ctx, new(big.Int).SetUint64(span.To))
+		if err != nil {
+			return false, fmt.Errorf("sidechain header %d: %w", span.To, err)
+		}
+		err = bridge.ScanQueued(ctx, r.cfg.Chain, r.cfg.Gateway, span, st.Withdrawals, func(ls []bridge.Leaf, to uint64) error {
+			leaves = append(leaves, ls...)
+			next.SideNext, next.Withdrawals = to+1, next.Withdrawals+uint64(len(ls))
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("sidechain: ChildGateway's WithdrawalQueued logs: %w", err)
+		}
+		next.SideHashes = remember(sideHashes, span.To, h.Hash())
 	}
 
+	mainHead, err := b.Main.BlockNumber(ctx)
+	if err != nil {
+		return false, fmt.Errorf("main chain head: %w", err)
+	}
 	count, err := bridge.CheckpointCount(ctx, b.Main, manager)
 	if err != nil {
 		return false, fmt.Errorf("main chain: %w", err)
@@ -192,28 +353,28 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 		cps = append(cps, bridge.Check(next.Checkpoints, cp, hashes))
 		next.Checkpoints++
 	}
-
-	mainHead, err := b.Main.BlockNumber(ctx)
-	if err != nil {
-		return false, fmt.Errorf("main chain head: %w", err)
-	}
 	var xs []bridge.Exit
-	span = logscan.Span{From: st.MainNext, To: min(mainHead, st.MainNext+BridgeMaxBlocks-1)}
-	err = bridge.ScanMain(ctx, b.Main, b.Root, span, func(got []bridge.Exit, _ []bridge.Deposit, to uint64) error {
-		xs = append(xs, got...)
-		next.MainNext = to + 1
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("main chain: RootGateway's Exited logs: %w", err)
+	if span := (logscan.Span{From: st.MainNext, To: min(mainHead, st.MainNext+BridgeMaxBlocks-1)}); span.From <= span.To {
+		h, err := b.Main.HeaderByNumber(ctx, new(big.Int).SetUint64(span.To))
+		if err != nil {
+			return false, fmt.Errorf("main chain header %d: %w", span.To, err)
+		}
+		err = bridge.ScanMain(ctx, b.Main, b.Root, span, func(got []bridge.Exit, _ []bridge.Deposit, to uint64) error {
+			xs = append(xs, got...)
+			next.MainNext = to + 1
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("main chain: RootGateway's Exited logs: %w", err)
+		}
+		next.MainHashes = remember(mainHashes, span.To, h.Hash())
 	}
 	synced := next.SideNext > sideHead && next.MainNext > mainHead && (next.Checkpoints == count || len(cps) < BridgeMaxCheckpoints)
 	if next == st {
 		return synced, nil
 	}
 
-	stmts := []Stmt{{"INSERT INTO follow_check (stale) SELECT 1 FROM bridge_follow WHERE id = 1 AND (side_next != ? OR main_next != ? OR withdrawals != ? OR checkpoints != ?)",
-		[]any{st.SideNext, st.MainNext, st.Withdrawals, st.Checkpoints}}}
+	stmts := []Stmt{guardStmt(st)}
 	for _, l := range leaves {
 		stmts = append(stmts, Stmt{`INSERT INTO bridge_withdrawals (idx, kind, recipient, asset, value, data, leaf, tx, block)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{l.W.Index, int(l.W.Kind), hexAddr(l.W.Recipient), hexAddr(l.W.Asset),
@@ -224,19 +385,21 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 		if c.OK {
 			ok = 1
 		}
-		stmts = append(stmts, Stmt{"INSERT INTO bridge_checkpoints (number, end_block, leaves, root, ok) VALUES (?, ?, ?, ?, ?)",
-			[]any{c.Number, c.End, c.Leaves, c.Root.Hex(), ok}})
+		stmts = append(stmts, Stmt{"INSERT INTO bridge_checkpoints (number, end_block, leaves, root, ok, main_head) VALUES (?, ?, ?, ?, ?, ?)",
+			[]any{c.Number, c.End, c.Leaves, c.Root.Hex(), ok, mainHead}})
 	}
 	for _, x := range xs {
-		stmts = append(stmts, Stmt{"INSERT OR IGNORE INTO bridge_exits (idx, checkpoint, tx) VALUES (?, ?, ?)", []any{x.Index, x.Checkpoint, x.Tx.Hex()}})
+		stmts = append(stmts, Stmt{"INSERT OR IGNORE INTO bridge_exits (idx, checkpoint, tx, block) VALUES (?, ?, ?, ?)",
+			[]any{x.Index, x.Checkpoint, x.Tx.Hex(), x.Block}})
 	}
 	// The first pass inserts the cursor (a second first pass fails on its primary key);
 	// later ones update it.
-	cursor := "INSERT INTO bridge_follow (id, side_next, main_next, withdrawals, checkpoints) VALUES (1, ?, ?, ?, ?)"
+	cursor := "INSERT INTO bridge_follow (id, side_next, main_next, withdrawals, checkpoints, side_hashes, main_hashes) VALUES (1, ?, ?, ?, ?, ?, ?)"
 	if stored {
-		cursor += " ON CONFLICT (id) DO UPDATE SET side_next = excluded.side_next, main_next = excluded.main_next, withdrawals = excluded.withdrawals, checkpoints = excluded.checkpoints"
+		cursor += ` ON CONFLICT (id) DO UPDATE SET side_next = excluded.side_next, main_next = excluded.main_next,
+			withdrawals = excluded.withdrawals, checkpoints = excluded.checkpoints, side_hashes = excluded.side_hashes, main_hashes = excluded.main_hashes`
 	}
-	stmts = append(stmts, Stmt{cursor, []any{next.SideNext, next.MainNext, next.Withdrawals, next.Checkpoints}})
+	stmts = append(stmts, Stmt{cursor, []any{next.SideNext, next.MainNext, next.Withdrawals, next.Checkpoints, next.SideHashes, next.MainHashes}})
 	if err := r.cfg.DB.Batch(ctx, stmts); err != nil {
 		if anotherPassRan(err) || strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return false, errAnotherPass

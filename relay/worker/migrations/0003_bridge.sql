@@ -4,12 +4,14 @@
 
 -- Where the follower goes on from: the next sidechain block (ChildGateway's
 -- WithdrawalQueued logs) and main-chain block (RootGateway's Exited logs), how many
--- withdrawals and checkpoints it has read. A pass that did not start from here fails its
--- transaction (follow_check, 0001_index.sql).
+-- withdrawals and checkpoints it has read, and the hashes of the last blocks each pass read
+-- up to, per chain (JSON {"number":"0xhash"}, the last 32: reorganisation detection). A pass
+-- that did not start from here fails its transaction (follow_check, 0001_index.sql).
 CREATE TABLE bridge_follow (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   side_next INTEGER NOT NULL, main_next INTEGER NOT NULL,
-  withdrawals INTEGER NOT NULL, checkpoints INTEGER NOT NULL
+  withdrawals INTEGER NOT NULL, checkpoints INTEGER NOT NULL,
+  side_hashes TEXT NOT NULL, main_hashes TEXT NOT NULL
 );
 
 -- ChildGateway's withdrawal tree, one row a leaf (its fields as logged, the leaf recomputed
@@ -22,10 +24,13 @@ CREATE INDEX bridge_withdrawals_recipient ON bridge_withdrawals (recipient);
 CREATE INDEX bridge_withdrawals_block ON bridge_withdrawals (block);
 
 -- CheckpointManager's checkpoints as checked: its first `leaves` withdrawals make a tree
--- whose root is the checkpoint's (ok = 1), or not (ok = 0: no proofs against it).
+-- whose root is the checkpoint's (ok = 1), or not (ok = 0: no proofs against it); main_head
+-- is the main chain's head when it was read (it is in that block or an earlier one).
 CREATE TABLE bridge_checkpoints (
-  number INTEGER PRIMARY KEY, end_block INTEGER NOT NULL, leaves INTEGER NOT NULL, root TEXT NOT NULL, ok INTEGER NOT NULL
+  number INTEGER PRIMARY KEY, end_block INTEGER NOT NULL, leaves INTEGER NOT NULL, root TEXT NOT NULL, ok INTEGER NOT NULL,
+  main_head INTEGER NOT NULL
 );
 
--- RootGateway's Exited logs: the main-chain transaction that paid withdrawal idx.
-CREATE TABLE bridge_exits (idx INTEGER PRIMARY KEY, checkpoint INTEGER NOT NULL, tx TEXT NOT NULL);
+-- RootGateway's Exited logs: the main-chain transaction (in main-chain block `block`) that
+-- paid withdrawal idx.
+CREATE TABLE bridge_exits (idx INTEGER PRIMARY KEY, checkpoint INTEGER NOT NULL, tx TEXT NOT NULL, block INTEGER NOT NULL);
