@@ -127,8 +127,10 @@ type Tracker struct {
 	kept, tail         mainState
 	mainNext, tailNext uint64
 	points             []hashPoint
-	// checked are the tail's checkpoints as checked, not to rebuild their trees each step.
+	// checked are the tail's checkpoints as checked, not to check them again at each step;
+	// front is the tree of the first withdrawals, as far as a checkpoint needed them.
 	checked map[uint64]Checkpoint
+	front   frontier
 	synced  bool // one Step went through
 	lastErr error
 	// settled: the wallet had no unmined transaction once since the Tracker started, so

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
+	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/internal/logscan"
 )
@@ -139,7 +140,16 @@ func (t *Tracker) apply(m *mainState, base int, l *types.Log) (bool, error) {
 		c, seen := t.checked[number]
 		if !seen || c.End != end || c.Root != ev.WithdrawalRoot {
 			leaves := sort.Search(len(t.ws), func(i int) bool { return t.ws[i].Block > end })
-			c = bridge.Check(number, mainchain.CheckpointManagerStored{EndBlock: end, WithdrawalRoot: ev.WithdrawalRoot}, t.leaves(leaves))
+			if leaves >= t.front.n {
+				// Checkpoints come in order, each over at least the leaves of the one before:
+				// the root of the first `leaves` from the frontier, not a new tree.
+				for _, e := range t.ws[t.front.n:leaves] {
+					t.front.push(e.Hash)
+				}
+				c = Checkpoint{Number: number, End: end, Leaves: leaves, Root: ev.WithdrawalRoot, OK: t.front.root() == ev.WithdrawalRoot}
+			} else {
+				c = bridge.Check(number, mainchain.CheckpointManagerStored{EndBlock: end, WithdrawalRoot: ev.WithdrawalRoot}, t.leaves(leaves))
+			}
 			if !c.OK {
 				t.cfg.Logger.Error("withdrawals: a checkpoint's withdrawal root is not the tree of ChildGateway's withdrawals the relay read; no proofs or exits against it",
 					"checkpoint", number, "endBlock", end, "withdrawals", leaves,
@@ -378,4 +388,45 @@ func checkLeaf(l *Leaf, index uint64) error {
 		return fmt.Errorf("withdrawal %d: leaf %x, the relay computes %x", index, l.Hash, h)
 	}
 	return nil
+}
+
+// frontier is the withdrawal tree of the leaves pushed so far kept as its right edge: the
+// last left node of each level (the deposit contract's incremental tree), so that each
+// checkpoint's root is checked in O(depth) rather than by rebuilding the tree; it is the
+// root bridge.Tree gives for the same leaves (TestFrontierIsTheTree).
+type frontier struct {
+	n      int
+	branch [merkle.WithdrawalDepth]common.Hash
+}
+
+// zeros[h] is the root of an empty subtree of height h.
+var zeros = func() (z [merkle.WithdrawalDepth + 1]common.Hash) {
+	for h := 1; h <= merkle.WithdrawalDepth; h++ {
+		z[h] = merkle.HashPair(z[h-1], z[h-1])
+	}
+	return z
+}()
+
+func (f *frontier) push(leaf common.Hash) {
+	f.n++
+	node := leaf
+	for h, size := 0, f.n; h < merkle.WithdrawalDepth; h, size = h+1, size>>1 {
+		if size&1 == 1 {
+			f.branch[h] = node
+			return
+		}
+		node = merkle.HashPair(f.branch[h], node)
+	}
+}
+
+func (f *frontier) root() common.Hash {
+	node := zeros[0]
+	for h, size := 0, f.n; h < merkle.WithdrawalDepth; h, size = h+1, size>>1 {
+		if size&1 == 1 {
+			node = merkle.HashPair(f.branch[h], node)
+		} else {
+			node = merkle.HashPair(node, zeros[h])
+		}
+	}
+	return node
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
+	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -414,5 +415,19 @@ func withBolt(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
 	defer db.Close()
 	if err := db.Update(fn); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFrontierIsTheTree: the frontier's root is bridge.Tree's after every push.
+func TestFrontierIsTheTree(t *testing.T) {
+	var f frontier
+	var leaves []common.Hash
+	for i := range 300 {
+		if got, want := f.root(), bridge.Tree(leaves).Root(); got != want {
+			t.Fatalf("%d leaves: frontier root %x, tree root %x", i, got, want)
+		}
+		h := common.BigToHash(big.NewInt(int64(i*7 + 1)))
+		f.push(h)
+		leaves = append(leaves, h)
 	}
 }
