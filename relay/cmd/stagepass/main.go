@@ -111,7 +111,7 @@ type sharedFlags struct {
 
 func (c *sharedFlags) register(fs *flag.FlagSet, defaultData string) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to serve the site, /ws, /rpc, /healthz and /metrics on")
-	fs.StringVar(&c.data, "data", defaultData, "folder for the relay's own state: the forwarding outbox, card payments and payouts, the validators' collected signatures, the sandbox processor and anchors (outbox.db, payments.db, payouts.db, validators.db, sandbox.db, anchor.db)")
+	fs.StringVar(&c.data, "data", defaultData, "folder for the relay's own state: the forwarding outbox, card payments and payouts, the validators' collected signatures, the bridge's withdrawals and deposits read, the sandbox processor and anchors (outbox.db, payments.db, payouts.db, validators.db, bridge.db, sandbox.db, anchor.db)")
 	fs.StringVar(&c.origins, "origins", "", "comma-separated origins allowed to open websockets (default: the relay's own)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
