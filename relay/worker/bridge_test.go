@@ -26,6 +26,7 @@ import (
 	"github.com/stagepass/stagepass/relay/internal/syncbuf"
 	"github.com/stagepass/stagepass/relay/server"
 	"github.com/stagepass/stagepass/relay/validator"
+	"github.com/stagepass/stagepass/relay/worker/edge"
 	"github.com/stagepass/stagepass/wasm/keys"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -96,6 +97,7 @@ func TestWorkerWithdrawals(t *testing.T) {
 		"RPC_URL": "http://" + sideRPC, "CHAIN_ID": chain.ChainID.String(), "FORWARDER": chain.Forwarder.Hex(), "FACTORY": chain.Factory.Hex(),
 		"RELAYER_KEY": hex.EncodeToString(crypto.FromECDSA(chain.Relayer)), "CHILD_GATEWAY": chain.Bridge.Child.Hex(),
 		"MAIN_RPC": "http://" + mainRPC, "ROOT_GATEWAY": chain.Bridge.Root.Hex(), "MAIN_START_BLOCK": fmt.Sprint(chain.MainStart),
+		"DEPOSIT_CONFIRMATIONS": "2",
 	})
 
 	// Both answer a call alike: the same result, or the same error.
@@ -155,6 +157,23 @@ func TestWorkerWithdrawals(t *testing.T) {
 	})
 	stopValidators() // no checkpoint while the withdrawal is only queued
 	same(protocol.MethodPermitInfo, chain.Bridge.ChildToken.Hex(), fan.Address.Hex())
+	// sp_deposits: the native answer but for the confirmations, counted to each one's head.
+	var deps, nativeDeps []protocol.Deposit
+	until(t, "the native relay's deposit credited", func() bool {
+		res, _ := ref.call(t, protocol.MethodDeposits, fan.Address.Hex())
+		return json.Unmarshal(res, &nativeDeps) == nil && len(nativeDeps) == 1 && nativeDeps[0].Stage == protocol.DepositCredited
+	})
+	if err := json.Unmarshal(w.mustCall(t, protocol.MethodDeposits, fan.Address.Hex()), &deps); err != nil || len(deps) != 1 {
+		t.Fatalf("sp_deposits: %+v %v", deps, err)
+	}
+	if deps[0].Confirmations < 2 {
+		t.Fatalf("deposit %+v", deps[0])
+	}
+	deps[0].Confirmations, nativeDeps[0].Confirmations = 0, 0
+	if deps[0] != nativeDeps[0] {
+		t.Fatalf("sp_deposits: worker %+v, native %+v", deps[0], nativeDeps[0])
+	}
+	same(protocol.MethodDeposits, "0x12")
 
 	// The fan withdraws through the worker.
 	req, sig := chain.SignForward(fan, chain.Bridge.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(4)), 400_000, chain.Now()+3600)
@@ -218,9 +237,17 @@ func TestWorkerWithdrawals(t *testing.T) {
 	same(protocol.MethodWithdrawalProof, -1)
 	same(protocol.MethodWithdrawals, "0x12")
 	same(protocol.MethodWithdrawals, fan.Address.Hex()) // none: []
-	if _, rerr := w.call(t, protocol.MethodDepositWithPermit, map[string]any{}); rerr == nil || rerr.Code != -32601 ||
-		!strings.Contains(rerr.Message, "no main-chain wallet") {
-		t.Fatalf("sp_depositWithPermit: %+v", rerr)
+	for _, method := range []string{protocol.MethodDepositWithPermit, protocol.MethodMainPermitInfo} {
+		if _, rerr := w.call(t, method, map[string]any{}); rerr == nil || rerr.Code != -32601 || !strings.Contains(rerr.Message, "no main-chain wallet") {
+			t.Fatalf("%s: %+v", method, rerr)
+		}
+	}
+}
+
+// The worker's default deposit confirmations are the validators'.
+func TestDefaultConfirmations(t *testing.T) {
+	if edge.DefaultConfirmations != validator.DefaultConfirmations {
+		t.Fatalf("edge %d, validators %d", edge.DefaultConfirmations, validator.DefaultConfirmations)
 	}
 }
 

@@ -13,8 +13,9 @@
 // RELAYER_KEY (secret: the hot wallet's hex private key), WEBHOOK_SECRET (secret: the card
 // processor's webhook signing secret), OUTBOX and FANOUT (Durable
 // Objects), INDEX (D1: the chain index, which the sender's passes and the cron trigger keep
-// current; edge/index.go). With the bridge: CHILD_GATEWAY, MAIN_RPC, ROOT_GATEWAY and
-// MAIN_START_BLOCK (vars; edge/bridge.go: the withdrawal calls, followed in D1).
+// current; edge/index.go). With the bridge: CHILD_GATEWAY, MAIN_RPC, ROOT_GATEWAY,
+// MAIN_START_BLOCK and DEPOSIT_CONFIRMATIONS (vars; edge/bridge.go: the withdrawal and
+// deposit read calls, followed in D1).
 package main
 
 import (
@@ -255,8 +256,9 @@ func build(ctx context.Context) (*edge.Relay, error) {
 	})
 }
 
-// mainChain is the bridge's main-chain side from MAIN_RPC, ROOT_GATEWAY and
-// MAIN_START_BLOCK (RootGateway's deployment block: where its logs are read from), or nil
+// mainChain is the bridge's main-chain side from MAIN_RPC, ROOT_GATEWAY, MAIN_START_BLOCK
+// (RootGateway's deployment block: where its logs are read from) and DEPOSIT_CONFIRMATIONS
+// (the validators' M, which sp_deposits reports; default 6), or nil
 // when MAIN_RPC is not set. CheckpointManager is read from RootGateway, the bridged
 // stablecoin and the exit delay from ChildGateway, as the native relay does.
 func mainChain(ctx context.Context, httpc *http.Client, child common.Address) (*edge.Bridge, error) {
@@ -278,11 +280,18 @@ func mainChain(ctx context.Context, httpc *http.Client, child common.Address) (*
 			return nil, fmt.Errorf("worker: MAIN_START_BLOCK %q is not a block number", v)
 		}
 	}
+	var confirmations uint64
+	if v := strings.TrimSpace(cloudflare.Getenv("DEPOSIT_CONFIRMATIONS")); v != "" {
+		var err error
+		if confirmations, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("worker: DEPOSIT_CONFIRMATIONS %q is not a number of blocks", v)
+		}
+	}
 	rc, err := rpc.DialOptions(ctx, url, rpc.WithHTTPClient(httpc))
 	if err != nil {
 		return nil, fmt.Errorf("worker: MAIN_RPC: %w", err)
 	}
-	return &edge.Bridge{Main: ethclient.NewClient(rc), Root: common.HexToAddress(root), MainStart: start}, nil
+	return &edge.Bridge{Main: ethclient.NewClient(rc), Root: common.HexToAddress(root), MainStart: start, Confirmations: confirmations}, nil
 }
 
 // stub is the Durable Object of binding, the one instance called name.

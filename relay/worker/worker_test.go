@@ -516,6 +516,9 @@ func TestWorkerAgainstGeth(t *testing.T) {
 			t.Fatalf("%s without a bridge: %+v", method, rerr)
 		}
 	}
+	if _, rerr := w.call(t, protocol.MethodDeposits, p.fan.Address.Hex()); rerr == nil || rerr.Code != -32602 || !strings.Contains(rerr.Message, "no bridge to deposit through") {
+		t.Fatalf("sp_deposits without a bridge: %+v", rerr)
+	}
 	if res, _ := w.call(t, protocol.MethodChainInfo); strings.Contains(string(res), "gateway") || strings.Contains(string(res), "mainChainId") {
 		t.Fatalf("sp_chainInfo without a bridge: %s", res)
 	}

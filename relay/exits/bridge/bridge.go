@@ -175,6 +175,32 @@ func ScanMain(ctx context.Context, main logscan.Filterer, root common.Address, s
 	})
 }
 
+// DepositMinted reads whether ChildGateway minted deposit id.
+func DepositMinted(ctx context.Context, side ethereum.ContractCaller, child common.Address, id *big.Int) (bool, error) {
+	out, err := side.CallContract(ctx, ethereum.CallMsg{To: &child, Data: childABI.PackDepositMinted(id)}, nil)
+	if err == nil {
+		var minted bool
+		if minted, err = childABI.UnpackDepositMinted(out); err == nil {
+			return minted, nil
+		}
+	}
+	return false, fmt.Errorf("sidechain: read deposit %s: %w", id, err)
+}
+
+// DepositView is a deposit as sp_deposits shows it, with the main chain at head, required
+// confirmations before the validators credit it, and whether ChildGateway minted it.
+func DepositView(d Deposit, head, required uint64, credited bool) protocol.Deposit {
+	out := protocol.Deposit{
+		ID: d.ID.String(), Amount: d.Amount.String(), From: strings.ToLower(d.From.Hex()),
+		TxHash: d.Tx.Hex(), Block: d.Block, Confirmations: head - d.Block + 1, Required: required,
+		Stage: protocol.DepositPending,
+	}
+	if credited {
+		out.Stage = protocol.DepositCredited
+	}
+	return out
+}
+
 // Tree is the withdrawal tree of leaves, in index order.
 func Tree(leaves []common.Hash) *merkle.Tree {
 	tree := merkle.New(merkle.WithdrawalDepth)
@@ -313,6 +339,11 @@ func ParseIndex(method string, raw json.RawMessage) (uint64, error) {
 // NoBridge answers the withdrawal methods on a relay that follows no main chain.
 func NoBridge() error {
 	return rpcserver.InvalidParams("this relay follows no main chain: it has no bridge to withdraw through")
+}
+
+// NoDeposits answers sp_deposits on a relay that follows no main chain.
+func NoDeposits() error {
+	return rpcserver.InvalidParams("this relay follows no main chain: it has no bridge to deposit through")
 }
 
 // RPCError is err as the withdrawal methods answer it: an unknown or not yet checkpointed

@@ -42,7 +42,14 @@ type Bridge struct {
 	Main      MainChain
 	Root      common.Address
 	MainStart uint64
+	// Confirmations is M, the main-chain confirmations the validators wait for before
+	// crediting a deposit, as sp_deposits reports it (0: DefaultConfirmations).
+	Confirmations uint64
 }
+
+// DefaultConfirmations is the validators' default M (validator.DefaultConfirmations, which
+// does not build for js/wasm; relay/worker's TestDefaultConfirmations checks they agree).
+const DefaultConfirmations = 6
 
 // MainChain is what the bridge's reads need of the main chain; *ethclient.Client has it.
 type MainChain interface {
@@ -126,7 +133,7 @@ func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
 // FollowBridge is one pass of the bridge's follower, as relay/exits' Tracker.Step reads
 // (without paying exits): ChildGateway's new withdrawals (each leaf checked), the
 // checkpoints whose sidechain blocks are read (each root checked against the tree of the
-// withdrawals in its blocks) and RootGateway's Exited logs, at most BridgeMaxBlocks blocks
+// withdrawals in its blocks) and RootGateway's Exited and Deposited logs, at most BridgeMaxBlocks blocks
 // of each chain, written in one D1 transaction with the new cursor. It reports whether it
 // reached both chains' heads. A pass that did not start from the stored cursor (another ran
 // meanwhile) writes nothing and runs again, up to three times; so does one that found a
@@ -135,8 +142,8 @@ func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
 // Reorganisations: each pass remembers the hash of the last block it read on each chain
 // (the last 32 passes'). When a chain no longer has the last one, the pass goes back to the
 // newest it still has (or the start block) and drops what was read after it: withdrawals
-// and the checkpoints over their blocks (sidechain), exits and the checkpoints read since
-// (main chain); the next pass reads them again. The native tracker keeps its state in
+// and the checkpoints over their blocks (sidechain), exits, deposits and the checkpoints
+// read since (main chain); the next pass reads them again. The native tracker keeps its state in
 // memory; this one persists, so it must not keep a replaced block's logs.
 func (r *Relay) FollowBridge(ctx context.Context) (bool, error) {
 	if !r.HasBridge() {
@@ -249,6 +256,7 @@ func (r *Relay) rollBack(ctx context.Context, st bridgeCursor, side, main *uint6
 	}
 	if main != nil {
 		stmts = append(stmts, Stmt{"DELETE FROM bridge_exits WHERE block >= ?", []any{*main}},
+			Stmt{"DELETE FROM bridge_deposits WHERE block >= ?", []any{*main}},
 			Stmt{"DELETE FROM bridge_checkpoints WHERE main_head >= ?", []any{*main}})
 		next.MainNext, next.MainHashes = *main, forget(mainHashes, *main)
 	}
@@ -354,18 +362,19 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 		next.Checkpoints++
 	}
 	var xs []bridge.Exit
+	var ds []bridge.Deposit
 	if span := (logscan.Span{From: st.MainNext, To: min(mainHead, st.MainNext+BridgeMaxBlocks-1)}); span.From <= span.To {
 		h, err := b.Main.HeaderByNumber(ctx, new(big.Int).SetUint64(span.To))
 		if err != nil {
 			return false, fmt.Errorf("main chain header %d: %w", span.To, err)
 		}
-		err = bridge.ScanMain(ctx, b.Main, b.Root, span, func(got []bridge.Exit, _ []bridge.Deposit, to uint64) error {
-			xs = append(xs, got...)
+		err = bridge.ScanMain(ctx, b.Main, b.Root, span, func(got []bridge.Exit, deps []bridge.Deposit, to uint64) error {
+			xs, ds = append(xs, got...), append(ds, deps...)
 			next.MainNext = to + 1
 			return nil
 		})
 		if err != nil {
-			return false, fmt.Errorf("main chain: RootGateway's Exited logs: %w", err)
+			return false, fmt.Errorf("main chain: RootGateway's Exited and Deposited logs: %w", err)
 		}
 		next.MainHashes = remember(mainHashes, span.To, h.Hash())
 	}
@@ -391,6 +400,10 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 	for _, x := range xs {
 		stmts = append(stmts, Stmt{"INSERT OR IGNORE INTO bridge_exits (idx, checkpoint, tx, block) VALUES (?, ?, ?, ?)",
 			[]any{x.Index, x.Checkpoint, x.Tx.Hex(), x.Block}})
+	}
+	for _, d := range ds {
+		stmts = append(stmts, Stmt{"INSERT OR IGNORE INTO bridge_deposits (id, recipient, sender, amount, tx, block) VALUES (?, ?, ?, ?, ?, ?)",
+			[]any{d.ID.String(), hexAddr(d.Recipient), hexAddr(d.From), d.Amount.String(), d.Tx.Hex(), d.Block}})
 	}
 	// The first pass inserts the cursor (a second first pass fails on its primary key);
 	// later ones update it.
@@ -541,6 +554,60 @@ func (r *Relay) bridgeInfo(ctx context.Context, info *protocol.ChainInfo) error 
 	return nil
 }
 
+type depositRow struct {
+	ID        string `json:"id"`
+	Recipient string `json:"recipient"`
+	Sender    string `json:"sender"`
+	Amount    string `json:"amount"`
+	Tx        string `json:"tx"`
+	Block     uint64 `json:"block"`
+	Credited  int    `json:"credited"`
+}
+
+// Deposits is sp_deposits [owner]: RootGateway's deposits to owner, oldest first, each
+// pending until ChildGateway minted it (read on the sidechain for those not yet seen
+// minted, and remembered), with its confirmations up to the main-chain block the pass
+// read to.
+func (r *Relay) Deposits(ctx context.Context, owner common.Address) ([]protocol.Deposit, error) {
+	if err := r.bridgeReady(ctx); err != nil {
+		return nil, err
+	}
+	st, _, err := r.bridgeCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []depositRow
+	if err := r.cfg.DB.Query(ctx, &rows, `SELECT id, recipient, sender, amount, tx, block, credited FROM bridge_deposits
+		WHERE recipient = ? ORDER BY block, length(id), id`, hexAddr(owner)); err != nil {
+		return nil, fmt.Errorf("bridge: read deposits: %w", err)
+	}
+	m := r.cfg.Bridge.Confirmations
+	if m == 0 {
+		m = DefaultConfirmations
+	}
+	out := make([]protocol.Deposit, 0, len(rows))
+	for _, row := range rows {
+		id, ok1 := new(big.Int).SetString(row.ID, 10)
+		amount, ok2 := new(big.Int).SetString(row.Amount, 10)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("bridge: deposit row %q: amount %q", row.ID, row.Amount)
+		}
+		credited := row.Credited == 1
+		if !credited {
+			if credited, err = bridge.DepositMinted(ctx, r.cfg.Chain, r.cfg.Gateway, id); err != nil {
+				return nil, err
+			}
+			if credited { // remembered: not read again (a lost write is read again next time)
+				_ = r.cfg.DB.Batch(ctx, []Stmt{{"UPDATE bridge_deposits SET credited = 1 WHERE id = ?", []any{row.ID}}})
+			}
+		}
+		d := bridge.Deposit{ID: id, Amount: amount, From: common.HexToAddress(row.Sender), Recipient: common.HexToAddress(row.Recipient),
+			Tx: common.HexToHash(row.Tx), Block: row.Block}
+		out = append(out, bridge.DepositView(d, st.MainNext-1, m, credited))
+	}
+	return out, nil
+}
+
 // noMainWallet answers the calls that need the relay's main-chain wallet, which the
 // Workers build does not have.
 func noMainWallet(method string) error {
@@ -548,8 +615,8 @@ func noMainWallet(method string) error {
 		"%s: this relay (the Workers build) has no main-chain wallet and sends no deposits; deposit with RootGateway.deposit and main-chain gas of your own, or through the native relay", method)
 }
 
-// registerBridge adds sp_withdrawals and sp_withdrawalProof, and refuses
-// sp_depositWithPermit clearly.
+// registerBridge adds sp_withdrawals, sp_withdrawalProof and sp_deposits, and refuses
+// sp_depositWithPermit and sp_mainPermitInfo (what the wallet signs for it) clearly.
 func (r *Relay) registerBridge(s *rpcserver.Server) {
 	s.Register(protocol.MethodWithdrawals, func(ctx context.Context, req *rpcserver.Request) (any, error) {
 		var recipient common.Address
@@ -569,7 +636,19 @@ func (r *Relay) registerBridge(s *rpcserver.Server) {
 		}
 		return r.WithdrawalProof(ctx, index)
 	})
-	s.Register(protocol.MethodDepositWithPermit, func(context.Context, *rpcserver.Request) (any, error) {
-		return nil, noMainWallet(protocol.MethodDepositWithPermit)
+	s.Register(protocol.MethodDeposits, func(ctx context.Context, req *rpcserver.Request) (any, error) {
+		var owner common.Address
+		if err := rpcserver.Positional(req, rpcserver.AddressParam(&owner, "owner")); err != nil {
+			return nil, err
+		}
+		if r.cfg.Bridge == nil {
+			return nil, bridge.NoDeposits()
+		}
+		return r.Deposits(ctx, owner)
 	})
+	for _, method := range []string{protocol.MethodDepositWithPermit, protocol.MethodMainPermitInfo} {
+		s.Register(method, func(context.Context, *rpcserver.Request) (any, error) {
+			return nil, noMainWallet(method)
+		})
+	}
 }

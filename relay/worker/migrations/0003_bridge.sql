@@ -1,9 +1,9 @@
 -- The bridge's withdrawals at the edge (edge/bridge.go): what relay/exits' tracker keeps in
 -- memory on the native relay, written by the bridge's follower, one transaction (D1 batch)
--- per pass; read by sp_withdrawals and sp_withdrawalProof.
+-- per pass; read by sp_withdrawals, sp_withdrawalProof and sp_deposits.
 
 -- Where the follower goes on from: the next sidechain block (ChildGateway's
--- WithdrawalQueued logs) and main-chain block (RootGateway's Exited logs), how many
+-- WithdrawalQueued logs) and main-chain block (RootGateway's Exited and Deposited logs), how many
 -- withdrawals and checkpoints it has read, and the hashes of the last blocks each pass read
 -- up to, per chain (JSON {"number":"0xhash"}, the last 32: reorganisation detection). A pass
 -- that did not start from here fails its transaction (follow_check, 0001_index.sql).
@@ -34,3 +34,11 @@ CREATE TABLE bridge_checkpoints (
 -- RootGateway's Exited logs: the main-chain transaction (in main-chain block `block`) that
 -- paid withdrawal idx.
 CREATE TABLE bridge_exits (idx INTEGER PRIMARY KEY, checkpoint INTEGER NOT NULL, tx TEXT NOT NULL, block INTEGER NOT NULL);
+
+-- RootGateway's Deposited logs (main-chain block `block`): sp_deposits. credited = 1 once
+-- ChildGateway was seen to mint it (read on the sidechain until then).
+CREATE TABLE bridge_deposits (
+  id TEXT PRIMARY KEY, recipient TEXT NOT NULL, sender TEXT NOT NULL, amount TEXT NOT NULL,
+  tx TEXT NOT NULL, block INTEGER NOT NULL, credited INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX bridge_deposits_recipient ON bridge_deposits (recipient, block);
