@@ -2,7 +2,6 @@ package wallet
 
 import (
 	"context"
-	"slices"
 	"strings"
 
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
@@ -106,8 +105,12 @@ func (s *Service) followOnly(ctx context.Context, accounts []ethcrypto.Address) 
 		return nil, err
 	}
 	keep := map[string]bool{}
+	following := []string{} // as given, once each
 	for _, a := range accounts {
-		keep[strings.ToLower(a.Hex())] = true
+		if key := strings.ToLower(a.Hex()); !keep[key] {
+			keep[key] = true
+			following = append(following, key)
+		}
 	}
 	var stop []*tickets.Tracker
 	s.on.mu.Lock()
@@ -121,12 +124,9 @@ func (s *Service) followOnly(ctx context.Context, accounts []ethcrypto.Address) 
 	for _, tr := range stop {
 		tr.Stop()
 	}
-	following := []string{}
-	for key := range keep {
+	for _, key := range following {
 		s.track(ctx, c, key)
-		following = append(following, key)
 	}
-	slices.Sort(following)
 	return map[string]any{"following": following}, nil
 }
 

@@ -203,3 +203,42 @@ func TestPasskeyAndImportUnderNode(t *testing.T) {
 		t.Fatal("imported account missing after a password unlock")
 	}
 }
+
+// Names and removal through the JS API, with the storage adapter written in JavaScript: a
+// name survives a new wallet over the same storage (a reload); removing is refused for an
+// HD account and with a wrong password, then takes the imported account out.
+func TestAccountsUnderNode(t *testing.T) {
+	api, store := newAPI(t)
+	mustInvoke(t, api, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
+	if code := errorCode(t, api, "renameAccount", `{"account":"`+acct0+`","name":"bad\u0007name"}`); code != "INVALID_NAME" {
+		t.Fatalf("a control character: %s", code)
+	}
+	mustInvoke(t, api, "renameAccount", `{"account":"`+acct0+`","name":" Concerts "}`)
+	k, _ := ethcrypto.PrivateKeyFromBytes(bytes.Repeat([]byte{0x22}, 32))
+	file, _ := keystore.Encrypt(k, "file password", keystore.LightScrypt)
+	fileStr := js.Global().Get("JSON").Call("stringify", string(file)).String()
+	mustInvoke(t, api, "importKeystore", `{"keystore":`+fileStr+`,"keystorePassword":"file password","password":"hunter2hunter2"}`)
+
+	reloaded := register(js.Global().Get("Object").New(), "stagepass")
+	if _, err := await(reloaded.Call("init", js.ValueOf(map[string]any{"storage": store}))); err != nil {
+		t.Fatal(err)
+	}
+	acc := mustInvoke(t, reloaded, "accounts", `{}`)
+	if acc.Get("names").Get(acct0).String() != "Concerts" || acc.Get("imported").Length() != 1 {
+		t.Fatalf("after a reload: %s", js.Global().Get("JSON").Call("stringify", acc).String())
+	}
+	mustInvoke(t, reloaded, "unlock", `{"password":"hunter2hunter2"}`)
+	if code := errorCode(t, reloaded, "removeAccount", `{"account":"`+acct0+`","password":"hunter2hunter2"}`); code != "NOT_IMPORTED" {
+		t.Fatalf("removing account 0: %s", code)
+	}
+	if code := errorCode(t, reloaded, "removeAccount", `{"account":"`+k.Address().Hex()+`","password":"wrong password"}`); code != "WRONG_PASSWORD" {
+		t.Fatalf("removing with a wrong password: %s", code)
+	}
+	res := mustInvoke(t, reloaded, "removeAccount", `{"account":"`+k.Address().Hex()+`","password":"hunter2hunter2"}`)
+	if res.Get("accounts").Length() != 1 || res.Get("imported").Length() != 0 || res.Get("names").Get(acct0).String() != "Concerts" {
+		t.Fatalf("removeAccount: %s", js.Global().Get("JSON").Call("stringify", res).String())
+	}
+	if stored := store.Call("peek").String(); strings.Contains(stored, strings.ToLower(k.Address().Hex()[2:])) || strings.Contains(stored, k.Address().Hex()) {
+		t.Fatalf("the removed account is still in the stored record: %s", stored)
+	}
+}
