@@ -11,6 +11,7 @@ import { loadWallet, wireUnlockForms, humanError, showError, tokenInfo as wallet
 const state = {
   wallet: null, account: null, chain: null, events: [], view: null,
   accounts: [], imported: new Set(), // the wallet's accounts; the imported ones (lower case)
+  names: {}, // the names the fan gave accounts (lower-case address → name), kept in the wallet
   chainLive: false, // state.chain came from the relay (not only from the last visit)
   category: null, // the wallet's sp_category view: the fan's category, why, and what is attested
   requests: new Map(), // request id → progress callback
@@ -109,14 +110,22 @@ async function enter() {
 
 // ---- accounts: the picker ----
 
-async function loadAccounts() {
-  const r = await state.wallet.accounts({});
+// loadAccounts lists the wallet's accounts in the picker: "Name — 0x12…abcd" for a named
+// one, else "Account N: 0x12…abcd" (derived from the phrase) or "Imported: 0x12…abcd". r is
+// an accounts result the wallet already gave (renameAccount, removeAccount), else asked for.
+async function loadAccounts(r) {
+  r = r || await state.wallet.accounts({});
   state.accounts = r.accounts || [];
   state.imported = new Set((r.imported || []).map((a) => a.toLowerCase()));
+  state.names = Object.fromEntries(Object.entries(r.names || {}).map(([a, n]) => [a.toLowerCase(), n]));
   let n = 0;
-  $('account-select').replaceChildren(...state.accounts.map((a) => el('option', { value: a },
-    state.imported.has(a.toLowerCase()) ? `Imported: ${short(a)}` : `Account ${n++}: ${short(a)}`)));
+  $('account-select').replaceChildren(...state.accounts.map((a) => {
+    const label = state.imported.has(a.toLowerCase()) ? `Imported: ${short(a)}` : `Account ${n++}: ${short(a)}`;
+    const name = state.names[a.toLowerCase()];
+    return el('option', { value: a }, name ? `${name} — ${short(a)}` : label);
+  }));
   if (state.account) $('account-select').value = state.account;
+  accountButtons();
 }
 
 function setAccount(account) {
@@ -125,6 +134,13 @@ function setAccount(account) {
   $('account').textContent = account;
   $('account-select').value = account;
   document.body.dataset.account = account.toLowerCase();
+  accountButtons();
+}
+
+// accountButtons offers "Remove this imported account" for imported accounts only (those
+// derived from the recovery phrase come back with it).
+function accountButtons() {
+  $('btn-remove-account').hidden = !state.account || !state.imported.has(state.account.toLowerCase());
 }
 
 // showAccount shows what belongs to state.account: its tickets (the wallet's live feed for
@@ -132,6 +148,10 @@ function setAccount(account) {
 // are for it (presale, its own listings) and its card purchases in flight.
 async function showAccount() {
   const account = state.account;
+  // The wallet follows the tickets of the account shown only: the feeds of accounts shown
+  // before end on the relay (coming back resumes one from its cached cursor).
+  await state.wallet.followAccounts({ accounts: [account] });
+  if (account !== state.account) return;
   renderTickets(await state.wallet.tickets({ account }));
   if (account !== state.account) return;
   try {
@@ -154,7 +174,7 @@ async function showAccount() {
 // switchAccount re-points the app to another account of the wallet: what was shown for the
 // previous one (tickets, balances, withdrawals and deposits, category, a card purchase being
 // followed, an open door pass) is dropped and its timers stopped before the new one loads.
-// The wallet keeps one ticket feed per account: coming back to one reuses it.
+// The wallet then follows this account's tickets only.
 async function switchAccount(account) {
   if (!account || same(account, state.account)) return;
   if (!$('pass').hidden) $('btn-pass-close').click();
@@ -192,6 +212,66 @@ $('btn-add-account').onclick = () => busy($('btn-add-account'), async () => {
     await switchAccount(address);
   } catch (e) { showError(e); }
 });
+
+// Rename: a name for the account shown ("Concerts", "Work"), kept in the wallet with its
+// accounts (on this device; a restore from the phrase starts without names).
+$('btn-rename-account').onclick = () => {
+  const account = state.account;
+  const current = state.names[account.toLowerCase()] || '';
+  openSheet(current ? `Rename “${current}”` : 'Name this account');
+  const input = el('input', { id: 'account-name', autocomplete: 'off', maxlength: '32', required: true, value: current, 'aria-describedby': 'account-name-hint' });
+  const form = el('form', { id: 'form-rename', novalidate: true },
+    el('label', { for: 'account-name' }, `Name for ${short(account)}`), input,
+    el('p', { id: 'account-name-hint', class: 'muted' }, 'Up to 32 characters, such as Concerts or Work. Kept in this wallet on this device.'));
+  const save = el('button', { type: 'submit', form: 'form-rename', class: 'primary', id: 'btn-save-name' }, 'Save name');
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    busy(save, async () => {
+      showError(null, $('sheet-error'));
+      try {
+        await loadAccounts(await state.wallet.renameAccount({ account, name: input.value }));
+        closeSheet();
+        $('btn-rename-account').focus();
+      } catch (e) { showError(e, $('sheet-error')); input.focus(); }
+    });
+  };
+  $('sheet-content').append(form);
+  $('sheet-actions').append(el('button', { type: 'button', class: 'secondary', onclick: () => { closeSheet(); $('btn-rename-account').focus(); } }, 'Cancel'), save);
+  input.focus();
+  input.select();
+};
+
+// Remove an imported account: its key leaves the wallet (password-confirmed); the app then
+// acts for account 0.
+$('btn-remove-account').onclick = () => {
+  const account = state.account;
+  const name = state.names[account.toLowerCase()];
+  openSheet('Remove this imported account?');
+  const pw = el('input', { id: 'remove-password', type: 'password', autocomplete: 'current-password', required: true });
+  const form = el('form', { id: 'form-remove', novalidate: true },
+    el('p', {}, 'Remove ', el('strong', {}, name ? `${name} — ${short(account)}` : short(account)), ' from this wallet?'),
+    el('p', { class: 'warn', id: 'remove-warning' }, 'Its key will be gone from this wallet. You can only use this account again if you still have its keystore file (and that file\'s password). Its tickets and money stay with the account on the chain, out of this wallet\'s reach.'),
+    el('label', { for: 'remove-password' }, 'Your wallet password'), pw);
+  const remove = el('button', { type: 'submit', form: 'form-remove', class: 'primary danger', id: 'btn-confirm-remove' }, 'Remove the account');
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    busy(remove, async () => {
+      showError(null, $('sheet-error'));
+      try {
+        const r = await state.wallet.removeAccount({ account, password: pw.value });
+        pw.value = '';
+        closeSheet();
+        await loadAccounts(r);
+        document.body.dataset.removed = account.toLowerCase();
+        if (same(account, state.account)) await switchAccount(state.accounts[0]);
+        $('account-select').focus();
+      } catch (e) { showError(e, $('sheet-error')); pw.focus(); }
+    });
+  };
+  $('sheet-content').append(form);
+  $('sheet-actions').append(el('button', { type: 'button', class: 'secondary', id: 'btn-cancel-remove', onclick: () => { closeSheet(); $('btn-remove-account').focus(); } }, 'Cancel'), remove);
+  pw.focus();
+};
 
 // refreshBalance shows this account's balance of the events' stablecoins (sp_permitInfo).
 async function refreshBalance() {

@@ -55,6 +55,8 @@ export function humanError(err) {
     case 'WRONG_KEYSTORE_PASSWORD': return 'That is not the keystore file\'s password.';
     case 'INVALID_KEYSTORE': return 'That is not a keystore (v3 JSON) file this wallet can read.';
     case 'ACCOUNT_EXISTS': return 'That account is already in this wallet.';
+    case 'INVALID_NAME': return 'A name has 1 to 32 characters and no line breaks or control characters.';
+    case 'NOT_IMPORTED': return 'This account comes from your recovery phrase, so it cannot be removed.';
     case 'WEAK_PASSWORD': return 'Choose a longer password (at least 8 characters).';
     case 'INVALID_MNEMONIC': return 'That recovery phrase is not valid. Check each word and the order.';
     case 'OFFLINE': case 'NOT_CONNECTED': return 'No connection to Stagepass right now. Check your network and try again.';
