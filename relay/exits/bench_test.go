@@ -52,7 +52,7 @@ func BenchmarkGatewayRestore(b *testing.B) {
 			}
 			defer db.close()
 			var leaves []Leaf
-			var tree frontier // TestFrontierIsTheTree
+			var tree frontier // TestGatewayFrontierIsTheTree
 			var logs []*types.Log
 			for i := range n {
 				w := merkle.Withdrawal{Kind: merkle.KindToken, Index: uint64(i), Recipient: common.Address{3}, Value: big.NewInt(int64(i + 1)), Data: new(big.Int)}

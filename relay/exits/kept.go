@@ -393,7 +393,7 @@ func checkLeaf(l *Leaf, index uint64) error {
 // frontier is the withdrawal tree of the leaves pushed so far kept as its right edge: the
 // last left node of each level (the deposit contract's incremental tree), so that each
 // checkpoint's root is checked in O(depth) rather than by rebuilding the tree; it is the
-// root bridge.Tree gives for the same leaves (TestFrontierIsTheTree).
+// root bridge.Tree gives for the same leaves (TestGatewayFrontierIsTheTree).
 type frontier struct {
 	n      int
 	branch [merkle.WithdrawalDepth]common.Hash

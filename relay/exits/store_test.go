@@ -418,8 +418,8 @@ func withBolt(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
 	}
 }
 
-// TestFrontierIsTheTree: the frontier's root is bridge.Tree's after every push.
-func TestFrontierIsTheTree(t *testing.T) {
+// TestGatewayFrontierIsTheTree: the frontier's root is bridge.Tree's after every push.
+func TestGatewayFrontierIsTheTree(t *testing.T) {
 	var f frontier
 	var leaves []common.Hash
 	for i := range 300 {
