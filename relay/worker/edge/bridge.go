@@ -142,8 +142,9 @@ func (r *Relay) bridgeCursor(ctx context.Context) (bridgeCursor, bool, error) {
 // Reorganisations: each pass remembers the hash of the last block it read on each chain
 // (the last 32 passes'). When a chain no longer has the last one, the pass goes back to the
 // newest it still has (or the start block) and drops what was read after it: withdrawals
-// and the checkpoints over their blocks (sidechain), exits, deposits and the checkpoints
-// read since (main chain); the next pass reads them again. The native tracker keeps its state in
+// and the checkpoints over their blocks, and which deposits were seen minted (sidechain);
+// exits, deposits and the checkpoints read since (main chain); the next pass reads them
+// again. The native tracker keeps its state in
 // memory; this one persists, so it must not keep a replaced block's logs.
 func (r *Relay) FollowBridge(ctx context.Context) (bool, error) {
 	if !r.HasBridge() {
@@ -250,8 +251,10 @@ func (r *Relay) rollBack(ctx context.Context, st bridgeCursor, side, main *uint6
 	stmts := []Stmt{guardStmt(st)}
 	next := st
 	if side != nil {
+		// A mint may be gone too: deposits are read as minted or not again.
 		stmts = append(stmts, Stmt{"DELETE FROM bridge_withdrawals WHERE block >= ?", []any{*side}},
-			Stmt{"DELETE FROM bridge_checkpoints WHERE end_block >= ?", []any{*side}})
+			Stmt{"DELETE FROM bridge_checkpoints WHERE end_block >= ?", []any{*side}},
+			Stmt{"UPDATE bridge_deposits SET credited = 0", nil})
 		next.SideNext, next.SideHashes = *side, forget(sideHashes, *side)
 	}
 	if main != nil {
