@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/internal/logscan"
@@ -343,26 +344,40 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("main chain: %w", err)
 	}
-	var cps []bridge.Checkpoint
-	for next.Checkpoints < count && len(cps) < BridgeMaxCheckpoints {
-		cp, err := bridge.ReadCheckpoint(ctx, b.Main, manager, next.Checkpoints)
+	// The checkpoints due (their sidechain blocks read), then the leaves up to the last one's
+	// end in one query: each checkpoint's tree is the leaves in its blocks.
+	var due []mainchain.CheckpointManagerStored
+	for next.Checkpoints+uint64(len(due)) < count && len(due) < BridgeMaxCheckpoints {
+		cp, err := bridge.ReadCheckpoint(ctx, b.Main, manager, next.Checkpoints+uint64(len(due)))
 		if err != nil {
 			return false, fmt.Errorf("main chain: %w", err)
 		}
 		if cp.EndBlock >= next.SideNext {
 			break // the sidechain's logs are not read that far yet
 		}
-		hashes, err := r.leafHashes(ctx, "block <= ?", cp.EndBlock)
-		if err != nil {
-			return false, err
+		due = append(due, cp)
+	}
+	var cps []bridge.Checkpoint
+	if len(due) > 0 {
+		var rows []struct {
+			Leaf  string `json:"leaf"`
+			Block uint64 `json:"block"`
+		}
+		if err := r.cfg.DB.Query(ctx, &rows, "SELECT leaf, block FROM bridge_withdrawals WHERE block <= ? ORDER BY idx", due[len(due)-1].EndBlock); err != nil {
+			return false, fmt.Errorf("bridge: read leaves: %w", err)
+		}
+		hashes, blocks := make([]common.Hash, 0, len(rows)+len(leaves)), make([]uint64, 0, len(rows)+len(leaves))
+		for _, row := range rows {
+			hashes, blocks = append(hashes, common.HexToHash(row.Leaf)), append(blocks, row.Block)
 		}
 		for _, l := range leaves {
-			if l.Block <= cp.EndBlock {
-				hashes = append(hashes, l.Hash)
-			}
+			hashes, blocks = append(hashes, l.Hash), append(blocks, l.Block)
 		}
-		cps = append(cps, bridge.Check(next.Checkpoints, cp, hashes))
-		next.Checkpoints++
+		for _, cp := range due {
+			n := sort.Search(len(blocks), func(i int) bool { return blocks[i] > cp.EndBlock })
+			cps = append(cps, bridge.Check(next.Checkpoints, cp, hashes[:n]))
+			next.Checkpoints++
+		}
 	}
 	var xs []bridge.Exit
 	var ds []bridge.Deposit
@@ -381,7 +396,7 @@ func (r *Relay) followBridge(ctx context.Context) (bool, error) {
 		}
 		next.MainHashes = remember(mainHashes, span.To, h.Hash())
 	}
-	synced := next.SideNext > sideHead && next.MainNext > mainHead && (next.Checkpoints == count || len(cps) < BridgeMaxCheckpoints)
+	synced := next.SideNext > sideHead && next.MainNext > mainHead && (next.Checkpoints == count || len(due) < BridgeMaxCheckpoints)
 	if next == st {
 		return synced, nil
 	}
