@@ -32,6 +32,7 @@ import (
 	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/internal/loop"
+	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
 
@@ -66,11 +67,13 @@ type Side interface {
 }
 
 // Wallet sends the relay's exits on the main chain: an *oracle.Wallet (the validator
-// aggregator's, validator.Aggregator.MainWallet), which sends one transaction at a time.
+// aggregator's, validator.Aggregator.MainWallet), which sends one transaction at a time
+// and follows each (Receipt: re-priced while stuck, oracle.ErrDropped once it cannot be
+// mined).
 type Wallet interface {
 	Address() common.Address
 	Send(ctx context.Context, to common.Address, data []byte, gas uint64) (*types.Transaction, error)
-	Forget()
+	Receipt(ctx context.Context, h common.Hash) (*types.Receipt, error)
 }
 
 // nonces is what the Tracker reads of the wallet's account on the main chain to see that
@@ -143,9 +146,9 @@ type entry struct {
 	Leaf
 	// The relay's own exit: its transaction while unmined, when to try again, and paid:
 	// the chain says it exited (the Exited log may not be read yet).
-	sent          common.Hash
-	sentAt, retry time.Time
-	paid          bool
+	sent  common.Hash
+	retry time.Time
+	paid  bool
 }
 
 // New returns a Tracker; its first Step reads both chains from their start, or from where
@@ -375,18 +378,19 @@ func (t *Tracker) exit(ctx context.Context) error {
 func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func() ([]merkle.Hash, error)) error {
 	index := e.W.Index
 	t.mu.Lock()
-	sent, sentAt, retry := e.sent, e.sentAt, e.retry
+	sent, retry := e.sent, e.retry
 	t.mu.Unlock()
 	if sent != (common.Hash{}) {
-		rcpt, err := t.cfg.Main.TransactionReceipt(ctx, sent)
-		if err != nil || rcpt == nil {
-			if time.Since(sentAt) > time.Minute { // dropped: sent again under a fresh nonce
-				t.cfg.Wallet.Forget()
-				t.mu.Lock()
-				e.sent = common.Hash{}
-				t.mu.Unlock()
-			}
+		rcpt, err := t.cfg.Wallet.Receipt(ctx, sent)
+		if errors.Is(err, oracle.ErrDropped) { // sent again, after exited() is read again
+			t.cfg.Logger.Warn("withdrawals: the relay's exit transaction was dropped; sending it again", "index", index, "tx", sent, "err", err)
+			t.mu.Lock()
+			e.sent = common.Hash{}
+			t.mu.Unlock()
 			return nil
+		}
+		if err != nil || rcpt == nil {
+			return err
 		}
 		if rcpt.Status == types.ReceiptStatusSuccessful {
 			t.cfg.Logger.Info("withdrawals: the relay's exit paid", "index", index, "checkpoint", cp, "tx", sent, "gasUsed", rcpt.GasUsed)
@@ -438,7 +442,7 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func
 		if err == nil {
 			t.cfg.Logger.Info("withdrawals: the relay sent an exit", "index", index, "checkpoint", cp, "tx", tx.Hash())
 			t.mu.Lock()
-			e.sent, e.sentAt = tx.Hash(), time.Now()
+			e.sent = tx.Hash()
 			t.mu.Unlock()
 			return nil
 		}
