@@ -9,8 +9,13 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,6 +321,22 @@ func replaceAfterFork(t *testing.T, c *devchain.Chain, from *devchain.Account, o
 	}
 }
 
+// counted is a JSON-RPC endpoint forwarding to url that counts the requests in n.
+func counted(t *testing.T, url string, n *atomic.Int64) string {
+	t.Helper()
+	target, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // TestWorkerBridgeReorg: the bridge's chains are go-ethereum's simulated chains (served
 // through JSON-RPC proxies, so that the test can replace blocks; blocks sealed by the test).
 // A withdrawal the worker showed queued is replaced on the sidechain by another of another
@@ -349,10 +370,11 @@ func TestWorkerBridgeReorg(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var calls atomic.Int64 // the JSON-RPC requests the worker makes of both chains
 	w, _, _ := startWrangler(t, bin, buildWorker(t), t.TempDir(), map[string]string{
-		"RPC_URL": serveChain(t, side), "CHAIN_ID": side.ChainID.String(), "FORWARDER": side.Forwarder.Hex(), "FACTORY": side.Factory.Hex(),
+		"RPC_URL": counted(t, serveChain(t, side), &calls), "CHAIN_ID": side.ChainID.String(), "FORWARDER": side.Forwarder.Hex(), "FACTORY": side.Factory.Hex(),
 		"RELAYER_KEY": hex.EncodeToString(dev.Bytes()), "CHILD_GATEWAY": b.Child.Hex(),
-		"MAIN_RPC": serveChain(t, main), "ROOT_GATEWAY": b.Root.Hex(),
+		"MAIN_RPC": counted(t, serveChain(t, main), &calls), "ROOT_GATEWAY": b.Root.Hex(),
 	})
 	one := func() protocol.Withdrawal {
 		t.Helper()
@@ -366,6 +388,20 @@ func TestWorkerBridgeReorg(t *testing.T) {
 	r := side.MustTransact(fan, b.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(5)), nil)
 	if q := one(); q.Value != "5000000" || q.TxHash != r.TxHash.Hex() || q.Stage != protocol.WithdrawalQueued {
 		t.Fatalf("queued: %+v", q)
+	}
+	// A read's own pass, in chain requests: with no new block on either chain (the last
+	// blocks' headers, the heads, RootGateway's CheckpointManager and its count), and with
+	// one on each (also the new blocks' headers and a log query per chain).
+	calls.Store(0)
+	one()
+	idle := calls.Swap(0)
+	side.Commit()
+	main.Commit()
+	one()
+	fresh := calls.Load()
+	t.Logf("chain requests of a read's bridge pass: %d with no new block, %d with one new block on each chain", idle, fresh)
+	if idle > 6 || fresh > 10 {
+		t.Fatalf("a read's pass made %d chain requests (no new block), %d (one on each chain)", idle, fresh)
 	}
 	replaceAfterFork(t, side, fan, r.TxHash, b.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(3)))
 	q := one()
