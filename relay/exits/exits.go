@@ -397,7 +397,7 @@ func (t *Tracker) exitOne(ctx context.Context, e *entry, cp uint64, proofOf func
 			t.mu.Lock()
 			e.sent, e.paid = common.Hash{}, true
 			for _, l := range rcpt.Logs { // until the next step reads its block
-				if l.Address == t.cfg.Root && len(l.Topics) > 0 && l.Topics[0] == exitedTopic {
+				if l.Address == t.cfg.Root && len(l.Topics) > 0 && l.Topics[0] == bridge.ExitedTopic {
 					_, _ = t.apply(&t.tail, len(t.kept.cps), l)
 				}
 			}

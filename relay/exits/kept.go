@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -30,17 +29,8 @@ import (
 
 var (
 	managerABI      = mainchain.NewCheckpointManager()
-	exitedTopic     = eventTopic(&mainchain.RootGatewayMetaData, "Exited")
-	checkpointTopic = eventTopic(&mainchain.CheckpointManagerMetaData, "CheckpointSubmitted")
+	checkpointTopic = logscan.EventID(&mainchain.CheckpointManagerMetaData, "CheckpointSubmitted")
 )
-
-func eventTopic(meta *bind.MetaData, name string) common.Hash {
-	parsed, err := meta.ParseABI()
-	if err != nil {
-		panic(err)
-	}
-	return parsed.Events[name].ID
-}
 
 // headers reads block headers (an ethclient.Client and the simulated chain's client do):
 // the hashes that show a reorganisation.
@@ -117,7 +107,7 @@ func (t *Tracker) apply(m *mainState, base int, l *types.Log) (bool, error) {
 			m.deposits[d.Recipient] = append(m.deposits[d.Recipient], d)
 		}
 		return ok, nil
-	case l.Address == t.cfg.Root && l.Topics[0] == exitedTopic:
+	case l.Address == t.cfg.Root && l.Topics[0] == bridge.ExitedTopic:
 		ev, err := rootABI.UnpackExitedEvent(l)
 		if err != nil {
 			return false, nil
@@ -189,7 +179,7 @@ func (t *Tracker) followMain(ctx context.Context) error {
 	}
 	tail, next := newMainState(), from
 	q := ethereum.FilterQuery{Addresses: []common.Address{t.cfg.Root, t.cfg.Checkpoints},
-		Topics: [][]common.Hash{{exitedTopic, DepositedTopic, checkpointTopic}}}
+		Topics: [][]common.Hash{{bridge.ExitedTopic, DepositedTopic, checkpointTopic}}}
 	err = logscan.Scan(ctx, t.cfg.Main, q, logscan.Span{From: from, To: head, Limit: t.cfg.RangeLimit}, func(logs []types.Log, _, to uint64) (bool, error) {
 		t.mu.Lock()
 		defer t.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/events"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/actions"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -26,11 +27,7 @@ var (
 )
 
 func mustTicketEvent(name string) common.Hash {
-	parsed, err := events.EventTicketMetaData.ParseABI()
-	if err != nil {
-		panic(err)
-	}
-	return parsed.Events[name].ID
+	return logscan.EventID(&events.EventTicketMetaData, name)
 }
 
 // registerIssuerAPI puts the issuer console's read methods on the server. The console

@@ -16,11 +16,11 @@ import (
 	"sort"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
+	"github.com/stagepass/stagepass/relay/internal/logscan"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -30,16 +30,8 @@ var (
 	cpABI     = mainchain.NewCheckpointManager()
 	rootABI   = mainchain.NewRootGateway()
 	childABI  = sidechain.NewChildGateway()
-	depositID = mustEventID(&mainchain.RootGatewayMetaData, "Deposited")
+	depositID = logscan.EventID(&mainchain.RootGatewayMetaData, "Deposited")
 )
-
-func mustEventID(meta *bind.MetaData, name string) common.Hash {
-	parsed, err := meta.ParseABI()
-	if err != nil {
-		panic(err)
-	}
-	return parsed.Events[name].ID
-}
 
 // call reads a contract at `block` (nil: the head).
 func call(ctx context.Context, c oracle.Caller, to common.Address, data []byte, block *big.Int) ([]byte, error) {

@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -30,20 +29,12 @@ var (
 	rootABI     = mainchain.NewRootGateway()
 	childABI    = sidechain.NewChildGateway()
 	cpABI       = mainchain.NewCheckpointManager()
-	queuedTopic = eventID(&sidechain.ChildGatewayMetaData, "WithdrawalQueued")
-	exitedTopic = eventID(&mainchain.RootGatewayMetaData, "Exited")
+	queuedTopic = logscan.EventID(&sidechain.ChildGatewayMetaData, "WithdrawalQueued")
+	ExitedTopic = logscan.EventID(&mainchain.RootGatewayMetaData, "Exited")
 	// DepositedTopic is RootGateway's Deposited(depositId, from, recipient, amount) event
 	// (all but amount indexed).
-	DepositedTopic = eventID(&mainchain.RootGatewayMetaData, "Deposited")
+	DepositedTopic = logscan.EventID(&mainchain.RootGatewayMetaData, "Deposited")
 )
-
-func eventID(meta *bind.MetaData, name string) common.Hash {
-	parsed, err := meta.ParseABI()
-	if err != nil {
-		panic(err)
-	}
-	return parsed.Events[name].ID
-}
 
 // Errors a withdrawal's proof is refused with (RPCError turns the first two into invalid
 // params, the last into unavailable).
@@ -154,7 +145,7 @@ func ScanQueued(ctx context.Context, side logscan.Filterer, child common.Address
 // fn with the last block it covered.
 func ScanMain(ctx context.Context, main logscan.Filterer, root common.Address, span logscan.Span,
 	fn func(exits []Exit, deposits []Deposit, to uint64) error) error {
-	q := ethereum.FilterQuery{Addresses: []common.Address{root}, Topics: [][]common.Hash{{exitedTopic, DepositedTopic}}}
+	q := ethereum.FilterQuery{Addresses: []common.Address{root}, Topics: [][]common.Hash{{ExitedTopic, DepositedTopic}}}
 	return logscan.Scan(ctx, main, q, span, func(logs []types.Log, _, to uint64) (bool, error) {
 		var xs []Exit
 		var ds []Deposit

@@ -10,6 +10,8 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 )
 
@@ -67,4 +69,18 @@ func Scan(ctx context.Context, c Filterer, q ethereum.FilterQuery, s Span, fn fu
 			return nil
 		}
 	}
+}
+
+// EventID is the topic of event `name` in a contract's ABI (a binding's MetaData); it
+// panics on an ABI that does not parse, which the bindings' tests rule out.
+func EventID(meta *bind.MetaData, name string) common.Hash {
+	parsed, err := meta.ParseABI()
+	if err != nil {
+		panic(err)
+	}
+	ev, ok := parsed.Events[name]
+	if !ok {
+		panic("logscan: no event " + name)
+	}
+	return ev.ID
 }
