@@ -344,3 +344,32 @@ func (b *Bridge) WithdrawalRoot() (merkle.Hash, error) {
 	}
 	return ChildGW.UnpackWithdrawalRoot(out)
 }
+
+// TB is what NewTestBridge needs of a test (testing.TB has it), so that this package does
+// not link the testing package into the stagepass binary.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// NewTestBridge starts a simulated main chain and sidechain (chain ids mainID and sideID,
+// accounts from seed+"/main" and seed+"/side"), closed when t ends, and deploys the bridge
+// between them; it fails t on any error.
+func NewTestBridge(t TB, seed string, mainID, sideID int64, opts BridgeOptions) *Bridge {
+	t.Helper()
+	chains := make([]*Chain, 2)
+	for i, id := range []int64{mainID, sideID} {
+		c, err := New(Options{Seed: seed + []string{"/main", "/side"}[i], ChainID: big.NewInt(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		chains[i] = c
+	}
+	b, err := NewBridge(chains[0], chains[1], opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

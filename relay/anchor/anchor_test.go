@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"path/filepath"
 	"testing"
 
@@ -81,20 +80,8 @@ func newAnchorEnv(t testing.TB) *anchorEnv {
 	if _, err := e.btc.Generate(100); err != nil {
 		t.Fatal(err)
 	}
-	main, err := devchain.New(devchain.Options{Seed: "anchor/main", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: "anchor/side", ChainID: big.NewInt(31337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	if e.b, err = devchain.NewBridge(main, side, devchain.BridgeOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.params.BTC, e.params.Main, e.params.Manager = e.btc, main.Client, e.b.Checkpoints
+	e.b = devchain.NewTestBridge(t, "anchor", 1337, 31337, devchain.BridgeOptions{})
+	e.params.BTC, e.params.Main, e.params.Manager = e.btc, e.b.Main.Client, e.b.Checkpoints
 	e.open(t)
 	return e
 }

@@ -2,7 +2,6 @@ package anchor_test
 
 import (
 	"context"
-	"math/big"
 	"testing"
 	"time"
 
@@ -15,21 +14,8 @@ import (
 func devAnchor(t testing.TB) (*devchain.Bridge, *anchor.Dev) {
 	t.Helper()
 	bin := anchortest.RequireBtcd(t)
-	main, err := devchain.New(devchain.Options{Seed: "anchor-dev/main", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: "anchor-dev/side", ChainID: big.NewInt(31337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	b, err := devchain.NewBridge(main, side, devchain.BridgeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := anchor.StartDev(context.Background(), anchor.DevConfig{Bin: bin, Dir: t.TempDir(), Main: main.Client, Manager: b.Checkpoints})
+	b := devchain.NewTestBridge(t, "anchor-dev", 1337, 31337, devchain.BridgeOptions{})
+	d, err := anchor.StartDev(context.Background(), anchor.DevConfig{Bin: bin, Dir: t.TempDir(), Main: b.Main.Client, Manager: b.Checkpoints})
 	if err != nil {
 		t.Fatal(err)
 	}

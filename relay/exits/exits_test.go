@@ -37,20 +37,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1338)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	b, err := devchain.NewBridge(main, side, devchain.BridgeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := devchain.NewTestBridge(t, t.Name(), 1338, 1337, devchain.BridgeOptions{})
+	main, side := b.Main, b.Side
 	submitter := devchain.NewAccount(t.Name()+"/submitter", 0)
 	main.MustTransact(main.Deployer, submitter.Address, nil, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18)))
 	e := &env{t: t, main: main, side: side, b: b, fan: side.Accounts[0],

@@ -39,20 +39,8 @@ type env struct {
 
 func newEnv(t *testing.T, opts devchain.BridgeOptions, node NodeConfig) *env {
 	t.Helper()
-	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(31337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	b, err := devchain.NewBridge(main, side, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := devchain.NewTestBridge(t, t.Name(), 1337, 31337, opts)
+	main, side := b.Main, b.Side
 	// The aggregator's hot wallet: gas on both chains.
 	submitter := devchain.NewAccount(t.Name()+"/submitter", 0)
 	for _, c := range []*devchain.Chain{main, side} {

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math/big"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -140,20 +139,8 @@ func TestCheckpointAnchorAndVerifyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(31337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	b, err := devchain.NewBridge(main, side, devchain.BridgeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := devchain.NewTestBridge(t, t.Name(), 1337, 31337, devchain.BridgeOptions{})
+	main, side := b.Main, b.Side
 	submit := func() {
 		t.Helper()
 		side.Commit()
