@@ -322,6 +322,9 @@ func (s *Service) callOnline(ctx context.Context, method string, params []byte) 
 	if slices.Contains(depositMethods, method) {
 		return s.callDeposit(ctx, method, params)
 	}
+	if slices.Contains(claimMethods, method) {
+		return s.callClaim(ctx, method, params) // claim.go
+	}
 	return s.callCard(ctx, method, params)
 }
 

@@ -114,6 +114,7 @@ type pendingEntry struct {
 	prep    *signing.Prepared
 	action  *actions.Action
 	deposit *actions.DepositAction // prepareDeposit: approve signs its permit (deposit.go)
+	claim   *actions.ClaimAction   // prepareClaimWithdrawal: approve signs and sends it (claim.go)
 	file    *protocol.IssuerFile   // prepareIssuerFile: approve returns it signed (identity.go)
 }
 
@@ -384,6 +385,9 @@ func (s *Service) call(ctx context.Context, method string, params []byte) (any, 
 		}
 		if method == "reject" {
 			return struct{}{}, nil
+		}
+		if e.claim != nil {
+			return s.sendClaim(ctx, e.claim)
 		}
 		if e.deposit != nil {
 			sent, err := s.sendDeposit(ctx, e.deposit)

@@ -100,8 +100,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if chain.Main != nil {
 		cfg.Validators = &server.ValidatorConfig{
 			Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root, Child: chain.Bridge.Child, Submitter: chain.Submitter,
-			DepositConfirmations: *confirmations, MinGaslessDeposit: minDeposit.r, MainStartBlock: chain.MainStart,
-			ManualExits: *manualExits,
+			DepositConfirmations: *confirmations, MinGaslessDeposit: minDeposit.r, MainStartBlock: chain.MainStart, ManualExits: *manualExits,
 			MainReorgMargin: *mainMargin,
 		}
 		switch bin := anchor.BtcdPath(); {

@@ -1,0 +1,199 @@
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/stagepass/stagepass/contracts/devchain"
+	"github.com/stagepass/stagepass/relay/devnet"
+	"github.com/stagepass/stagepass/wasm/internal/fakerelay"
+	"github.com/stagepass/stagepass/wasm/tickets"
+	"github.com/stagepass/stagepass/wasm/vault"
+)
+
+// TestClaimAgainstRealRelay: `stagepass dev --manual-exits` pays no exit on the main chain.
+// Development account 0 deposits 30 TestUSD, withdraws 12.5 spUSD, and the withdrawal
+// stops at "checkpointed"; mainTxParams says the relay leaves claims to their recipients;
+// prepareClaimWithdrawal ("Claim 12.5 spUSD on the main chain", gas paid by account 0) is
+// approved — signed here for the main chain, sent through sp_sendRawTransaction — and the
+// withdrawal is "exited" by that very transaction. Refused: another account's claim of it,
+// the same claim again. Then a ticket checked in at the door of an event that is over
+// exits as a souvenir and is claimed the same way (kind 2, the mirror minted).
+func TestClaimAgainstRealRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts stagepass dev with its main chain")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainRPC := l.Addr().String()
+	l.Close()
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sideRPC := l.Addr().String()
+	l.Close()
+	addr := startRealRelay(t, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s", "--checkpoint-every", "4",
+		"--confirmations", "2", "--anchor=false", "--manual-exits", "--chain-rpc", sideRPC, "--log-level", "info")
+	var health struct {
+		Bridge struct {
+			RootGateway string `json:"rootGateway"`
+		} `json:"bridge"`
+	}
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(res.Body).Decode(&health)
+	res.Body.Close()
+
+	s := New(&vault.MemoryStore{}, fastKDF{})
+	s.Dial, s.Cache = fakerelay.Dial, &tickets.MemoryStore{}
+	t.Cleanup(s.disconnect)
+	call(t, s, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
+	issuer := call(t, s, "addAccount", `{}`)["address"].(string)
+	gate := call(t, s, "addAccount", `{}`)["address"].(string)
+	call(t, s, "connect", `{"url":"ws://`+addr+`/ws"}`)
+	ci := call(t, s, "chainInfo", `{}`)
+
+	// First an event that is over soon, with a ticket checked in at the door, for the
+	// souvenir claimed last (early: the whole test stays within the main chain's first
+	// minute). The simulated chain's clock may run ahead of the wall clock: times are the
+	// later of the two.
+	side, err := ethclient.Dial("http://" + sideRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer side.Close()
+	chainNow := func() int64 {
+		h, err := side.HeaderByNumber(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(h.Time)
+	}
+	now := chainNow()
+	starts := max(now, time.Now().Unix()) + 25
+	cfg := map[string]any{
+		"name": "Claim night", "venue": "Dock 7", "startsAt": starts, "doorsOpenAt": now, "resaleClosesAt": starts,
+		"currency": ci["currency"], "maxPerBuyer": 4, "maxResaleMarkupBps": 1000, "sellerMarkupShareBps": 2500,
+		"tiers":     []map[string]any{{"name": "Standing", "faceValue": "1000000", "supply": 10}},
+		"splits":    []map[string]any{{"account": issuer, "bps": 10000, "role": 0}},
+		"discounts": []map[string]any{}, "categoryQuotaBps": []int{10000, 10000, 10000, 10000, 10000},
+		"gates": []string{gate},
+	}
+	b, _ := json.Marshal(map[string]any{"account": issuer, "config": cfg})
+	before := len(issuerEvents(t, s, issuer))
+	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareCreateEvent", string(b))["id"].(string)+`"}`))
+	var event string
+	waitLong(t, "the event", func() bool {
+		if evs := issuerEvents(t, s, issuer); len(evs) > before {
+			event = evs[len(evs)-1]["address"].(string)
+		}
+		return event != ""
+	})
+	call(t, s, "tickets", `{"account":"`+acct0+`"}`)
+	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareBuy", `{"account":"`+acct0+`","event":"`+event+`","tier":0,"quantity":1}`)["id"].(string)+`"}`))
+	var id string
+	waitLong(t, "the ticket in the list", func() bool {
+		for _, x := range call(t, s, "tickets", `{"account":"`+acct0+`"}`)["tickets"].([]any) {
+			if m := x.(map[string]any); strings.EqualFold(m["event"].(string), event) {
+				id = m["tokenId"].(string)
+			}
+		}
+		return id != ""
+	})
+	call(t, s, "scannerOpen", `{"account":"`+gate+`","event":"`+event+`"}`)
+	pass := call(t, s, "makePass", fmt.Sprintf(`{"account":%q,"chainId":1337,"event":%q,"tokenId":%q}`, acct0, event, id))
+	if v := call(t, s, "scan", `{"payload":"`+pass["payload"].(string)+`"}`); v["ok"] != true {
+		t.Fatalf("scan: %v", v)
+	}
+	waitLong(t, "the ticket checked in", func() bool { return ticketStates(t, s, acct0)[id] == "checkedIn" })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := devnet.Deposit(ctx, "http://"+mainRPC, common.HexToAddress(health.Bridge.RootGateway), 0, common.HexToAddress(acct0), devchain.USDC(30)); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "the deposit credited", func() bool {
+		return call(t, s, "bridgeBalance", `{"account":"`+acct0+`"}`)["balance"].(string) == "30000000"
+	})
+	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareWithdraw", `{"account":"`+acct0+`","amount":"12500000"}`)["id"].(string)+`"}`))
+
+	// withdrawal is account 0's withdrawal of kind and value as sp_withdrawals shows it.
+	withdrawal := func(kind, value string) map[string]any {
+		out, err := s.Call(context.Background(), "withdrawals", []byte(`{"account":"`+acct0+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(out)
+		var list []map[string]any
+		json.Unmarshal(raw, &list)
+		for _, x := range list {
+			if x["kind"] == kind && x["value"] == value {
+				return x
+			}
+		}
+		return nil
+	}
+	stageOf := func(kind, value, stage string) func() bool {
+		return func() bool { w := withdrawal(kind, value); return w != nil && w["stage"] == stage }
+	}
+	waitVeryLong(t, "the withdrawal checkpointed", stageOf("token", "12500000", "checkpointed"))
+	mp := call(t, s, "mainTxParams", `{"account":"`+acct0+`"}`)
+	if mp["manualExits"] != true || mp["chainId"] != float64(1338) || !strings.EqualFold(mp["gateway"].(string), health.Bridge.RootGateway) {
+		t.Fatalf("main tx params %v", mp)
+	}
+	time.Sleep(2 * time.Second) // the relay would have paid it by now
+	if !stageOf("token", "12500000", "checkpointed")() {
+		t.Fatalf("the relay exited with --manual-exits: %v", withdrawal("token", "12500000"))
+	}
+	index := withdrawal("token", "12500000")["index"].(float64)
+	claim := fmt.Sprintf(`{"account":%q,"index":%d}`, acct0, int(index))
+	if code := callErr(t, s, "prepareClaimWithdrawal", fmt.Sprintf(`{"account":%q,"index":%d}`, issuer, int(index))); code != "NOT_ALLOWED" {
+		t.Fatalf("another account's claim: %s", code)
+	}
+	c := call(t, s, "prepareClaimWithdrawal", claim)
+	text := summaryText(c)
+	for _, want := range []string{"Claim 12.5 spUSD on the main chain", "paid by you from " + acct0, "nothing is paid on the main chain until you claim"} {
+		if !strings.Contains(strings.ToLower(text), strings.ToLower(want)) {
+			t.Fatalf("claim summary lacks %q: %s", want, text)
+		}
+	}
+	sent := call(t, s, "approve", `{"id":"`+c["id"].(string)+`"}`)["claim"].(map[string]any)["txHash"].(string)
+	waitVeryLong(t, "the claim paid on the main chain", stageOf("token", "12500000", "exited"))
+	if w := withdrawal("token", "12500000"); !strings.EqualFold(w["exitTx"].(string), sent) {
+		t.Fatalf("exited by %v, the claim was %s", w["exitTx"], sent)
+	}
+	if code := callErr(t, s, "prepareClaimWithdrawal", claim); code != "NOT_ALLOWED" {
+		t.Fatalf("the same claim again: %s", code)
+	}
+
+	// The souvenir: its exit once the event is over, claimed the same way.
+	time.Sleep(time.Until(time.Unix(starts+4, 0))) // the wallet's clock and the sidechain's past starts + EXIT_DELAY
+	waitLong(t, "the sidechain's clock past the exit", func() bool { return chainNow() > starts+4 })
+	x := call(t, s, "prepareExitTicket", `{"account":"`+acct0+`","event":"`+event+`","tokenId":"`+id+`"}`)
+	mined(t, s, call(t, s, "approve", `{"id":"`+x["id"].(string)+`"}`))
+	waitVeryLong(t, "the ticket's exit checkpointed", stageOf("ticket", id, "checkpointed"))
+	index = withdrawal("ticket", id)["index"].(float64)
+	c = call(t, s, "prepareClaimWithdrawal", fmt.Sprintf(`{"account":%q,"index":%d}`, acct0, int(index)))
+	if !strings.Contains(summaryText(c), "Claim souvenir ticket #"+id+" on the main chain") {
+		t.Fatalf("souvenir claim summary %s", summaryText(c))
+	}
+	sent = call(t, s, "approve", `{"id":"`+c["id"].(string)+`"}`)["claim"].(map[string]any)["txHash"].(string)
+	waitVeryLong(t, "the souvenir minted on the main chain", stageOf("ticket", id, "exited"))
+	if w := withdrawal("ticket", id); !strings.EqualFold(w["exitTx"].(string), sent) {
+		t.Fatalf("souvenir exited by %v, the claim was %s", w["exitTx"], sent)
+	}
+}
