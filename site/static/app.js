@@ -786,7 +786,38 @@ function exitWords(w) {
 function exitLine(t) {
   const w = ticketExit(t);
   if (!w) return el('div', { class: 'exit', hidden: true });
-  return el('div', { class: 'exit', dataset: { stage: w.stage } }, 'Main chain: ' + exitWords(w));
+  return el('div', { class: 'exit', dataset: { stage: w.stage } }, 'Main chain: ' + exitWords(w), ...claimParts(w));
+}
+
+// ---- claims: a checkpointed withdrawal or ticket exit paid on the main chain with the
+// fan's own gas (the wallet signs RootGateway.exit for the main chain). Needed when the
+// relay pays no exits (mainTxParams.manualExits); otherwise a way to be paid sooner.
+
+const claimable = (w) => w.stage === 'checkpointed' && !!state.account && (w.recipient || '').toLowerCase() === state.account.toLowerCase();
+
+function claimParts(w) {
+  if (!claimable(w)) return [];
+  return [
+    el('p', { class: 'muted claim-note' }, state.manualExits
+      ? 'Stagepass does not pay this on the main chain: claim it to receive it.'
+      : 'Stagepass will pay this on the main chain soon; you can claim it now instead.'),
+    el('button', { type: 'button', class: 'secondary claim-btn', dataset: { index: w.index }, onclick: (e) => claimOnMainChain(w, e.currentTarget) },
+      'Claim on the main chain (you pay the gas)'),
+  ];
+}
+
+async function claimOnMainChain(w, button) {
+  showError(null);
+  await busy(button, async () => {
+    try {
+      const prepared = await state.wallet.prepareClaimWithdrawal({ account: state.account, index: w.index });
+      approveFlow(prepared.summary.title, prepared, 'Done', () => refreshWithdrawals());
+    } catch (e) {
+      // The wallet's refusals say it all (not yet checkpointed, already paid, the gas it needs).
+      const why = /^actions: [^:]*: (.*)$/.exec((e && e.message) || '');
+      showError(why && (e.code === 'NOT_ALLOWED' || e.code === 'INSUFFICIENT_BALANCE') ? new Error(why[1][0].toUpperCase() + why[1].slice(1) + '.') : e);
+    }
+  });
 }
 
 async function loadMainChain() {
@@ -811,6 +842,12 @@ async function loadMainChain() {
     $('deposit-min').textContent = `At least ${formatAmount(least.toString(), state.main.token)}: Stagepass pays the main-chain gas.`;
     document.querySelectorAll('.main-symbol').forEach((s) => { s.textContent = state.main.token.symbol; });
   } catch (e) { $('main-balance').textContent = humanError(e); }
+  try {
+    const tx = await state.wallet.mainTxParams({ account });
+    if (account !== state.account) return;
+    state.manualExits = !!tx.manualExits;
+  } catch { state.manualExits = false; }
+  $('claim-needed').hidden = !state.manualExits;
   await Promise.all([refreshWithdrawals(), refreshDeposits()]);
 }
 
@@ -898,7 +935,7 @@ function renderWithdrawals() {
       ? `Ticket #${w.value}${ev ? ' of ' + ev.name : ''}${w.checkedIn ? ' (souvenir)' : ''}`
       : formatAmount(w.value, tok);
     return el('li', { class: 'withdrawal', dataset: { stage: w.stage, kind: w.kind, index: w.index } },
-      `${what} to ${short(w.recipient)}: `, el('span', { class: 'stage' }, exitWords(w)));
+      `${what} to ${short(w.recipient)}: `, el('span', { class: 'stage' }, exitWords(w)), ...claimParts(w));
   }));
 }
 

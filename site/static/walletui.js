@@ -166,9 +166,9 @@ export function approveFlow(wallet, title, prepared, doneText, onDone) {
       } else if (st.state === 'mined') finish(true);
     };
     try {
-      const { request, deposit } = await wallet.approve({ id: prepared.id });
-      if (deposit) { // a main-chain deposit: the relay sent it; its progress is sp_deposits'
-        prog.replaceChildren(el('li', { class: 'done' }, 'Signed and sent on the main chain (gas paid by Stagepass)'));
+      const { request, deposit, claim } = await wallet.approve({ id: prepared.id });
+      if (deposit || claim) { // main chain: a deposit the relay sent, or the fan's own claim; their progress is sp_deposits', sp_withdrawals'
+        prog.replaceChildren(el('li', { class: 'done' }, claim ? 'Signed here and sent on the main chain (gas paid by you)' : 'Signed and sent on the main chain (gas paid by Stagepass)'));
         finish(true);
         return;
       }
