@@ -237,11 +237,17 @@ func (s *store) putMain(logs []*types.Log, next uint64, point *hashPoint) error 
 			if err := h.Put(u64(point.block), point.hash[:]); err != nil {
 				return err
 			}
-			for h.Stats().KeyN > keptHashes {
-				k, _ := h.Cursor().First()
-				if err := h.Delete(k); err != nil {
+			// Counted with a cursor: a bucket's Stats do not see this transaction's writes.
+			c := h.Cursor()
+			n := 0
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				n++
+			}
+			for k, _ := c.First(); k != nil && n > keptHashes; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
 					return err
 				}
+				n--
 			}
 		}
 		return tx.Bucket(bucketCursors).Put(keyMain, u64(next))

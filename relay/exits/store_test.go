@@ -431,3 +431,28 @@ func TestGatewayFrontierIsTheTree(t *testing.T) {
 		leaves = append(leaves, h)
 	}
 }
+
+// TestGatewayTrackerStoreKeepsRecentHashes: the store keeps the newest keptHashes of the
+// main cursor's block hashes however many steps it has taken (each step adds one in its own
+// transaction), and a step past that many still returns.
+func TestGatewayTrackerStoreKeepsRecentHashes(t *testing.T) {
+	s, err := openStore(filepath.Join(t.TempDir(), "bridge.db"), followsJSON{MainChainID: 1338})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.db.Close()
+	const steps = 3*keptHashes + 5
+	for b := uint64(1); b <= steps; b++ {
+		if err := s.putMain(nil, b+1, &hashPoint{block: b, hash: common.BigToHash(new(big.Int).SetUint64(b))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.hashes) != keptHashes || got.hashes[0].block != steps-keptHashes+1 || got.hashes[keptHashes-1].block != steps {
+		t.Fatalf("kept %d hashes, from block %d to %d; want %d, %d to %d", len(got.hashes),
+			got.hashes[0].block, got.hashes[len(got.hashes)-1].block, keptHashes, steps-keptHashes+1, steps)
+	}
+}
