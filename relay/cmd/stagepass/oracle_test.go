@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
-	"github.com/google/uuid"
-
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -41,15 +38,7 @@ func TestCardPurchaseSeparateOracles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeKey := func(name string, a *devchain.Account) string {
-		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: a.Address, PrivateKey: a.Key}, "relay password", keystore.LightScryptN, keystore.LightScryptP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(f, ks, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return writeKeystore(t, filepath.Join(dir, name+".json"), a.Key, "relay password")
 	}
 	const apiKey = "sk_test_separate_oracles"
 	env := []string{"STAGEPASS_PASSWORD=relay password"}

@@ -15,10 +15,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/google/uuid"
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/anchor/anchortest"
@@ -88,16 +86,7 @@ func TestCheckpointServeAnchors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key},
-			"pw", keystore.LightScryptN, keystore.LightScryptP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, fmt.Sprintf("account%d.json", i))
-		if err := os.WriteFile(f, ks, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return writeKeystore(t, filepath.Join(dir, fmt.Sprintf("account%d.json", i)), key, "pw")
 	}
 	env := []string{"STAGEPASS_PASSWORD=pw"}
 	side := []string{"serve", "--rpc", sideURL, "--keystore", writeKey(5), "--forwarder", h["forwarder"].(string), "--factory", h["factory"].(string),

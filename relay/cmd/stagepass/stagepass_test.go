@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 
 	"github.com/stagepass/stagepass/contracts/devchain"
@@ -192,15 +194,8 @@ func gethPlatform(t *testing.T) (*devchain.Chain, string, []string) {
 	}
 	t.Cleanup(c.Close)
 	relayer := c.Accounts[0]
-	ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: relayer.Address, PrivateKey: relayer.Key}, "relay password", keystore.LightScryptN, keystore.LightScryptP)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "relayer.json")
-	if err := os.WriteFile(keyFile, ks, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeKeystore(t, filepath.Join(dir, "relayer.json"), relayer.Key, "relay password")
 	args := []string{"serve", "--rpc", url, "--keystore", keyFile, "--forwarder", c.Forwarder.Hex(), "--factory", c.Factory.Hex(), "--data", filepath.Join(dir, "data")}
 	return c, url, args
 }
@@ -243,4 +238,19 @@ func TestDevServesTheSandboxProcessor(t *testing.T) {
 		t.Fatalf("confirm: %+v %v", paid, err)
 	}
 	p.stop(t)
+}
+
+// writeKeystore writes key as a keystore v3 file at path (light scrypt: a test key),
+// encrypted with password, and returns path.
+func writeKeystore(t testing.TB, path string, key *ecdsa.PrivateKey, password string) string {
+	t.Helper()
+	ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key},
+		password, keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, ks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

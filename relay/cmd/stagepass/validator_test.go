@@ -13,12 +13,10 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/google/uuid"
 
 	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
 	"github.com/stagepass/stagepass/contracts/devchain"
@@ -62,15 +60,7 @@ func TestCheckpointSeparateValidators(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeKey := func(name string, a *devchain.Account) string {
-		ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: a.Address, PrivateKey: a.Key}, "relay password", keystore.LightScryptN, keystore.LightScryptP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, name+".json")
-		if err := os.WriteFile(f, ks, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return writeKeystore(t, filepath.Join(dir, name+".json"), a.Key, "relay password")
 	}
 	env := []string{"STAGEPASS_PASSWORD=relay password"}
 	p := start(t, env, append(args, "--main-rpc", mainURL, "--root-gateway", b.Root.Hex(), "--child-gateway", b.Child.Hex(),
