@@ -123,14 +123,11 @@ func (e *bridgeEnv) checkpoint(signers ...*devchain.Account) uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := e.okMain(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, signers...))
-	for _, l := range r.Logs {
-		if ev, err := devchain.Checkpoints.UnpackCheckpointSubmittedEvent(l); err == nil {
-			return ev.Number.Uint64()
-		}
+	n, err := devchain.CheckpointNumber(e.okMain(e.main.Deployer, e.b.Checkpoints, e.b.SubmitCheckpointCall(cp, signers...)))
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	e.t.Fatal("no CheckpointSubmitted")
-	return 0
+	return n
 }
 
 // deposit locks `amount` TestUSD from `from` on the main chain for `to` on the sidechain and

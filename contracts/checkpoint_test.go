@@ -131,7 +131,7 @@ func TestCheckpointQuorumAndContiguity(t *testing.T) {
 }
 
 func TestCheckpointEquivocationSlashes(t *testing.T) {
-	e := newBridgeEnv(t, devchain.BridgeOptions{})
+	e := newBridgeEnv(t, devchain.BridgeOptions{Rewards: new(big.Int)}) // balances: stakes only
 	v := e.v
 	cp, err := e.b.NextCheckpoint()
 	if err != nil {
@@ -207,7 +207,7 @@ func TestCheckpointEquivocationSlashes(t *testing.T) {
 }
 
 func TestCheckpointLeavingValidatorKeepsPowerUntilUnbonded(t *testing.T) {
-	e := newBridgeEnv(t, devchain.BridgeOptions{UnbondingDelay: 3600})
+	e := newBridgeEnv(t, devchain.BridgeOptions{UnbondingDelay: 3600, Rewards: new(big.Int)}) // stakes only
 	v := e.v
 	leaver := v[3]
 	wantBridgeErr(t, func() error {
@@ -254,4 +254,104 @@ func TestCheckpointLeavingValidatorKeepsPowerUntilUnbonded(t *testing.T) {
 	}
 	_, err = e.main.Transact(leaver, e.b.Stake, devchain.Stake.PackJoin(devchain.USDC(500)), nil)
 	wantBridgeErr(t, err, "AlreadyValidator")
+}
+
+func (e *bridgeEnv) rewardOf(a common.Address) *big.Int {
+	v, err := devchain.Stake.UnpackValidators(e.callMain(e.b.Stake, devchain.Stake.PackValidators(a)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v.Reward
+}
+
+func (e *bridgeEnv) rewardPool() *big.Int {
+	n, _ := devchain.Stake.UnpackRewardPool(e.callMain(e.b.Stake, devchain.Stake.PackRewardPool()))
+	return n
+}
+
+// TestCheckpointRewardsPaySigners: each accepted checkpoint pays 1/1000 of the pool to the
+// validators that signed it, in proportion to their stake out of the total; the share of a
+// validator that did not sign stays in the pool. Rewards are claimed once, paid with the
+// stake on unbonding, returned to the pool on slashing; only the CheckpointManager can pay
+// them, and only the deployer names it, once.
+func TestCheckpointRewardsPaySigners(t *testing.T) {
+	// Stakes 4,000 / 2,000 / 1,000 / 1,000 of 8,000; a pool of 8,000 TestUSD.
+	e := newBridgeEnv(t, devchain.BridgeOptions{UnbondingDelay: 3600, Rewards: devchain.USDC(8000),
+		Stakes: []*big.Int{devchain.USDC(4000), devchain.USDC(2000), devchain.USDC(1000), devchain.USDC(1000)}})
+	v := e.v
+	// v0, v1 and v2 sign (7/8 of the stake); v3 does not. The payout is 8 TestUSD.
+	e.checkpoint(v[0], v[1], v[2])
+	for i, want := range []*big.Int{devchain.USDC(4), devchain.USDC(2), devchain.USDC(1), new(big.Int)} {
+		if got := e.rewardOf(v[i].Address); got.Cmp(want) != 0 {
+			t.Errorf("validator %d earned %v, want %v", i, got, want)
+		}
+	}
+	if got := e.rewardPool(); got.Cmp(devchain.USDC(7993)) != 0 {
+		t.Fatalf("pool after one checkpoint %v, want 7,993 (v3's share stays)", got)
+	}
+	// The next checkpoint pays 1/1000 of what is left: 7.993 × 4/8 to v0.
+	e.side.Commit()
+	e.checkpoint(v[0], v[1], v[3])
+	if got := e.rewardOf(v[0].Address); got.Cmp(big.NewInt(4_000_000+3_996_500)) != 0 {
+		t.Fatalf("v0 after two checkpoints %v", got)
+	}
+	if got := e.rewardOf(v[3].Address); got.Cmp(big.NewInt(999_125)) != 0 {
+		t.Fatalf("v3 after signing the second %v", got)
+	}
+
+	// Claimed once.
+	before := e.main.USDBalance(v[1].Address)
+	e.okMain(v[1], e.b.Stake, devchain.Stake.PackClaimRewards())
+	if got := new(big.Int).Sub(e.main.USDBalance(v[1].Address), before); got.Cmp(big.NewInt(2_000_000+1_998_250)) != 0 {
+		t.Fatalf("v1 claimed %v", got)
+	}
+	_, err := e.main.Transact(v[1], e.b.Stake, devchain.Stake.PackClaimRewards(), nil)
+	wantBridgeErr(t, err, "NothingToClaim")
+	_, err = e.main.Transact(e.main.Accounts[0], e.b.Stake, devchain.Stake.PackClaimRewards(), nil)
+	wantBridgeErr(t, err, "NothingToClaim")
+
+	// Unbonding pays the stake and the unclaimed rewards.
+	e.okMain(v[3], e.b.Stake, devchain.Stake.PackLeave())
+	e.main.Warp(time.Hour)
+	before = e.main.USDBalance(v[3].Address)
+	e.okMain(e.main.Accounts[0], e.b.Stake, devchain.Stake.PackUnbond(v[3].Address))
+	if got := new(big.Int).Sub(e.main.USDBalance(v[3].Address), before); got.Cmp(big.NewInt(1_000_000_000+999_125)) != 0 {
+		t.Fatalf("unbonding paid %v", got)
+	}
+
+	// Slashing returns the unclaimed rewards to the pool.
+	e.side.Commit()
+	cp, err := e.b.NextCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forked := cp
+	forked.BlockRoot[0] ^= 1
+	dom := e.b.StakeDomain()
+	sign := func(c mainchain.Checkpoint) []byte { return devchain.SignDigest(devchain.CheckpointDigest(dom, c), v[2])[0] }
+	pool, owed := e.rewardPool(), e.rewardOf(v[2].Address)
+	e.okMain(e.main.Accounts[0], e.b.Stake, devchain.Stake.PackSlash(cp, sign(cp), forked, sign(forked)))
+	if got := e.rewardPool(); got.Cmp(new(big.Int).Add(pool, owed)) != 0 || owed.Sign() == 0 {
+		t.Fatalf("pool after slashing %v, want %v + %v", got, pool, owed)
+	}
+	// What the contract holds is exactly the stakes, the slashed stake, the pool and what is owed.
+	held := new(big.Int).Add(e.totalStake(), devchain.USDC(1000)) // v2's slashed stake
+	held.Add(held, e.rewardPool()).Add(held, e.rewardOf(v[0].Address)).Add(held, e.rewardOf(v[1].Address))
+	if got := e.main.USDBalance(e.b.Stake); got.Cmp(held) != 0 {
+		t.Fatalf("StakeManager holds %v, accounts for %v", got, held)
+	}
+
+	// Funding adds to the pool; only the CheckpointManager pays, named once by the deployer.
+	pool = e.rewardPool()
+	e.main.FundUSD(e.b.Stake, devchain.USDC(5), e.main.Accounts[1])
+	e.okMain(e.main.Accounts[1], e.b.Stake, devchain.Stake.PackFundRewards(devchain.USDC(5)))
+	if got := e.rewardPool(); got.Cmp(new(big.Int).Add(pool, devchain.USDC(5))) != 0 {
+		t.Fatalf("pool after funding %v", got)
+	}
+	_, err = e.main.Transact(v[0], e.b.Stake, devchain.Stake.PackCheckpointQuorum(devchain.CheckpointDigest(dom, cp), nil), nil)
+	wantBridgeErr(t, err, "NotCheckpoints")
+	_, err = e.main.Transact(e.main.Deployer, e.b.Stake, devchain.Stake.PackSetCheckpoints(v[0].Address), nil)
+	wantBridgeErr(t, err, "CheckpointsAlreadySet")
+	_, err = e.main.Transact(v[0], e.b.Stake, devchain.Stake.PackSetCheckpoints(v[0].Address), nil)
+	wantBridgeErr(t, err, "NotDeployer")
 }

@@ -39,6 +39,9 @@ type BridgeOptions struct {
 	MinStake       *big.Int
 	UnbondingDelay uint64
 	ExitDelay      uint64
+	// Rewards is what the deployer funds StakeManager's reward pool with (nil: 10,000
+	// TestUSD; zero: nothing): each checkpoint pays its signers up to 1/1000 of the pool.
+	Rewards *big.Int
 }
 
 // Bridge is the main chain with StakeManager, CheckpointManager and RootGateway (staking and
@@ -88,6 +91,18 @@ func NewBridge(main, side *Chain, opts BridgeOptions) (*Bridge, error) {
 	if b.Checkpoints, err = main.Deploy(main.Deployer, &mainchain.CheckpointManagerMetaData,
 		Checkpoints.PackConstructor(b.Stake, new(big.Int).SetUint64(b.FirstBlock))); err != nil {
 		return nil, fmt.Errorf("deploy CheckpointManager: %w", err)
+	}
+	if _, err := main.Transact(main.Deployer, b.Stake, Stake.PackSetCheckpoints(b.Checkpoints), nil); err != nil {
+		return nil, fmt.Errorf("StakeManager.setCheckpoints: %w", err)
+	}
+	if opts.Rewards == nil {
+		opts.Rewards = USDC(10_000)
+	}
+	if opts.Rewards.Sign() > 0 {
+		main.FundUSD(b.Stake, opts.Rewards, main.Deployer)
+		if _, err := main.Transact(main.Deployer, b.Stake, Stake.PackFundRewards(opts.Rewards), nil); err != nil {
+			return nil, fmt.Errorf("StakeManager.fundRewards: %w", err)
+		}
 	}
 	if b.Root, err = main.Deploy(main.Deployer, &mainchain.RootGatewayMetaData,
 		RootGW.PackConstructor(main.USD, b.Checkpoints)); err != nil {
@@ -289,6 +304,17 @@ func (b *Bridge) NextCheckpoint() (mainchain.Checkpoint, error) {
 // `signers` in the order given.
 func (b *Bridge) SubmitCheckpointCall(cp mainchain.Checkpoint, signers ...*Account) []byte {
 	return Checkpoints.PackSubmit(cp, SignDigest(CheckpointDigest(b.StakeDomain(), cp), signers...))
+}
+
+// CheckpointNumber is the number of the checkpoint a CheckpointManager.submit receipt
+// accepted (its CheckpointSubmitted log; StakeManager's reward log comes first).
+func CheckpointNumber(r *types.Receipt) (uint64, error) {
+	for _, l := range r.Logs {
+		if ev, err := Checkpoints.UnpackCheckpointSubmittedEvent(l); err == nil {
+			return ev.Number.Uint64(), nil
+		}
+	}
+	return 0, fmt.Errorf("no CheckpointSubmitted log in %s", r.TxHash.Hex())
 }
 
 // MintDepositsCall is the calldata of ChildGateway.mintDeposits, signed by `signers`.

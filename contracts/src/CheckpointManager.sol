@@ -52,7 +52,8 @@ contract CheckpointManager {
     }
 
     /// @notice Accepts checkpoint `cp`, signed by validators holding ≥ 2/3 of the stake, in
-    /// ascending order of signer; returns its number (from 0).
+    /// ascending order of signer, and has StakeManager pay its signers their reward; returns
+    /// its number (from 0).
     /// @dev Reverts with CheckpointGap, CheckpointOverlap, InvalidRange, or StakeManager's
     /// NotValidator, DuplicateSigner, SignersNotSorted, NotEnoughStake.
     function submit(Checkpoint calldata cp, bytes[] calldata signatures) external returns (uint256 number) {
@@ -61,7 +62,7 @@ contract CheckpointManager {
         if (cp.startBlock < expected) revert CheckpointOverlap(expected, cp.startBlock);
         if (cp.endBlock < cp.startBlock || cp.endBlock >= type(uint64).max) revert InvalidRange(cp.startBlock, cp.endBlock);
         bytes32 digest = STAKE.checkpointDigest(cp);
-        uint256 signed = STAKE.quorum(digest, signatures);
+        uint256 signed = STAKE.checkpointQuorum(digest, signatures);
         number = _checkpoints.length;
         _checkpoints.push(
             Stored({

@@ -17,8 +17,15 @@ import {Checkpoint} from "./SidechainTypes.sol";
 /// range slashes its whole stake, which stays locked here for good.
 ///
 /// Checkpoints are signed under this contract's EIP-712 domain ("Stagepass Validators", "1",
-/// main chain id, this address); `quorum` checks that signatures cover at least two thirds
-/// of the total stake, signers ascending (so no one counts twice).
+/// main chain id, this address); `checkpointQuorum` checks that signatures cover at least
+/// two thirds of the total stake, signers ascending (so no one counts twice).
+///
+/// Rewards: anyone funds a reward pool in the stablecoin (`fundRewards`). Each checkpoint
+/// the CheckpointManager accepts pays 1/REWARD_DIVISOR of the pool to the validators that
+/// signed it, each in proportion to its stake out of the total stake: the share of those
+/// who did not sign stays in the pool, so signing is what earns. A validator claims its
+/// rewards at any time (`claimRewards`), and `unbond` pays them with the stake; slashing
+/// returns them to the pool.
 contract StakeManager is EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -35,6 +42,10 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     error DuplicateSigner(address signer);
     error SignersNotSorted(address previous, address next);
     error NotEquivocation();
+    error NotDeployer(address caller);
+    error CheckpointsAlreadySet(address checkpoints);
+    error NotCheckpoints(address caller);
+    error NothingToClaim(address validator);
 
     // ---------------------------------------------------------------- events
 
@@ -42,18 +53,28 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     event Leaving(address indexed validator, uint64 unbondsAt);
     event Unbonded(address indexed validator, uint256 stake);
     event Slashed(address indexed validator, uint256 stake, address indexed reporter);
+    event CheckpointsSet(address checkpoints);
+    event RewardsFunded(address indexed from, uint256 amount);
+    /// `paid` went from the pool to the signers of the checkpoint with EIP-712 digest `digest`.
+    event CheckpointRewarded(bytes32 indexed digest, uint256 paid);
+    event RewardsClaimed(address indexed validator, uint256 amount);
 
     // ---------------------------------------------------------------- state
 
     /// @notice A validator: its stake (its signing power), when its unbonding ends (0 while
-    /// not leaving) and its position in the list plus one.
+    /// not leaving), its position in the list plus one, and its unclaimed rewards. One
+    /// storage word: `checkpointQuorum` reads it for the stake, so crediting a signer's reward in the
+    /// same loop is one warm write.
     struct Validator {
-        uint128 stake;
+        uint96 stake;
         uint64 unbondsAt;
-        uint64 slot;
+        uint8 slot;
+        uint88 reward;
     }
 
     uint256 public constant MAX_VALIDATORS = 100;
+    /// @notice Each accepted checkpoint pays its signers at most 1/REWARD_DIVISOR of the pool.
+    uint256 public constant REWARD_DIVISOR = 1000;
 
     bytes32 internal constant CHECKPOINT_TYPEHASH =
         keccak256("Checkpoint(uint256 startBlock,uint256 endBlock,bytes32 blockRoot,bytes32 withdrawalRoot)");
@@ -69,13 +90,29 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     uint256 public totalStake;
     /// @notice Stake taken by slashing, locked here for good.
     uint256 public slashedStake;
+    /// @notice The reward pool: funded, not yet paid to a checkpoint's signers.
+    uint256 public rewardPool;
+    /// @notice The CheckpointManager whose accepted checkpoints pay rewards (set once).
+    address public checkpoints;
     mapping(address => Validator) public validators;
     address[] internal _list;
+    address private immutable _deployer;
 
     constructor(IERC20 token, uint256 minStake, uint64 unbondingDelay) EIP712("Stagepass Validators", "1") {
         TOKEN = token;
         MIN_STAKE = minStake;
         UNBONDING_DELAY = unbondingDelay;
+        _deployer = msg.sender;
+    }
+
+    /// @notice Names the CheckpointManager whose checkpoints pay rewards; once, by the
+    /// deployer (the CheckpointManager is deployed with this contract's address).
+    /// @dev Reverts with NotDeployer or CheckpointsAlreadySet.
+    function setCheckpoints(address checkpoints_) external {
+        if (msg.sender != _deployer) revert NotDeployer(msg.sender);
+        if (checkpoints != address(0)) revert CheckpointsAlreadySet(checkpoints);
+        checkpoints = checkpoints_;
+        emit CheckpointsSet(checkpoints_);
     }
 
     // ---------------------------------------------------------------- membership
@@ -84,7 +121,7 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     /// @dev Reverts with StakeTooLow, AlreadyValidator or TooManyValidators. The stake counted
     /// is what this contract received.
     function join(uint256 amount) external nonReentrant {
-        if (amount < MIN_STAKE || amount > type(uint128).max) revert StakeTooLow(amount, MIN_STAKE);
+        if (amount < MIN_STAKE || amount > type(uint96).max) revert StakeTooLow(amount, MIN_STAKE);
         if (validators[msg.sender].stake != 0) revert AlreadyValidator(msg.sender);
         if (_list.length >= MAX_VALIDATORS) revert TooManyValidators(MAX_VALIDATORS);
         uint256 before = TOKEN.balanceOf(address(this));
@@ -92,7 +129,7 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         uint256 received = TOKEN.balanceOf(address(this)) - before;
         if (received < MIN_STAKE) revert StakeTooLow(received, MIN_STAKE);
         _list.push(msg.sender);
-        validators[msg.sender] = Validator({stake: uint128(received), unbondsAt: 0, slot: uint64(_list.length)});
+        validators[msg.sender] = Validator({stake: uint96(received), unbondsAt: 0, slot: uint8(_list.length), reward: 0});
         totalStake += received;
         emit Joined(msg.sender, received);
     }
@@ -109,8 +146,8 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         emit Leaving(msg.sender, at);
     }
 
-    /// @notice Ends `validator`'s unbonding: its power goes and its stake is paid back to it.
-    /// Anyone may call once the delay is over.
+    /// @notice Ends `validator`'s unbonding: its power goes and its stake, with its unclaimed
+    /// rewards, is paid back to it. Anyone may call once the delay is over.
     /// @dev Reverts with NotValidator, NotLeaving or StillBonded.
     function unbond(address validator) external nonReentrant {
         Validator memory v = validators[validator];
@@ -119,7 +156,8 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         if (block.timestamp < v.unbondsAt) revert StillBonded(validator, v.unbondsAt);
         _remove(validator, v);
         emit Unbonded(validator, v.stake);
-        TOKEN.safeTransfer(validator, v.stake);
+        if (v.reward != 0) emit RewardsClaimed(validator, v.reward);
+        TOKEN.safeTransfer(validator, uint256(v.stake) + v.reward);
     }
 
     /// @notice Slashes the validator that signed both `a` and `b`: two checkpoints for the
@@ -137,29 +175,72 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         if (v.stake == 0) revert NotValidator(signer);
         _remove(signer, v);
         slashedStake += v.stake;
+        rewardPool += v.reward;
         emit Slashed(signer, v.stake, msg.sender);
     }
 
-    // ---------------------------------------------------------------- signatures
+    // ---------------------------------------------------------------- rewards
 
-    /// @notice Checks that `signatures` over `digest`, in ascending order of signer, come
-    /// from validators holding at least two thirds of the total stake; returns the stake
-    /// that signed.
-    /// @dev Reverts with NotValidator, DuplicateSigner, SignersNotSorted or NotEnoughStake.
-    function quorum(bytes32 digest, bytes[] calldata signatures) public view returns (uint256 signed) {
+    /// @notice Adds `amount` of the stablecoin (approved first) to the reward pool.
+    /// @dev The amount counted is what this contract received.
+    function fundRewards(uint256 amount) external nonReentrant {
+        uint256 before = TOKEN.balanceOf(address(this));
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = TOKEN.balanceOf(address(this)) - before;
+        rewardPool += received;
+        emit RewardsFunded(msg.sender, received);
+    }
+
+    /// @notice Pays the caller its unclaimed rewards.
+    /// @dev Reverts with NothingToClaim.
+    function claimRewards() external nonReentrant {
+        Validator storage v = validators[msg.sender];
+        uint256 amount = v.reward;
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        v.reward = 0;
+        emit RewardsClaimed(msg.sender, amount);
+        TOKEN.safeTransfer(msg.sender, amount);
+    }
+
+    /// @notice Checks that `signatures` over `digest`, in ascending order of signer, come from
+    /// validators holding at least two thirds of the total stake, and returns the stake that
+    /// signed; for the CheckpointManager accepting that checkpoint, so it also pays the
+    /// signers: each gets pool / REWARD_DIVISOR × its stake / the total stake.
+    /// @dev CheckpointManager only. Reverts with NotCheckpoints, NotValidator,
+    /// DuplicateSigner, SignersNotSorted or NotEnoughStake. A reward that
+    /// would not fit a validator's balance is left in the pool, never a reason to refuse.
+    function checkpointQuorum(bytes32 digest, bytes[] calldata signatures) external returns (uint256 signed) {
+        if (msg.sender != checkpoints) revert NotCheckpoints(msg.sender);
+        uint256 total = totalStake;
+        uint256 payout = rewardPool / REWARD_DIVISOR;
+        uint256 paid;
         address prev;
         for (uint256 i; i < signatures.length; ++i) {
             address signer = ECDSA.recoverCalldata(digest, signatures[i]);
             if (signer == prev) revert DuplicateSigner(signer);
             if (signer < prev) revert SignersNotSorted(prev, signer);
-            uint256 power = validators[signer].stake;
+            Validator storage v = validators[signer];
+            uint256 power = v.stake;
             if (power == 0) revert NotValidator(signer);
             signed += power;
             prev = signer;
+            if (payout != 0) {
+                uint256 share = payout * power / total;
+                uint256 next = v.reward + share;
+                if (next <= type(uint88).max) {
+                    v.reward = uint88(next);
+                    paid += share;
+                }
+            }
         }
-        uint256 total = totalStake;
         if (total == 0 || signed * 3 < total * 2) revert NotEnoughStake(signed, total);
+        if (paid != 0) {
+            rewardPool -= paid;
+            emit CheckpointRewarded(digest, paid);
+        }
     }
+
+    // ---------------------------------------------------------------- signatures
 
     /// @notice The EIP-712 digest of checkpoint `cp`: what each validator signs.
     function checkpointDigest(Checkpoint calldata cp) public view returns (bytes32) {
@@ -184,7 +265,7 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         uint256 i = v.slot - 1;
         address last = _list[_list.length - 1];
         _list[i] = last;
-        validators[last].slot = uint64(i + 1);
+        validators[last].slot = uint8(i + 1);
         _list.pop();
         delete validators[validator];
         totalStake -= v.stake;

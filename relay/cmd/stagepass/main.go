@@ -40,6 +40,7 @@ Usage:
   stagepass anchor [flags]  anchor each new checkpoint in a proof-of-work chain (btcd)
   stagepass checkpoint verify N [flags]  show checkpoint N, its stake signatures and its anchor
   stagepass validator [flags]  run one sidechain validator (checkpoints, deposits)
+  stagepass rewards [flags]  a validator's stake and checkpoint rewards; --claim claims them
 
 Run 'stagepass COMMAND --help' for a command's flags.
 `
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runCheckpoint(ctx, args[1:], stdout, stderr)
 	case "validator":
 		return runValidator(ctx, args[1:], stderr)
+	case "rewards":
+		return runRewards(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
