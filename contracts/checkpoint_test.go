@@ -328,7 +328,9 @@ func TestCheckpointRewardsPaySigners(t *testing.T) {
 	forked := cp
 	forked.BlockRoot[0] ^= 1
 	dom := e.b.StakeDomain()
-	sign := func(c mainchain.Checkpoint) []byte { return devchain.SignDigest(devchain.CheckpointDigest(dom, c), v[2])[0] }
+	sign := func(c mainchain.Checkpoint) []byte {
+		return devchain.SignDigest(devchain.CheckpointDigest(dom, c), v[2])[0]
+	}
 	pool, owed := e.rewardPool(), e.rewardOf(v[2].Address)
 	e.okMain(e.main.Accounts[0], e.b.Stake, devchain.Stake.PackSlash(cp, sign(cp), forked, sign(forked)))
 	if got := e.rewardPool(); got.Cmp(new(big.Int).Add(pool, owed)) != 0 || owed.Sign() == 0 {
