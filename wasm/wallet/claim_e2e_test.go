@@ -86,41 +86,7 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 	}
 	now := chainNow()
 	starts := max(now, time.Now().Unix()) + 25
-	cfg := map[string]any{
-		"name": "Claim night", "venue": "Dock 7", "startsAt": starts, "doorsOpenAt": now, "resaleClosesAt": starts,
-		"currency": ci["currency"], "maxPerBuyer": 4, "maxResaleMarkupBps": 1000, "sellerMarkupShareBps": 2500,
-		"tiers":     []map[string]any{{"name": "Standing", "faceValue": "1000000", "supply": 10}},
-		"splits":    []map[string]any{{"account": issuer, "bps": 10000, "role": 0}},
-		"discounts": []map[string]any{}, "categoryQuotaBps": []int{10000, 10000, 10000, 10000, 10000},
-		"gates": []string{gate},
-	}
-	b, _ := json.Marshal(map[string]any{"account": issuer, "config": cfg})
-	before := len(issuerEvents(t, s, issuer))
-	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareCreateEvent", string(b))["id"].(string)+`"}`))
-	var event string
-	waitLong(t, "the event", func() bool {
-		if evs := issuerEvents(t, s, issuer); len(evs) > before {
-			event = evs[len(evs)-1]["address"].(string)
-		}
-		return event != ""
-	})
-	call(t, s, "tickets", `{"account":"`+acct0+`"}`)
-	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareBuy", `{"account":"`+acct0+`","event":"`+event+`","tier":0,"quantity":1}`)["id"].(string)+`"}`))
-	var id string
-	waitLong(t, "the ticket in the list", func() bool {
-		for _, x := range call(t, s, "tickets", `{"account":"`+acct0+`"}`)["tickets"].([]any) {
-			if m := x.(map[string]any); strings.EqualFold(m["event"].(string), event) {
-				id = m["tokenId"].(string)
-			}
-		}
-		return id != ""
-	})
-	call(t, s, "scannerOpen", `{"account":"`+gate+`","event":"`+event+`"}`)
-	pass := call(t, s, "makePass", fmt.Sprintf(`{"account":%q,"chainId":1337,"event":%q,"tokenId":%q}`, acct0, event, id))
-	if v := call(t, s, "scan", `{"payload":"`+pass["payload"].(string)+`"}`); v["ok"] != true {
-		t.Fatalf("scan: %v", v)
-	}
-	waitLong(t, "the ticket checked in", func() bool { return ticketStates(t, s, acct0)[id] == "checkedIn" })
+	event, id := checkedInTicket(t, s, ci, "Claim night", issuer, gate, now, starts)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -107,41 +107,7 @@ func TestGatewayAgainstRealRelay(t *testing.T) {
 	// An event that is over soon; account 0 buys a ticket and is checked in.
 	now := time.Now().Unix()
 	starts := now + 40
-	cfg := map[string]any{
-		"name": "Souvenir night", "venue": "Dock 7", "startsAt": starts, "doorsOpenAt": now, "resaleClosesAt": starts,
-		"currency": ci["currency"], "maxPerBuyer": 4, "maxResaleMarkupBps": 1000, "sellerMarkupShareBps": 2500,
-		"tiers":     []map[string]any{{"name": "Standing", "faceValue": "1000000", "supply": 10}},
-		"splits":    []map[string]any{{"account": issuer, "bps": 10000, "role": 0}},
-		"discounts": []map[string]any{}, "categoryQuotaBps": []int{10000, 10000, 10000, 10000, 10000},
-		"gates": []string{gate},
-	}
-	b, _ := json.Marshal(map[string]any{"account": issuer, "config": cfg})
-	before := len(issuerEvents(t, s, issuer))
-	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareCreateEvent", string(b))["id"].(string)+`"}`))
-	var event string
-	waitLong(t, "the event", func() bool {
-		if evs := issuerEvents(t, s, issuer); len(evs) > before {
-			event = evs[len(evs)-1]["address"].(string)
-		}
-		return event != ""
-	})
-	call(t, s, "tickets", `{"account":"`+acct0+`"}`)
-	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareBuy", `{"account":"`+acct0+`","event":"`+event+`","tier":0,"quantity":1}`)["id"].(string)+`"}`))
-	var id string
-	waitLong(t, "the ticket in the list", func() bool {
-		for _, x := range call(t, s, "tickets", `{"account":"`+acct0+`"}`)["tickets"].([]any) {
-			if m := x.(map[string]any); strings.EqualFold(m["event"].(string), event) {
-				id = m["tokenId"].(string)
-			}
-		}
-		return id != ""
-	})
-	call(t, s, "scannerOpen", `{"account":"`+gate+`","event":"`+event+`"}`)
-	pass := call(t, s, "makePass", fmt.Sprintf(`{"account":%q,"chainId":1337,"event":%q,"tokenId":%q}`, acct0, event, id))
-	if v := call(t, s, "scan", `{"payload":"`+pass["payload"].(string)+`"}`); v["ok"] != true {
-		t.Fatalf("scan: %v", v)
-	}
-	waitLong(t, "the ticket checked in", func() bool { return ticketStates(t, s, acct0)[id] == "checkedIn" })
+	event, id := checkedInTicket(t, s, ci, "Souvenir night", issuer, gate, now, starts)
 
 	exit := `{"account":"` + acct0 + `","event":"` + event + `","tokenId":"` + id + `"}`
 	if time.Now().Unix() < starts+2 {
@@ -168,4 +134,45 @@ func waitVeryLong(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// checkedInTicket has issuer create event `name` (doors open at now, over at starts, gate
+// its door), account 0 buy one ticket of it and the gate check it in; it returns the event
+// and the ticket's id.
+func checkedInTicket(t *testing.T, s *Service, ci map[string]any, name, issuer, gate string, now, starts int64) (event, id string) {
+	t.Helper()
+	cfg := map[string]any{
+		"name": name, "venue": "Dock 7", "startsAt": starts, "doorsOpenAt": now, "resaleClosesAt": starts,
+		"currency": ci["currency"], "maxPerBuyer": 4, "maxResaleMarkupBps": 1000, "sellerMarkupShareBps": 2500,
+		"tiers":     []map[string]any{{"name": "Standing", "faceValue": "1000000", "supply": 10}},
+		"splits":    []map[string]any{{"account": issuer, "bps": 10000, "role": 0}},
+		"discounts": []map[string]any{}, "categoryQuotaBps": []int{10000, 10000, 10000, 10000, 10000},
+		"gates": []string{gate},
+	}
+	b, _ := json.Marshal(map[string]any{"account": issuer, "config": cfg})
+	before := len(issuerEvents(t, s, issuer))
+	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareCreateEvent", string(b))["id"].(string)+`"}`))
+	waitLong(t, "the event", func() bool {
+		if evs := issuerEvents(t, s, issuer); len(evs) > before {
+			event = evs[len(evs)-1]["address"].(string)
+		}
+		return event != ""
+	})
+	call(t, s, "tickets", `{"account":"`+acct0+`"}`)
+	mined(t, s, call(t, s, "approve", `{"id":"`+call(t, s, "prepareBuy", `{"account":"`+acct0+`","event":"`+event+`","tier":0,"quantity":1}`)["id"].(string)+`"}`))
+	waitLong(t, "the ticket in the list", func() bool {
+		for _, x := range call(t, s, "tickets", `{"account":"`+acct0+`"}`)["tickets"].([]any) {
+			if m := x.(map[string]any); strings.EqualFold(m["event"].(string), event) {
+				id = m["tokenId"].(string)
+			}
+		}
+		return id != ""
+	})
+	call(t, s, "scannerOpen", `{"account":"`+gate+`","event":"`+event+`"}`)
+	pass := call(t, s, "makePass", fmt.Sprintf(`{"account":%q,"chainId":1337,"event":%q,"tokenId":%q}`, acct0, event, id))
+	if v := call(t, s, "scan", `{"payload":"`+pass["payload"].(string)+`"}`); v["ok"] != true {
+		t.Fatalf("scan: %v", v)
+	}
+	waitLong(t, "the ticket checked in", func() bool { return ticketStates(t, s, acct0)[id] == "checkedIn" })
+	return event, id
 }
