@@ -68,9 +68,7 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 	ci := call(t, s, "chainInfo", `{}`)
 
 	// First an event that is over soon, with a ticket checked in at the door, for the
-	// souvenir claimed last. Early, so the whole test stays within the main chain's first
-	// ~64 blocks: past them the relay's withdrawal tracker (relay/exits store.putMain,
-	// pruning kept block hashes) stopped answering when this test was written. The
+	// souvenir claimed last, so that it is over by the time the withdrawal is claimed. The
 	// simulated chain's clock may run ahead of the wall clock: times are the later of the two.
 	side, err := ethclient.Dial("http://" + sideRPC)
 	if err != nil {
