@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
-	"github.com/stagepass/stagepass/relay/exits"
+	"github.com/stagepass/stagepass/relay/exits/bridge"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/validator"
@@ -123,13 +122,9 @@ func (r *Relay) mainPermitInfo(ctx context.Context, req *rpcserver.Request) (any
 		return nil, err
 	}
 	if r.vagg == nil {
-		return nil, noDeposits()
+		return nil, bridge.NoDeposits()
 	}
 	return r.mainPermit(ctx, owner)
-}
-
-func noDeposits() error {
-	return rpcserver.InvalidParams("this relay follows no main chain: it has no bridge to deposit through")
 }
 
 // depositWithPermit is sp_depositWithPermit [DepositPermit]: the permit is checked against
@@ -143,7 +138,7 @@ func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (
 		return nil, err
 	}
 	if r.vagg == nil {
-		return nil, noDeposits()
+		return nil, bridge.NoDeposits()
 	}
 	if !common.IsHexAddress(p.Owner) {
 		return nil, rpcserver.InvalidParams("owner must be a 0x address, got %q", p.Owner)
@@ -215,38 +210,26 @@ func (r *Relay) deposits(ctx context.Context, req *rpcserver.Request) (any, erro
 		return nil, err
 	}
 	if r.vagg == nil || r.exits == nil {
-		return nil, noDeposits()
+		return nil, bridge.NoDeposits()
 	}
 	ds, head, err := r.exits.Deposits(ctx, owner)
-	if errors.Is(err, exits.ErrNotReady) {
-		return nil, rpcserver.Errorf(rpcserver.CodeUnavailable, "%v", err)
-	} else if err != nil {
-		return nil, err
+	if err != nil {
+		return nil, bridge.RPCError(err)
 	}
 	child := r.vagg.Contracts().Child
 	m := r.depositConfirmations()
 	out := make([]protocol.Deposit, 0, len(ds))
 	for _, dep := range ds {
-		d := protocol.Deposit{
-			ID: dep.ID.String(), Amount: dep.Amount.String(), From: strings.ToLower(dep.From.Hex()),
-			TxHash: dep.Tx.Hex(), Block: dep.Block, Confirmations: head - dep.Block + 1, Required: m,
-			Stage: protocol.DepositPending,
-		}
-		if _, ok := r.minted.Load(d.ID); ok {
-			d.Stage = protocol.DepositCredited
-		} else {
-			res, err := r.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &child, Data: childGW.PackDepositMinted(dep.ID)}, nil)
-			if err != nil {
-				return nil, fmt.Errorf("sidechain: read deposit %s: %w", d.ID, err)
+		_, minted := r.minted.Load(dep.ID.String())
+		if !minted {
+			if minted, err = bridge.DepositMinted(ctx, r.cfg.Client, child, dep.ID); err != nil {
+				return nil, err
 			}
-			if minted, err := childGW.UnpackDepositMinted(res); err != nil {
-				return nil, fmt.Errorf("sidechain: read deposit %s: %w", d.ID, err)
-			} else if minted {
-				r.minted.Store(d.ID, true)
-				d.Stage = protocol.DepositCredited
+			if minted {
+				r.minted.Store(dep.ID.String(), true)
 			}
 		}
-		out = append(out, d)
+		out = append(out, bridge.DepositView(dep, head, m, minted))
 	}
 	return out, nil
 }
