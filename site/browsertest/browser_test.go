@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
 )
@@ -109,12 +109,10 @@ func setup(t testing.TB) {
 // startDev starts `stagepass dev` (500 ms blocks) on a free port and waits for /healthz;
 // extra flags follow the usual ones (a later flag wins).
 func startDev(logs *bytes.Buffer, extra ...string) (string, *exec.Cmd, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := devchain.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	data, err := os.MkdirTemp("", "stagepass-browsertest-data")
 	if err != nil {
 		return "", nil, err

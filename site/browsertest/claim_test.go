@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,12 +26,7 @@ import (
 // main chain". axe-core finds nothing serious at 360 px with the claim shown.
 func TestBrowserClaimOnMainChain(t *testing.T) {
 	setup(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mainRPC := l.Addr().String()
-	l.Close()
+	mainRPC := devchain.MustFreeAddr(t)
 	var logs bytes.Buffer
 	url, cmd, err := startDev(&logs, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--checkpoint-every", "4", "--confirmations", "2",
 		"--anchor=false", "--manual-exits")

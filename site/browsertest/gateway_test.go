@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,12 +29,7 @@ import (
 // souvenir on the main chain" on the ticket; the fan exits it and sees it kept there.
 func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	setup(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mainRPC := l.Addr().String()
-	l.Close()
+	mainRPC := devchain.MustFreeAddr(t)
 	var logs bytes.Buffer
 	url, cmd, err := startDev(&logs, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s",
 		"--checkpoint-every", "4", "--confirmations", "2", "--anchor=false")

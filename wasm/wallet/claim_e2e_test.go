@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,18 +31,7 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts stagepass dev with its main chain")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mainRPC := l.Addr().String()
-	l.Close()
-	l, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sideRPC := l.Addr().String()
-	l.Close()
+	mainRPC, sideRPC := devchain.MustFreeAddr(t), devchain.MustFreeAddr(t)
 	addr := startRealRelay(t, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s", "--checkpoint-every", "4",
 		"--confirmations", "2", "--anchor=false", "--manual-exits", "--chain-rpc", sideRPC, "--log-level", "info")
 	var health struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,12 +30,7 @@ func TestGatewayAgainstRealRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts stagepass dev with its main chain")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mainRPC := l.Addr().String()
-	l.Close()
+	mainRPC := devchain.MustFreeAddr(t)
 	// Blocks every second keep the chains' clocks near the wall clock (the simulated chain
 	// moves at least 1 s per block: at 500 ms blocks it runs twice as fast), which the
 	// wallet's "not over yet" check reads.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/wasm/actions"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/internal/fakerelay"
@@ -37,12 +37,7 @@ func startRealRelay(t *testing.T, flags ...string) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build stagepass: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := devchain.MustFreeAddr(t)
 	cmd := exec.Command(bin, append([]string{"dev", "--addr", addr, "--data", t.TempDir(), "--block-time", "500ms", "--log-level", "warn"}, flags...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/big"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +18,7 @@ import (
 // nothing to claim; bad flags are refused.
 func TestCheckpointRewardsCommand(t *testing.T) {
 	// The main chain's own JSON-RPC over HTTP: the command estimates gas and sends.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1338), HTTP: addr})
 	if err != nil {
 		t.Fatal(err)
