@@ -26,6 +26,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/relay/forward/rules"
+	"github.com/stagepass/stagepass/relay/internal/txfees"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -547,22 +548,18 @@ func (r *Relay) unsendable(ctx context.Context, rec *Record, dryRun bool) (strin
 	}
 }
 
-type fees struct{ tip, feeCap *big.Int }
+type fees = txfees.Fees
 
+// currentFees prices a fresh transaction as the native relay's wallets do
+// (relay/internal/txfees).
 func (r *Relay) currentFees(ctx context.Context) (fees, error) {
-	head, err := r.cfg.Chain.HeaderByNumber(ctx, nil)
+	p := txfees.Policy{BaseFeeMultiplier: r.cfg.BaseFeeMultiplier}
+	p.Defaults()
+	f, err := p.Current(ctx, r.cfg.Chain)
 	if err != nil {
-		return fees{}, fmt.Errorf("edge: read head for fees: %w", err)
+		return fees{}, fmt.Errorf("edge: %w", err)
 	}
-	tip, err := r.cfg.Chain.SuggestGasTipCap(ctx)
-	if err != nil {
-		return fees{}, fmt.Errorf("edge: suggest tip: %w", err)
-	}
-	feeCap := new(big.Int)
-	if head.BaseFee != nil {
-		feeCap.Mul(head.BaseFee, big.NewInt(r.cfg.BaseFeeMultiplier))
-	}
-	return fees{tip: tip, feeCap: feeCap.Add(feeCap, tip)}, nil
+	return f, nil
 }
 
 // sign reserves the request's hot-wallet nonce, signs its transaction and stores it; if
@@ -580,7 +577,7 @@ func (r *Relay) sign(ctx context.Context, rec *Record, fe fees) (*Record, error)
 	}
 	data := rec.execution().Calldata()
 	tx, err := types.SignNewTx(r.cfg.Key, r.signer, &types.DynamicFeeTx{
-		ChainID: r.cfg.ChainID, Nonce: *rec.TxNonce, GasTipCap: fe.tip, GasFeeCap: fe.feeCap,
+		ChainID: r.cfg.ChainID, Nonce: *rec.TxNonce, GasTipCap: fe.Tip, GasFeeCap: fe.FeeCap,
 		Gas: rules.ExecuteGas(rec.Gas, len(data)), To: &r.cfg.Forwarder, Data: data,
 	})
 	if err != nil {
