@@ -166,6 +166,7 @@ func TestCheckpointEquivocationSlashes(t *testing.T) {
 	// v[1] signs two roots for one range, and has started leaving: still slashable.
 	e.okMain(v[1], e.b.Stake, devchain.Stake.PackLeave())
 	reporter := e.main.Accounts[0]
+	paidBefore := e.main.USDBalance(reporter.Address)
 	r := e.okMain(reporter, e.b.Stake, devchain.Stake.PackSlash(cp, sign(cp, v[1]), forked, sign(forked, v[1])))
 	var slashed *mainchain.StakeManagerSlashed
 	for _, l := range r.Logs {
@@ -173,8 +174,13 @@ func TestCheckpointEquivocationSlashes(t *testing.T) {
 			slashed = x
 		}
 	}
-	if slashed == nil || slashed.Validator != v[1].Address || slashed.Stake.Cmp(devchain.USDC(1000)) != 0 || slashed.Reporter != reporter.Address {
+	if slashed == nil || slashed.Validator != v[1].Address || slashed.Stake.Cmp(devchain.USDC(1000)) != 0 || slashed.Reporter != reporter.Address ||
+		slashed.Reward.Cmp(devchain.USDC(100)) != 0 {
 		t.Fatalf("Slashed %+v", slashed)
+	}
+	// The reporter is paid 10% of the stake; the rest stays locked.
+	if got := new(big.Int).Sub(e.main.USDBalance(reporter.Address), paidBefore); got.Cmp(devchain.USDC(100)) != 0 {
+		t.Fatalf("the reporter was paid %v, want 100 TestUSD", got)
 	}
 	if got := e.totalStake(); got.Cmp(devchain.USDC(3000)) != 0 {
 		t.Fatalf("total stake after slashing %v", got)
@@ -183,7 +189,7 @@ func TestCheckpointEquivocationSlashes(t *testing.T) {
 		t.Fatalf("slashed validator keeps stake %v", s)
 	}
 	gone, _ := devchain.Stake.UnpackSlashedStake(e.callMain(e.b.Stake, devchain.Stake.PackSlashedStake()))
-	if gone.Cmp(devchain.USDC(1000)) != 0 || e.main.USDBalance(e.b.Stake).Cmp(devchain.USDC(4000)) != 0 {
+	if gone.Cmp(devchain.USDC(900)) != 0 || e.main.USDBalance(e.b.Stake).Cmp(devchain.USDC(3900)) != 0 {
 		t.Fatalf("slashed stake %v, held %v", gone, e.main.USDBalance(e.b.Stake))
 	}
 	// Its signatures count for nothing now, it cannot unbond, and the evidence is spent.
@@ -337,7 +343,11 @@ func TestCheckpointRewardsPaySigners(t *testing.T) {
 		t.Fatalf("pool after slashing %v, want %v + %v", got, pool, owed)
 	}
 	// What the contract holds is exactly the stakes, the slashed stake, the pool and what is owed.
-	held := new(big.Int).Add(e.totalStake(), devchain.USDC(1000)) // v2's slashed stake
+	gone, _ := devchain.Stake.UnpackSlashedStake(e.callMain(e.b.Stake, devchain.Stake.PackSlashedStake()))
+	if gone.Cmp(devchain.USDC(900)) != 0 {
+		t.Fatalf("slashed stake locked %v, want 900 of v2's 1,000 (100 paid the reporter)", gone)
+	}
+	held := new(big.Int).Add(e.totalStake(), gone)
 	held.Add(held, e.rewardPool()).Add(held, e.rewardOf(v[0].Address)).Add(held, e.rewardOf(v[1].Address))
 	if got := e.main.USDBalance(e.b.Stake); got.Cmp(held) != 0 {
 		t.Fatalf("StakeManager holds %v, accounts for %v", got, held)

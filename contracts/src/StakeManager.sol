@@ -14,7 +14,8 @@ import {Checkpoint} from "./SidechainTypes.sol";
 /// steps: `leave` starts the unbonding delay, during which it keeps its power and can still
 /// be slashed; after the delay anyone may `unbond` it, which removes its power and pays its
 /// stake back. Evidence that a validator signed two different checkpoints for the same block
-/// range slashes its whole stake, which stays locked here for good.
+/// range slashes its whole stake: SLASH_REPORTER_BPS of it pays whoever submitted the
+/// evidence, and the rest stays locked here for good.
 ///
 /// Checkpoints are signed under this contract's EIP-712 domain ("Stagepass Validators", "1",
 /// main chain id, this address); `checkpointQuorum` checks that signatures cover at least
@@ -52,7 +53,8 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     event Joined(address indexed validator, uint256 stake);
     event Leaving(address indexed validator, uint64 unbondsAt);
     event Unbonded(address indexed validator, uint256 stake);
-    event Slashed(address indexed validator, uint256 stake, address indexed reporter);
+    /// `stake` was taken; `reward` of it paid `reporter`, the rest locked.
+    event Slashed(address indexed validator, uint256 stake, address indexed reporter, uint256 reward);
     event CheckpointsSet(address checkpoints);
     event RewardsFunded(address indexed from, uint256 amount);
     /// `paid` went from the pool to the signers of the checkpoint with EIP-712 digest `digest`.
@@ -73,6 +75,9 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     }
 
     uint256 public constant MAX_VALIDATORS = 100;
+    /// @notice The share of a slashed stake, in basis points, paid to the reporter of the
+    /// evidence (so that watching for equivocation pays for its gas).
+    uint256 public constant SLASH_REPORTER_BPS = 1000;
     /// @notice Each accepted checkpoint pays its signers at most 1/REWARD_DIVISOR of the pool.
     uint256 public constant REWARD_DIVISOR = 1000;
 
@@ -161,10 +166,14 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Slashes the validator that signed both `a` and `b`: two checkpoints for the
-    /// same block range with different roots. Its whole stake is taken and it leaves the set.
+    /// same block range with different roots. Its whole stake is taken and it leaves the set;
+    /// SLASH_REPORTER_BPS of the stake pays the caller, the rest stays locked here.
     /// @dev Anyone may submit. Reverts with NotEquivocation (different ranges or the same
     /// roots, or two different signers) or NotValidator (already gone or slashed).
-    function slash(Checkpoint calldata a, bytes calldata sigA, Checkpoint calldata b, bytes calldata sigB) external {
+    function slash(Checkpoint calldata a, bytes calldata sigA, Checkpoint calldata b, bytes calldata sigB)
+        external
+        nonReentrant
+    {
         if (
             a.startBlock != b.startBlock || a.endBlock != b.endBlock
                 || (a.blockRoot == b.blockRoot && a.withdrawalRoot == b.withdrawalRoot)
@@ -173,10 +182,12 @@ contract StakeManager is EIP712, ReentrancyGuardTransient {
         if (ECDSA.recoverCalldata(checkpointDigest(b), sigB) != signer) revert NotEquivocation();
         Validator memory v = validators[signer];
         if (v.stake == 0) revert NotValidator(signer);
+        uint256 reward = uint256(v.stake) * SLASH_REPORTER_BPS / 10_000;
         _remove(signer, v);
-        slashedStake += v.stake;
+        slashedStake += v.stake - reward;
         rewardPool += v.reward;
-        emit Slashed(signer, v.stake, msg.sender);
+        emit Slashed(signer, v.stake, msg.sender, reward);
+        TOKEN.safeTransfer(msg.sender, reward);
     }
 
     // ---------------------------------------------------------------- rewards

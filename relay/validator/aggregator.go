@@ -586,13 +586,13 @@ func (a *Aggregator) slash(ctx context.Context, who common.Address) error {
 			return err
 		}
 		if rcpt.Status == types.ReceiptStatusSuccessful {
-			stake := new(big.Int)
+			stake, reward := new(big.Int), new(big.Int)
 			for _, l := range rcpt.Logs {
 				if ev, err := stakeABI.UnpackSlashedEvent(l); err == nil {
-					stake = ev.Stake
+					stake, reward = ev.Stake, ev.Reward
 				}
 			}
-			a.cfg.Logger.Warn("validator slashed for signing two roots for one range", "validator", who, "stake", stake, "tx", tx)
+			a.cfg.Logger.Warn("validator slashed for signing two roots for one range", "validator", who, "stake", stake, "reporterReward", reward, "tx", tx)
 			a.closeOffence(who, true)
 			return nil
 		}

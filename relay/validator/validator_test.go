@@ -655,8 +655,8 @@ func TestCheckpointEquivocationSlashed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := devchain.Stake.UnpackSlashedStake(out); err != nil || s.Cmp(devchain.USDC(1000)) != 0 {
-		t.Fatalf("slashed stake %v %v", s, err)
+	if s, err := devchain.Stake.UnpackSlashedStake(out); err != nil || s.Cmp(devchain.USDC(900)) != 0 {
+		t.Fatalf("slashed stake locked %v %v, want 900 (100 of 1,000 paid the relay as reporter)", s, err)
 	}
 	logs, err := e.main.Client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{e.b.Stake}})
 	if err != nil {
@@ -666,8 +666,8 @@ func TestCheckpointEquivocationSlashed(t *testing.T) {
 	for _, l := range logs {
 		if ev, err := devchain.Stake.UnpackSlashedEvent(&l); err == nil {
 			slashes++
-			if ev.Validator != cheat.Address || ev.Reporter != e.agg.main.Address() {
-				t.Fatalf("slashed %s by %s", ev.Validator.Hex(), ev.Reporter.Hex())
+			if ev.Validator != cheat.Address || ev.Reporter != e.agg.main.Address() || ev.Reward.Cmp(devchain.USDC(100)) != 0 {
+				t.Fatalf("slashed %s by %s, reward %v", ev.Validator.Hex(), ev.Reporter.Hex(), ev.Reward)
 			}
 		}
 	}
