@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -11,11 +12,13 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/relay/exits/bridge"
+	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/permit"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/validator"
@@ -57,6 +60,84 @@ func (s *sentPermits) release(owner common.Address) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, owner)
+}
+
+// sentDeposit is a deposit the relay sent for a permit, followed until it is mined.
+type sentDeposit struct {
+	owner    common.Address
+	data     []byte // RootGateway.depositWithPermit's calldata
+	deadline time.Time
+	tx       common.Hash
+}
+
+// depositFollower holds the deposits sent and not yet mined, by owner.
+type depositFollower struct {
+	mu   sync.Mutex
+	sent map[common.Address]*sentDeposit
+}
+
+func (f *depositFollower) add(d *sentDeposit) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sent == nil {
+		f.sent = map[common.Address]*sentDeposit{}
+	}
+	f.sent[d.owner] = d
+}
+
+func (f *depositFollower) list() []*sentDeposit {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*sentDeposit, 0, len(f.sent))
+	for _, d := range f.sent {
+		out = append(out, d)
+	}
+	return out
+}
+
+func (f *depositFollower) done(d *sentDeposit) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sent[d.owner] == d {
+		delete(f.sent, d.owner)
+	}
+}
+
+// followDeposits follows each deposit sent until it is mined: the wallet re-prices one
+// stuck under a risen base fee (oracle.Wallet.Receipt), and one the main chain's node
+// dropped is sent again with the same permit while its deadline allows, so a fan's signed
+// deposit is not lost with a node's pool. One that can no longer go (the permit expired, or
+// used by someone else: the gas estimate reverts) is logged, and the fan signs again.
+func (r *Relay) followDeposits(ctx context.Context) error {
+	w := r.vagg.MainWallet()
+	var errs []error
+	for _, d := range r.depositsSent.list() {
+		rcpt, err := w.Receipt(ctx, d.tx)
+		switch {
+		case rcpt != nil:
+			r.depositsSent.done(d)
+			if rcpt.Status != types.ReceiptStatusSuccessful {
+				r.cfg.Logger.Warn("deposit by permit reverted on the main chain", "owner", d.owner, "tx", d.tx)
+			}
+		case errors.Is(err, oracle.ErrDropped):
+			if !time.Now().Before(d.deadline) {
+				r.depositsSent.done(d)
+				r.cfg.Logger.Warn("deposit by permit dropped by the main chain after its permit expired; the fan signs again", "owner", d.owner, "tx", d.tx)
+				continue
+			}
+			tx, err := w.Send(ctx, r.vagg.Contracts().Root, d.data, 0)
+			if err != nil {
+				r.depositsSent.done(d)
+				r.cfg.Logger.Warn("deposit by permit dropped by the main chain and cannot be sent again; the fan signs again", "owner", d.owner, "tx", d.tx, "err", err)
+				continue
+			}
+			r.cfg.Logger.Info("deposit by permit dropped by the main chain; sent again", "owner", d.owner, "was", d.tx, "tx", tx.Hash())
+			d.tx = tx.Hash()
+		case err != nil:
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // depositConfirmations is M as this relay reports it.
@@ -197,6 +278,7 @@ func (r *Relay) depositWithPermit(ctx context.Context, req *rpcserver.Request) (
 		return nil, fmt.Errorf("main chain: send the deposit: %w", err)
 	}
 	r.cfg.Logger.Info("deposit by permit sent", "owner", owner, "amount", amount, "tx", tx.Hash())
+	r.depositsSent.add(&sentDeposit{owner: owner, data: data, deadline: time.Unix(int64(p.Deadline), 0), tx: tx.Hash()})
 	return protocol.DepositSent{TxHash: tx.Hash().Hex()}, nil
 }
 
@@ -212,6 +294,12 @@ func (r *Relay) deposits(ctx context.Context, req *rpcserver.Request) (any, erro
 	if r.vagg == nil || r.exits == nil {
 		return nil, bridge.NoDeposits()
 	}
+	return r.depositViews(ctx, owner)
+}
+
+// depositViews are owner's deposits as sp_deposits answers them (also the "bridge"
+// topic's first push).
+func (r *Relay) depositViews(ctx context.Context, owner common.Address) ([]protocol.Deposit, error) {
 	ds, head, err := r.exits.Deposits(ctx, owner)
 	if err != nil {
 		return nil, bridge.RPCError(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/stagepass/stagepass/relay/exits"
 	"github.com/stagepass/stagepass/relay/forward"
 	"github.com/stagepass/stagepass/relay/index"
+	"github.com/stagepass/stagepass/relay/internal/loop"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/payments"
 	"github.com/stagepass/stagepass/relay/payout"
@@ -111,8 +112,10 @@ type Relay struct {
 	// bridged is ChildGateway's ChildToken and exitDelay its EXIT_DELAY, with ValidatorConfig.
 	bridged   common.Address
 	exitDelay uint64
-	// permitsSent: deposit permits sent on the main chain (deposits.go).
-	permitsSent sentPermits
+	// permitsSent: deposit permits sent on the main chain, and depositsSent their
+	// transactions until mined (deposits.go).
+	permitsSent  sentPermits
+	depositsSent depositFollower
 	// minted: the deposits ChildGateway was seen to mint (deposit id → true; deposits.go).
 	minted sync.Map
 
@@ -247,6 +250,12 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 			if err := r.vagg.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("validator aggregator: %w", err))
 			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = loop.Run(runCtx, loop.Task{Every: 2 * time.Second, Backoff: 30 * time.Second, Logger: r.cfg.Logger,
+				Steps: []loop.Step{{Run: r.followDeposits, Failed: "following the deposits sent failed; retrying"}}})
 		}()
 	}
 	if r.exits != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/stagepass/stagepass/relay/internal/txfees"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/relay/rpcserver"
 	"github.com/stagepass/stagepass/relay/validator"
@@ -44,6 +45,9 @@ type ValidatorConfig struct {
 	// main-chain gas per deposit whatever its amount. Nil: DefaultMinGaslessDeposit; zero:
 	// no minimum. Smaller deposits remain open to RootGateway.deposit with the owner's gas.
 	MinGaslessDeposit *big.Rat
+	// Fees prices the submitter's transactions on both chains (zero: the defaults, a stuck
+	// transaction re-priced after 30 s).
+	Fees txfees.Policy
 	// MainStartBlock is RootGateway's deployment block on the main chain (or an earlier
 	// one): the relay reads the bridge's main-chain logs (Exited, Deposited) from there, in
 	// queries of at most 1,000 blocks; 0 reads from the genesis block, which a node that
@@ -64,7 +68,7 @@ func (r *Relay) startValidators(ctx context.Context) error {
 	v := r.cfg.Validators
 	agg, err := validator.NewAggregator(ctx, validator.AggregatorConfig{
 		Main: v.Main, Side: r.cfg.Client, MainChainID: v.MainChainID, SideChainID: r.cfg.ChainID,
-		Root: v.Root, Child: v.Child, Key: v.Submitter, Logger: r.cfg.Logger,
+		Root: v.Root, Child: v.Child, Key: v.Submitter, Fees: v.Fees, Logger: r.cfg.Logger,
 		Path: filepath.Join(r.cfg.DataDir, "validators.db"),
 	})
 	if err != nil {

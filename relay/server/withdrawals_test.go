@@ -30,15 +30,23 @@ import (
 // paid by the relay unless manual) and returns it with an idempotent stop.
 func bridgeRelay(t *testing.T, chain *devnet.Devnet, manual bool, dataDir string, logger *slog.Logger) (*env, func()) {
 	t.Helper()
+	return bridgeRelayWith(t, chain, dataDir, logger, func(v *server.ValidatorConfig) { v.ManualExits = manual })
+}
+
+// bridgeRelayWith is bridgeRelay with the validator configuration changed by edit.
+func bridgeRelayWith(t *testing.T, chain *devnet.Devnet, dataDir string, logger *slog.Logger, edit func(*server.ValidatorConfig)) (*env, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	v := &server.ValidatorConfig{Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root,
+		Child: chain.Bridge.Child, Submitter: chain.Submitter, DepositConfirmations: 2, MainReorgMargin: 2}
+	edit(v)
 	relay, err := server.Start(context.Background(), server.Config{
 		Listener: ln, DataDir: dataDir, Client: chain.Client, ChainID: chain.ChainID,
 		Forwarder: chain.Forwarder, Factory: chain.Factory, USD: chain.USD, Relayer: chain.Relayer, Logger: logger,
-		Validators: &server.ValidatorConfig{Main: chain.Main.Client, MainChainID: chain.Main.ChainID, Root: chain.Bridge.Root,
-			Child: chain.Bridge.Child, Submitter: chain.Submitter, ManualExits: manual, DepositConfirmations: 2, MainReorgMargin: 2},
+		Validators: v,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/bindings/sidechain"
 	"github.com/stagepass/stagepass/relay/internal/loop"
+	"github.com/stagepass/stagepass/relay/internal/txfees"
 	"github.com/stagepass/stagepass/relay/oracle"
 	"github.com/stagepass/stagepass/wasm/ethcrypto"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -51,6 +52,9 @@ type AggregatorConfig struct {
 	// Key is the hot wallet that submits checkpoints on the main chain and deposit batches
 	// on the sidechain; it should be used by nothing else on either chain.
 	Key *ecdsa.PrivateKey
+	// Fees prices that wallet's transactions on both chains (zero: txfees' defaults, a
+	// stuck transaction re-priced after 30 s).
+	Fees txfees.Policy
 	// Poll is how often ready reports are sent and receipts followed (default 200 ms).
 	Poll time.Duration
 	// OnCheckpoint, if set, is called with each checkpoint the aggregator got accepted.
@@ -134,8 +138,8 @@ func NewAggregator(ctx context.Context, cfg AggregatorConfig) (*Aggregator, erro
 	a := &Aggregator{
 		cfg: cfg, c: c, groups: map[[32]byte]*group{}, wake: make(chan struct{}, 1),
 		signedRanges: map[rangeOf]signedCheckpoint{}, offenders: map[common.Address]*offence{},
-		main: &oracle.Wallet{Client: cfg.Main, ChainID: cfg.MainChainID, Key: cfg.Key},
-		side: &oracle.Wallet{Client: cfg.Side, ChainID: cfg.SideChainID, Key: cfg.Key},
+		main: &oracle.Wallet{Client: cfg.Main, ChainID: cfg.MainChainID, Key: cfg.Key, Fees: cfg.Fees},
+		side: &oracle.Wallet{Client: cfg.Side, ChainID: cfg.SideChainID, Key: cfg.Key, Fees: cfg.Fees},
 	}
 	if cfg.Path != "" {
 		if a.store, err = openStore(cfg.Path); err != nil {
