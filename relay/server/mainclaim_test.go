@@ -11,7 +11,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/stagepass/stagepass/contracts/bindings/childtoken"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/contracts/merkle"
 	"github.com/stagepass/stagepass/wasm/protocol"
@@ -45,14 +44,7 @@ func TestMainClaimThroughTheRelay(t *testing.T) {
 	e, _ := bridgeRelay(t, chain, true, t.TempDir(), nil)
 	fan := devchain.NewAccount("main claim fan", 0)
 	recipient := chain.Main.Accounts[6] // holds main-chain coin for its own gas
-	chain.Main.MustTransact(chain.Main.Accounts[3], chain.Bridge.Root, devchain.RootGW.PackDeposit(fan.Address, devchain.USDC(10)), nil)
-	e.validators()
-	token := childtoken.NewChildToken()
-	waitFor(t, "the deposit credited on the sidechain", func() bool {
-		out, _ := chain.Call(chain.Bridge.ChildToken, token.PackBalanceOf(fan.Address))
-		b, err := token.UnpackBalanceOf(out)
-		return err == nil && b.Sign() > 0
-	})
+	e.credit(fan.Address, devchain.USDC(10), false)
 	e.forward(fan, chain.Bridge.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(4)))
 	e.withdrawalsUntil(recipient.Address, 0, protocol.WithdrawalCheckpointed)
 

@@ -76,6 +76,28 @@ func bridgeChain(t *testing.T, block time.Duration) *devnet.Devnet {
 	return chain
 }
 
+// credit deposits amount of TestUSD from the main chain for fan (development account 3
+// pays) and, with the validators running (stopped again when it returns if stop), waits
+// until the sidechain credits it.
+func (e *env) credit(fan common.Address, amount *big.Int, stop bool) {
+	e.t.Helper()
+	chain := e.chain
+	chain.Main.MustTransact(chain.Main.Accounts[3], chain.Bridge.Root, devchain.RootGW.PackDeposit(fan, amount), nil)
+	stopValidators := e.validators()
+	token := childtoken.NewChildToken()
+	waitFor(e.t, "the deposit credited on the sidechain", func() bool {
+		out, err := chain.Call(chain.Bridge.ChildToken, token.PackBalanceOf(fan))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		b, err := token.UnpackBalanceOf(out)
+		return err == nil && b.Cmp(amount) >= 0
+	})
+	if stop {
+		stopValidators()
+	}
+}
+
 // validators runs the bridge's validators, reporting to e's relay, until the returned stop.
 func (e *env) validators() (stop func()) {
 	e.t.Helper()
@@ -169,18 +191,7 @@ func TestGatewayWithdrawalsThroughTheRelay(t *testing.T) {
 
 	fan := devchain.NewAccount("gateway fan", 0)    // no coin on either chain
 	paidTo := devchain.NewAccount("gateway fan", 1) // the fan's main-chain address
-	chain.Main.MustTransact(chain.Main.Accounts[3], chain.Bridge.Root, devchain.RootGW.PackDeposit(fan.Address, devchain.USDC(50)), nil)
-	stopValidators := e.validators()
-	token := childtoken.NewChildToken()
-	waitFor(t, "the deposit credited on the sidechain", func() bool {
-		out, err := chain.Call(chain.Bridge.ChildToken, token.PackBalanceOf(fan.Address))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := token.UnpackBalanceOf(out)
-		return err == nil && b.Cmp(devchain.USDC(50)) == 0
-	})
-	stopValidators()
+	e.credit(fan.Address, devchain.USDC(50), true)
 
 	e.forward(fan, chain.Bridge.Child, devchain.ChildGW.PackWithdraw(paidTo.Address, devchain.USDC(20)))
 	w := e.withdrawalsUntil(paidTo.Address, 0, protocol.WithdrawalQueued)
@@ -303,14 +314,7 @@ func TestGatewayManualExits(t *testing.T) {
 	e, _ := bridgeRelay(t, chain, true, t.TempDir(), nil)
 	fan := devchain.NewAccount("gateway manual fan", 0)
 	recipient := chain.Main.Accounts[5] // holds main-chain coin for its own exit
-	chain.Main.MustTransact(chain.Main.Accounts[3], chain.Bridge.Root, devchain.RootGW.PackDeposit(fan.Address, devchain.USDC(10)), nil)
-	e.validators()
-	token := childtoken.NewChildToken()
-	waitFor(t, "the deposit credited on the sidechain", func() bool {
-		out, _ := chain.Call(chain.Bridge.ChildToken, token.PackBalanceOf(fan.Address))
-		b, err := token.UnpackBalanceOf(out)
-		return err == nil && b.Sign() > 0
-	})
+	e.credit(fan.Address, devchain.USDC(10), false)
 	e.forward(fan, chain.Bridge.Child, devchain.ChildGW.PackWithdraw(recipient.Address, devchain.USDC(4)))
 	w := e.withdrawalsUntil(recipient.Address, 0, protocol.WithdrawalCheckpointed)
 	var p protocol.WithdrawalProof
