@@ -111,6 +111,18 @@ type Config struct {
 	Path   string
 	Margin uint64
 	Logger *slog.Logger
+	// OnStep, if set, is told after each Step what it changed (outside the Tracker's lock:
+	// it may call the read methods; the next Step waits for it). The relay pushes it on
+	// the "bridge" topic.
+	OnStep func(Changes)
+}
+
+// Changes is what one Step read: the withdrawals whose stage changed (a new one is
+// queued), the deposits read for the first time, and the main-chain block it read up to.
+type Changes struct {
+	Withdrawals []protocol.Withdrawal
+	Deposits    []Deposit
+	MainBlock   uint64
 }
 
 // Tracker follows the withdrawals. Step and Run must not be called concurrently; the
@@ -213,6 +225,10 @@ func (t *Tracker) Run(ctx context.Context) error {
 // now due. A failed exit is logged and tried again after RetryAfter; it is not an error.
 func (t *Tracker) Step(ctx context.Context) error {
 	before := t.stages()
+	if t.cfg.OnStep != nil {
+		seen := t.depositIDs(nil)
+		defer t.report(before, seen)
+	}
 	err := t.read(ctx)
 	t.mu.Lock()
 	t.lastErr = err
@@ -231,6 +247,51 @@ func (t *Tracker) Step(ctx context.Context) error {
 	}
 	t.logChanges(before, first)
 	return nil
+}
+
+// report tells OnStep what changed since before and seen (also after a failed step: what
+// it read is served, so it is told).
+func (t *Tracker) report(before []string, seen map[string]bool) {
+	t.mu.Lock()
+	ch := Changes{}
+	if t.tailNext > 0 {
+		ch.MainBlock = t.tailNext - 1
+	}
+	for i, e := range t.ws {
+		if v := t.view(e); i >= len(before) || before[i] != v.Stage {
+			ch.Withdrawals = append(ch.Withdrawals, v)
+		}
+	}
+	t.depositIDs(func(d Deposit) {
+		if !seen[d.ID.String()] {
+			ch.Deposits = append(ch.Deposits, d)
+		}
+	})
+	t.mu.Unlock()
+	if len(ch.Withdrawals) > 0 || len(ch.Deposits) > 0 || ch.MainBlock > 0 {
+		t.cfg.OnStep(ch)
+	}
+}
+
+// depositIDs are the ids of the deposits read so far, each also given to each if set
+// (t.mu held if each is set).
+func (t *Tracker) depositIDs(each func(Deposit)) map[string]bool {
+	if each == nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
+	out := map[string]bool{}
+	for _, m := range []*mainState{&t.kept, &t.tail} {
+		for _, ds := range m.deposits {
+			for _, d := range ds {
+				out[d.ID.String()] = true
+				if each != nil {
+					each(d)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (t *Tracker) read(ctx context.Context) error {

@@ -151,6 +151,7 @@ func (r *Relay) registerAPI(s *rpcserver.Server) {
 	})
 	r.registerIssuerAPI(s)
 	r.registerMainClaim(s)
+	r.registerBridgeTopic(s)
 }
 
 // feed follows `key`, replaying what came after `from` when the client resumes.

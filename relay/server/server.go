@@ -118,6 +118,8 @@ type Relay struct {
 	depositsSent depositFollower
 	// minted: the deposits ChildGateway was seen to mint (deposit id → true; deposits.go).
 	minted sync.Map
+	// bridgeFeed pushes the "bridge" topic from the tracker's steps (bridgefeed.go).
+	bridgeFeed bridgeFeed
 
 	webhookEvents seenEvents // processor webhook ids acted on (webhooks.go)
 

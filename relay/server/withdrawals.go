@@ -32,6 +32,7 @@ func (r *Relay) startExits(ctx context.Context) error {
 		Main: main, Side: r.cfg.Client, Root: v.Root, Checkpoints: r.vagg.Contracts().Checkpoints, Child: v.Child,
 		SideStart: r.cfg.StartBlock, MainStart: v.MainStartBlock, Logger: r.cfg.Logger,
 		Path: filepath.Join(r.cfg.DataDir, "bridge.db"), Margin: v.MainReorgMargin,
+		OnStep: r.pushBridge, // bridgefeed.go
 	}
 	if !v.ManualExits {
 		cfg.Wallet = r.vagg.MainWallet()
