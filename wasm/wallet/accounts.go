@@ -71,7 +71,7 @@ func (s *Service) callAccounts(ctx context.Context, method string, params []byte
 		if err := s.Vault.RemoveAccount(ctx, p.Account, p.Password); err != nil {
 			return nil, err
 		}
-		// Nothing of it stays behind: requests awaiting approval, its ticket feed, its cached
+		// Nothing of it stays behind: requests awaiting approval, its ticket and bridge feeds, its cached
 		// ticket list (public data, but the fan asked the wallet to forget the account).
 		s.mu.Lock()
 		for id, e := range s.pending {
@@ -82,11 +82,15 @@ func (s *Service) callAccounts(ctx context.Context, method string, params []byte
 		s.mu.Unlock()
 		key := strings.ToLower(p.Account.Hex())
 		s.on.mu.Lock()
-		tr := s.on.trackers[key]
+		tr, bridge := s.on.trackers[key], s.on.bridges[key]
 		delete(s.on.trackers, key)
+		delete(s.on.bridges, key)
 		s.on.mu.Unlock()
 		if tr != nil {
 			tr.Stop()
+		}
+		if bridge != nil {
+			bridge()
 		}
 		s.cache().Save(ctx, tickets.CacheKey(key), nil)
 		return s.accountsView(ctx)
@@ -96,7 +100,7 @@ func (s *Service) callAccounts(ctx context.Context, method string, params []byte
 	return nil, ErrUnknownMethod
 }
 
-// followOnly keeps a ticket feed for each of accounts (starting those not yet followed)
+// followOnly keeps a ticket feed and a bridge feed (bridgefeed.go) for each of accounts (starting those not yet followed)
 // and stops every other, waiting for the relay to drop them, so a feed started after this
 // returns can never run beside an old one for the same account.
 func (s *Service) followOnly(ctx context.Context, accounts []ethcrypto.Address) (any, error) {
@@ -124,8 +128,10 @@ func (s *Service) followOnly(ctx context.Context, accounts []ethcrypto.Address) 
 	for _, tr := range stop {
 		tr.Stop()
 	}
+	s.stopBridges(keep)
 	for _, key := range following {
 		s.track(ctx, c, key)
+		s.followBridge(c, key)
 	}
 	return map[string]any{"following": following}, nil
 }

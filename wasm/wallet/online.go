@@ -49,6 +49,7 @@ type online struct {
 	scanSub  func()
 	payments map[string]*relayclient.Client // card payments followed (card.go), on which client
 	watchSub func()                         // the issuer console's event topic (issuer.go)
+	bridges  map[string]func()              // the "bridge" topic per shown account: its cancel (bridgefeed.go)
 }
 
 func (s *Service) cache() tickets.Store {
@@ -338,6 +339,7 @@ func (s *Service) notifyTickets(owner string) {
 }
 
 func (s *Service) disconnect() {
+	s.stopBridges(nil)
 	s.on.mu.Lock()
 	c, trs, sub := s.on.client, s.on.trackers, s.on.scanSub
 	s.on.client, s.on.trackers, s.on.scanSub = nil, map[string]*tickets.Tracker{}, nil
