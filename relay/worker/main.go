@@ -239,6 +239,20 @@ func build(ctx context.Context) (*edge.Relay, error) {
 			return nil, fmt.Errorf("worker: START_BLOCK %q is not a block number", v)
 		}
 	}
+	var maxFeeCap *big.Int // MAX_FEE_CAP: the most the hot wallet pays per gas, in wei (empty: no ceiling)
+	if v := strings.TrimSpace(cloudflare.Getenv("MAX_FEE_CAP")); v != "" {
+		if maxFeeCap, ok = new(big.Int).SetString(v, 10); !ok || maxFeeCap.Sign() <= 0 {
+			return nil, fmt.Errorf("worker: MAX_FEE_CAP %q is not a positive number of wei", v)
+		}
+	}
+	var stuckAfter time.Duration // STUCK_SECONDS: when an unmined transaction is re-priced
+	if v := strings.TrimSpace(cloudflare.Getenv("STUCK_SECONDS")); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("worker: STUCK_SECONDS %q is not a positive number of seconds", v)
+		}
+		stuckAfter = time.Duration(n) * time.Second
+	}
 	var db edge.DB
 	if v := cloudflare.GetBinding("INDEX"); v.Type() == js.TypeObject {
 		db = d1{v}
@@ -253,6 +267,7 @@ func build(ctx context.Context) (*edge.Relay, error) {
 		Forwarder: common.HexToAddress(vals[2]), Factory: common.HexToAddress(vals[3]), Gateway: gateway, Key: key,
 		Store:  &edge.HTTPStore{Client: &http.Client{Transport: outbox}, Base: "https://outbox"},
 		Fanout: pub, Activities: pub, DB: db, StartBlock: startBlock, Bridge: br,
+		MaxFeeCap: maxFeeCap, StuckAfter: stuckAfter,
 	})
 }
 

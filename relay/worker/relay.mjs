@@ -83,6 +83,16 @@ const json = (body, status = 200) =>
 
 const lower = (s) => String(s).toLowerCase();
 
+// attempts gives a record stored before replacements (one "attempt") its list of
+// transactions ("attempts", newest last; each with when it was stored).
+function attempts(record) {
+  if (record && !record.attempts) {
+    record.attempts = record.attempt ? [{ at: record.updatedAt, ...record.attempt }] : [];
+    delete record.attempt;
+  }
+  return record;
+}
+
 export class Outbox {
   constructor(state, env) {
     this.state = state;
@@ -128,7 +138,7 @@ export class Outbox {
   }
 
   async get(id) {
-    return (await this.storage.get("r:" + lower(id))) || null;
+    return attempts((await this.storage.get("r:" + lower(id))) || null);
   }
 
   async signer(from) {
@@ -149,7 +159,8 @@ export class Outbox {
     const records = [];
     for (let i = 0; i < ids.length; i += 128) {
       // get() takes at most 128 keys; the Map keeps the order asked for.
-      records.push(...(await this.storage.get(ids.slice(i, i + 128).map((id) => "r:" + id))).values());
+      const got = await this.storage.get(ids.slice(i, i + 128).map((id) => "r:" + id));
+      records.push(...[...got.values()].map(attempts));
     }
     return { records };
   }
@@ -193,9 +204,27 @@ export class Outbox {
   async op_attach({ id, attempt, at }) {
     const record = await this.get(id);
     if (!record) return { error: "unknown request " + id, kind: "unknown" };
-    if (record.attempt || record.state !== "accepted") return { record, changed: false };
-    record.attempt = attempt;
+    if (record.attempts.length > 0 || record.state !== "accepted") return { record, changed: false };
+    record.attempts = [attempt];
     record.state = "sent";
+    record.txHash = attempt.hash;
+    record.updatedAt = at;
+    await this.storage.put("r:" + lower(id), record);
+    return { record, changed: true };
+  }
+
+  // A stuck transaction's replacement (the same hot-wallet nonce, higher fees), appended
+  // only while the request is sent with that nonce and prev is still its newest attempt:
+  // of two passes re-pricing it, one wins. Stored before it is broadcast, so whichever
+  // attempt the chain mines is known.
+  async op_replace({ id, txNonce, prev, attempt, at }) {
+    const record = await this.get(id);
+    if (!record) return { error: "unknown request " + id, kind: "unknown" };
+    const last = record.attempts[record.attempts.length - 1];
+    if (record.state !== "sent" || record.txNonce !== txNonce || !last || lower(last.hash) !== lower(prev)) {
+      return { record, changed: false };
+    }
+    record.attempts.push(attempt);
     record.txHash = attempt.hash;
     record.updatedAt = at;
     await this.storage.put("r:" + lower(id), record);

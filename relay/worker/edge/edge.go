@@ -10,11 +10,13 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +42,7 @@ type Chain interface {
 	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	NonceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	SendTransaction(ctx context.Context, tx *types.Transaction) error
 	TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
@@ -67,18 +70,29 @@ type Record struct {
 	Reason     string         `json:"reason,omitempty"`
 	AcceptedAt int64          `json:"acceptedAt"`
 	UpdatedAt  int64          `json:"updatedAt"`
-	// TxNonce is the hot-wallet nonce reserved for the request; Attempt the transaction
-	// signed with it, stored before it is broadcast.
-	TxNonce *uint64  `json:"txNonce,omitempty"`
-	Attempt *Attempt `json:"attempt,omitempty"`
-	TxHash  string   `json:"txHash,omitempty"`
-	Block   uint64   `json:"block,omitempty"`
+	// TxNonce is the hot-wallet nonce reserved for the request; Attempts the transactions
+	// signed with it, newest last (a stuck one is replaced with higher fees), each stored
+	// before it is broadcast. TxHash is the newest attempt's while the request is sent, the
+	// mined one's once it is settled.
+	TxNonce  *uint64   `json:"txNonce,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	TxHash   string    `json:"txHash,omitempty"`
+	Block    uint64    `json:"block,omitempty"`
 }
 
-// Attempt is a signed transaction carrying a request.
+// Attempt is a signed transaction carrying a request, and when it was stored (unix ms).
 type Attempt struct {
 	Hash common.Hash   `json:"hash"`
 	Raw  hexutil.Bytes `json:"raw"`
+	At   int64         `json:"at"`
+}
+
+// last is the newest attempt, or nil before the first.
+func (r *Record) last() *Attempt {
+	if len(r.Attempts) == 0 {
+		return nil
+	}
+	return &r.Attempts[len(r.Attempts)-1]
 }
 
 // Final reports whether the record's state will not change again.
@@ -116,6 +130,10 @@ type Store interface {
 	// Attach stores the request's signed transaction and makes it sent, unless it has one
 	// already (then the stored one is returned and false).
 	Attach(ctx context.Context, id common.Hash, a Attempt, at int64) (*Record, bool, error)
+	// Replace appends a replacement transaction (the same hot-wallet nonce, higher fees)
+	// to a sent request whose newest attempt is still prev; otherwise (settled, or another
+	// pass replaced it first) it returns the stored record and false.
+	Replace(ctx context.Context, id common.Hash, txNonce uint64, prev common.Hash, a Attempt, at int64) (*Record, bool, error)
 	// Settle makes an unfinished request mined or failed.
 	Settle(ctx context.Context, id common.Hash, state, txHash string, block uint64, reason string, at int64) (*Record, bool, error)
 }
@@ -151,7 +169,12 @@ type Config struct {
 	MaxData        int
 	// BaseFeeMultiplier sets the fee cap to base fee × this + tip [2].
 	BaseFeeMultiplier int64
-	Now               func() time.Time
+	// MaxFeeCap is the most the hot wallet pays per gas (nil: no ceiling); StuckAfter how
+	// long a sent transaction may go unmined before it is replaced with higher fees
+	// [30 s], as forward.Fees (relay/internal/txfees).
+	MaxFeeCap  *big.Int
+	StuckAfter time.Duration
+	Now        func() time.Time
 }
 
 // Relay is the edge relay's request handling; build one per Workers request.
@@ -160,6 +183,7 @@ type Relay struct {
 	hot    common.Address
 	domain protocol.Domain
 	signer types.Signer
+	fees   txfees.Policy
 }
 
 // New checks cfg and fills in defaults.
@@ -192,8 +216,11 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	fp := txfees.Policy{BaseFeeMultiplier: cfg.BaseFeeMultiplier, MaxFeeCap: cfg.MaxFeeCap, StuckAfter: cfg.StuckAfter}
+	fp.Defaults()
 	return &Relay{
 		cfg:    cfg,
+		fees:   fp,
 		hot:    crypto.PubkeyToAddress(cfg.Key.PublicKey),
 		domain: protocol.ForwarderDomain(cfg.ChainID.Uint64(), ethcrypto.Address(cfg.Forwarder)),
 		signer: types.LatestSignerForChainID(cfg.ChainID),
@@ -312,7 +339,7 @@ func (r *Relay) Register(s *rpcserver.Server) {
 		if rec.State == Sent {
 			// A look at a sent request also settles it if its receipt is there: the worker
 			// has no sender of its own between passes.
-			if done, err := r.track(ctx, rec); err == nil && done {
+			if done, err := r.track(ctx, rec, nil); err == nil && done {
 				if now, err := r.cfg.Store.Get(ctx, id); err == nil {
 					rec = now
 				}
@@ -461,8 +488,10 @@ const rebroadcastAfter = 10 * time.Second
 
 // Step is one sender pass over the outbox, in acceptance order: a request without a
 // transaction gets a hot-wallet nonce and a signed transaction, stored before it is
-// broadcast; a sent one is settled from its receipt, or broadcast again (the same bytes)
-// while it has none and was sent more than rebroadcastAfter ago.
+// broadcast; a sent one is settled from the receipt of whichever of its transactions the
+// chain mined, or, while none is, broadcast again (the same bytes) once its newest was sent
+// more than rebroadcastAfter ago, and replaced with higher fees under the same nonce once
+// that was more than StuckAfter ago (replaceStuck, after the rest of the pass).
 func (r *Relay) Step(ctx context.Context) error {
 	q, err := r.cfg.Store.Queue(ctx)
 	if err != nil {
@@ -472,11 +501,13 @@ func (r *Relay) Step(ctx context.Context) error {
 		q = q[:MaxPerPass]
 	}
 	var fe *fees
+	var mined *uint64 // the hot wallet's nonce at the head: read once, if a request is sent
+	var stuck []*Record
 	ahead := map[common.Address]bool{} // signers with an earlier unfinished request
 	for _, rec := range q {
 		first := !ahead[rec.From]
 		ahead[rec.From] = true
-		if rec.Attempt == nil {
+		if len(rec.Attempts) == 0 {
 			// Before any gas is spent: a request that can no longer run fails here. Only a
 			// signer's first request is run again: a later one may depend on it.
 			if reason, err := r.unsendable(ctx, rec, first); err != nil {
@@ -497,28 +528,101 @@ func (r *Relay) Step(ctx context.Context) error {
 			if rec, err = r.sign(ctx, rec, *fe); err != nil {
 				return err
 			}
-		} else if done, err := r.track(ctx, rec); err != nil || done {
+		} else {
+			if mined == nil {
+				n, err := r.cfg.Chain.NonceAt(ctx, r.hot, nil)
+				if err != nil {
+					return fmt.Errorf("edge: read hot wallet nonce: %w", err)
+				}
+				mined = &n
+			}
+			if done, err := r.track(ctx, rec, mined); err != nil || done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			since := r.cfg.Now().Sub(time.UnixMilli(rec.last().At))
+			if since >= r.fees.StuckAfter {
+				stuck = append(stuck, rec)
+				continue
+			}
+			if since < rebroadcastAfter {
+				continue // just sent: the node has it
+			}
+		}
+		if err := r.broadcast(ctx, rec, rec.last()); err != nil {
+			return err
+		}
+	}
+	return r.replaceStuck(ctx, stuck, fe)
+}
+
+// broadcast sends one of a request's stored transactions. A node that refuses the only
+// one for good fails the request; a refused replacement fails nothing (an earlier
+// transaction may still be mined, and the next pass re-prices again).
+func (r *Relay) broadcast(ctx context.Context, rec *Record, a *Attempt) error {
+	tx := new(types.Transaction)
+	if err := tx.UnmarshalBinary(a.Raw); err != nil {
+		return fmt.Errorf("edge: decode stored transaction of %s: %w", rec.ID, err)
+	}
+	err := r.cfg.Chain.SendTransaction(ctx, tx)
+	switch rules.Classify(err) {
+	case rules.Delivered, rules.NonceUsed, rules.Underpriced:
+		// In the pool or mined (by this or another attempt); receipts tell.
+	case rules.Rejected:
+		if len(rec.Attempts) > 1 {
+			return nil
+		}
+		if _, err := r.settle(ctx, rec, Failed, "", 0, "the node refused the transaction: "+err.Error()); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("edge: broadcast %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// replaceStuck re-prices sent requests whose newest transaction has gone unmined for
+// StuckAfter, lowest hot-wallet nonce first (a later nonce cannot be mined before it), as
+// the native sender (relay/forward) does: the same nonce, both prices bumped by the shared
+// policy (txfees.Policy.Bump: at least 10 %, never below a fresh transaction's), the new
+// transaction stored (Replace) before it is broadcast. Above MaxFeeCap the newest is
+// broadcast again as it is. fe, when not nil, is this pass's current fees.
+func (r *Relay) replaceStuck(ctx context.Context, stuck []*Record, fe *fees) error {
+	if len(stuck) == 0 {
+		return nil
+	}
+	slices.SortFunc(stuck, func(a, b *Record) int { return cmp.Compare(*a.TxNonce, *b.TxNonce) })
+	if fe == nil {
+		f, err := r.currentFees(ctx)
+		if err != nil {
+			return err
+		}
+		fe = &f
+	}
+	for _, rec := range stuck {
+		last := rec.last()
+		old := new(types.Transaction)
+		if err := old.UnmarshalBinary(last.Raw); err != nil {
+			return fmt.Errorf("edge: decode stored transaction of %s: %w", rec.ID, err)
+		}
+		if bumped, ok := r.fees.Bump(fees{Tip: old.GasTipCap(), FeeCap: old.GasFeeCap()}, *fe); ok {
+			a, err := r.signTx(rec, bumped)
 			if err != nil {
 				return err
 			}
-			continue
-		} else if r.cfg.Now().Sub(time.UnixMilli(rec.UpdatedAt)) < rebroadcastAfter {
-			continue // just sent: the node has it
-		}
-		tx := new(types.Transaction)
-		if err := tx.UnmarshalBinary(rec.Attempt.Raw); err != nil {
-			return fmt.Errorf("edge: decode stored transaction of %s: %w", rec.ID, err)
-		}
-		err := r.cfg.Chain.SendTransaction(ctx, tx)
-		switch rules.Classify(err) {
-		case rules.Delivered, rules.NonceUsed, rules.Underpriced:
-			// In the pool or mined (by this or another attempt); receipts tell.
-		case rules.Rejected:
-			if _, err := r.settle(ctx, rec, Failed, "", 0, "the node refused the transaction: "+err.Error()); err != nil {
+			stored, fresh, err := r.cfg.Store.Replace(ctx, rec.ID, *rec.TxNonce, last.Hash, a, a.At)
+			if err != nil {
 				return err
 			}
-		default:
-			return fmt.Errorf("edge: broadcast %s: %w", rec.ID, err)
+			if !fresh {
+				continue // settled, or re-priced by another pass meanwhile
+			}
+			rec, last = stored, stored.last()
+		}
+		if err := r.broadcast(ctx, rec, last); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -553,9 +657,7 @@ type fees = txfees.Fees
 // currentFees prices a fresh transaction as the native relay's wallets do
 // (relay/internal/txfees).
 func (r *Relay) currentFees(ctx context.Context) (fees, error) {
-	p := txfees.Policy{BaseFeeMultiplier: r.cfg.BaseFeeMultiplier}
-	p.Defaults()
-	f, err := p.Current(ctx, r.cfg.Chain)
+	f, err := r.fees.Current(ctx, r.cfg.Chain)
 	if err != nil {
 		return fees{}, fmt.Errorf("edge: %w", err)
 	}
@@ -572,22 +674,14 @@ func (r *Relay) sign(ctx context.Context, rec *Record, fe fees) (*Record, error)
 	if rec, err = r.cfg.Store.Reserve(ctx, rec.ID, chainNonce); err != nil {
 		return nil, err
 	}
-	if rec.Attempt != nil {
+	if len(rec.Attempts) > 0 {
 		return rec, nil
 	}
-	data := rec.execution().Calldata()
-	tx, err := types.SignNewTx(r.cfg.Key, r.signer, &types.DynamicFeeTx{
-		ChainID: r.cfg.ChainID, Nonce: *rec.TxNonce, GasTipCap: fe.Tip, GasFeeCap: fe.FeeCap,
-		Gas: rules.ExecuteGas(rec.Gas, len(data)), To: &r.cfg.Forwarder, Data: data,
-	})
+	a, err := r.signTx(rec, fe)
 	if err != nil {
-		return nil, fmt.Errorf("edge: sign transaction for %s: %w", rec.ID, err)
+		return nil, err
 	}
-	raw, err := tx.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("edge: encode transaction: %w", err)
-	}
-	stored, fresh, err := r.cfg.Store.Attach(ctx, rec.ID, Attempt{Hash: tx.Hash(), Raw: raw}, r.cfg.Now().UnixMilli())
+	stored, fresh, err := r.cfg.Store.Attach(ctx, rec.ID, a, a.At)
 	if err != nil {
 		return nil, err
 	}
@@ -597,11 +691,36 @@ func (r *Relay) sign(ctx context.Context, rec *Record, fe fees) (*Record, error)
 	return stored, nil
 }
 
-// track settles a sent request from its transaction's receipt; false while there is none.
-func (r *Relay) track(ctx context.Context, rec *Record) (bool, error) {
-	rcpt, err := r.cfg.Chain.TransactionReceipt(ctx, rec.Attempt.Hash)
+// signTx signs the request's execution under its reserved hot-wallet nonce at fees fe.
+func (r *Relay) signTx(rec *Record, fe fees) (Attempt, error) {
+	data := rec.execution().Calldata()
+	tx, err := types.SignNewTx(r.cfg.Key, r.signer, &types.DynamicFeeTx{
+		ChainID: r.cfg.ChainID, Nonce: *rec.TxNonce, GasTipCap: fe.Tip, GasFeeCap: fe.FeeCap,
+		Gas: rules.ExecuteGas(rec.Gas, len(data)), To: &r.cfg.Forwarder, Data: data,
+	})
 	if err != nil {
+		return Attempt{}, fmt.Errorf("edge: sign transaction for %s: %w", rec.ID, err)
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		return Attempt{}, fmt.Errorf("edge: encode transaction: %w", err)
+	}
+	return Attempt{Hash: tx.Hash(), Raw: raw, At: r.cfg.Now().UnixMilli()}, nil
+}
+
+// track settles a sent request from the receipt of whichever of its transactions the chain
+// mined; false while there is none. With mined (the hot wallet's nonce at the head), a
+// request whose nonce is not below it has nothing mined and costs no receipt lookups.
+func (r *Relay) track(ctx context.Context, rec *Record, mined *uint64) (bool, error) {
+	if mined != nil && rec.TxNonce != nil && *rec.TxNonce >= *mined {
+		return false, nil
+	}
+	var rcpt *types.Receipt
+	for i := len(rec.Attempts) - 1; i >= 0 && rcpt == nil; i-- { // the newest is the likeliest
 		// ethereum.NotFound, or the node cannot say now: broadcast again and look later.
+		rcpt, _ = r.cfg.Chain.TransactionReceipt(ctx, rec.Attempts[i].Hash)
+	}
+	if rcpt == nil {
 		return false, nil
 	}
 	block := rcpt.BlockNumber.Uint64()
@@ -614,7 +733,7 @@ func (r *Relay) track(ctx context.Context, rec *Record) (bool, error) {
 	if err := rules.Simulate(ctx, r.cfg.Chain, r.cfg.Forwarder, r.hot, rec.execution(), rcpt.BlockNumber); errors.As(err, &re) {
 		reason = re.Reason()
 	}
-	_, err = r.settle(ctx, rec, Failed, rcpt.TxHash.Hex(), block, reason)
+	_, err := r.settle(ctx, rec, Failed, rcpt.TxHash.Hex(), block, reason)
 	return true, err
 }
 

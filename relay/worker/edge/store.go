@@ -136,6 +136,11 @@ func (s *HTTPStore) Attach(ctx context.Context, id common.Hash, a Attempt, at in
 	return s.record(ctx, "attach", map[string]any{"id": id, "attempt": a, "at": at})
 }
 
+// Replace implements Store.
+func (s *HTTPStore) Replace(ctx context.Context, id common.Hash, txNonce uint64, prev common.Hash, a Attempt, at int64) (*Record, bool, error) {
+	return s.record(ctx, "replace", map[string]any{"id": id, "txNonce": txNonce, "prev": prev, "attempt": a, "at": at})
+}
+
 // Settle implements Store.
 func (s *HTTPStore) Settle(ctx context.Context, id common.Hash, state, txHash string, block uint64, reason string, at int64) (*Record, bool, error) {
 	return s.record(ctx, "settle", map[string]any{"id": id, "state": state, "txHash": txHash, "block": block, "reason": reason, "at": at})
