@@ -345,20 +345,8 @@ func counted(t *testing.T, url string, n *atomic.Int64) string {
 // plain transfer: the withdrawal is checkpointed again, with no exit transaction.
 func TestWorkerBridgeReorg(t *testing.T) {
 	bin := wranglerPath(t)
-	main, err := devchain.New(devchain.Options{Seed: t.Name() + "/main", ChainID: big.NewInt(1338)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(main.Close)
-	side, err := devchain.New(devchain.Options{Seed: t.Name() + "/side", ChainID: big.NewInt(1337)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(side.Close)
-	b, err := devchain.NewBridge(main, side, devchain.BridgeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := devchain.NewTestBridge(t, t.Name(), 1338, 1337, devchain.BridgeOptions{})
+	main, side := b.Main, b.Side
 	// The fan holds 100 spUSD: a deposit on the main chain, minted with the validators' signatures.
 	fan, recipient := side.Accounts[0], main.Accounts[1]
 	main.FundUSD(b.Root, devchain.USDC(100), main.Accounts[0])
