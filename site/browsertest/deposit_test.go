@@ -2,6 +2,8 @@ package browsertest
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +73,25 @@ func TestBrowserGatewayDepositFromTheMainChain(t *testing.T) {
 			t.Errorf("deposit summary lacks %q", want)
 		}
 	}
+	step(t, ctx, "the relay pushes the bridge's stages", 15*time.Second,
+		waitFor(`document.body.dataset.bridge === 'push'`, 10*time.Second))
+	// From the deposit credited on the sidechain (sp_deposits, which reads
+	// ChildGateway.depositMinted, every 100 ms) to the page showing it: pushed, well within
+	// the 30 s fallback poll.
+	creditedAt := onChain(t, func() bool {
+		var out struct {
+			Result []struct {
+				Stage string `json:"stage"`
+			} `json:"result"`
+		}
+		res, err := http.Post(url+"rpc", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"sp_deposits","params":["`+devAccount0+`"]}`))
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		return json.NewDecoder(res.Body).Decode(&out) == nil && len(out.Result) == 1 && out.Result[0].Stage == "credited"
+	})
+	shownAt := watchDOM(t, ctx, `#deposits li.deposit[data-stage="credited"]`)
 	step(t, ctx, "bring 12.5: sent", 30*time.Second,
 		chromedp.Click(css("#btn-approve")),
 		waitFor(`document.body.dataset.lastRequest === 'mined'`, 25*time.Second),
@@ -82,6 +103,7 @@ func TestBrowserGatewayDepositFromTheMainChain(t *testing.T) {
 		waitFor(`(document.querySelector('#deposits li.deposit[data-stage="credited"]') || {}).textContent === '12.50 tUSD: Credited'`, 55*time.Second),
 		waitFor(`document.getElementById('bridge-balance').textContent === '12.50 spUSD'`, 10*time.Second),
 		waitFor(`document.getElementById('main-balance').textContent === '4987.50 tUSD'`, 10*time.Second))
+	pushedWithin(t, "the deposit credited", creditedAt, shownAt())
 	shot(t, ctx, "mainchain-deposit-credited")
 	audit(t, ctx, "main chain, deposit credited")
 	if n := tabTo(t, ctx, "#btn-deposit", 60); n == 0 {

@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/stagepass/stagepass/contracts/bindings/mainchain"
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/devnet"
 	"github.com/stagepass/stagepass/wasm/vault"
@@ -135,15 +139,39 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 			t.Errorf("withdrawal summary lacks %q", want)
 		}
 	}
+	step(t, ctx, "the relay pushes the bridge's stages", 15*time.Second,
+		waitFor(`document.body.dataset.bridge === 'push'`, 10*time.Second))
 	step(t, ctx, "withdraw 12.5: mined", 60*time.Second,
 		chromedp.Click(css("#btn-approve")),
 		waitFor(`document.body.dataset.lastRequest === 'mined'`, 50*time.Second),
 		chromedp.Click(css("#btn-done")),
 		waitFor(`document.querySelector('#withdrawals li[data-kind="token"]')`, 15*time.Second))
 	t.Logf("withdrawal: %s", eval[string](t, ctx, `document.querySelector('#withdrawals li[data-kind="token"]').textContent`))
+	// From the exit on the main chain (RootGateway.exited, read every 100 ms) to the page
+	// showing it: pushed, well within the 30 s fallback poll.
+	index, ok := new(big.Int).SetString(eval[string](t, ctx, `document.querySelector('#withdrawals li[data-kind="token"]').dataset.index`), 10)
+	if !ok {
+		t.Fatal("the withdrawal's index")
+	}
+	main, err := ethclient.Dial("http://" + mainRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	root, rootABI := common.HexToAddress(health.Bridge.RootGateway), mainchain.NewRootGateway()
+	exitedAt := onChain(t, func() bool {
+		out, err := main.CallContract(context.Background(), ethereum.CallMsg{To: &root, Data: rootABI.PackExited(index)}, nil)
+		if err != nil {
+			return false
+		}
+		done, err := rootABI.UnpackExited(out)
+		return err == nil && done
+	})
+	shownAt := watchDOM(t, ctx, `#withdrawals li[data-kind="token"][data-stage="exited"]`)
 	step(t, ctx, "paid on the main chain", 90*time.Second,
 		waitFor(`(document.querySelector('#withdrawals li[data-kind="token"][data-stage="exited"]') || {}).textContent?.includes('Paid on the main chain')`, 85*time.Second),
 		waitFor(`document.getElementById('bridge-balance').textContent === '17.50 spUSD'`, 10*time.Second))
+	pushedWithin(t, "the exit", exitedAt, shownAt())
 	shot(t, ctx, "mainchain-withdrawal")
 
 	// The door checks the fan in (from Go, the gate's scanner); once the event is over the
@@ -183,6 +211,68 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 
 // goWallet is the wallet package, connected to a relay, for what the test does outside the
 // page.
+// onChain calls done every 100 ms until it reports true and returns a function that waits
+// for that and gives the time it first did (the chain event's time, to 100 ms).
+func onChain(t *testing.T, done func() bool) func() time.Time {
+	t.Helper()
+	at := make(chan time.Time, 1)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			if done() {
+				at <- time.Now()
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() time.Time {
+		select {
+		case v := <-at:
+			return v
+		case <-time.After(30 * time.Second):
+			t.Fatal("the chain event was not seen")
+			return time.Time{}
+		}
+	}
+}
+
+// watchDOM notes, every 50 ms from now, when selector first matches on the page; the
+// returned function reads that time (zero if it has not matched yet).
+func watchDOM(t *testing.T, ctx context.Context, selector string) func() time.Time {
+	t.Helper()
+	sel, _ := json.Marshal(selector)
+	eval[bool](t, ctx, `(() => { window.__shownAt = 0; const id = setInterval(() => {
+		if (document.querySelector(`+string(sel)+`)) { window.__shownAt = Date.now(); clearInterval(id); } }, 50); return true; })()`)
+	return func() time.Time {
+		ms := eval[float64](t, ctx, `window.__shownAt`)
+		if ms == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(int64(ms))
+	}
+}
+
+// pushedWithin checks that the page showed a stage change (at shown) less than 10 s after
+// its chain event (chain): the relay's push, not the page's 30 s fallback poll.
+func pushedWithin(t *testing.T, what string, chain func() time.Time, shown time.Time) {
+	t.Helper()
+	at := chain()
+	if shown.IsZero() {
+		t.Fatalf("%s: the page's change was not seen", what)
+	}
+	d := shown.Sub(at)
+	t.Logf("%s: on the page %v after the chain event (fallback poll: 30 s)", what, d.Round(time.Millisecond))
+	if d >= 10*time.Second {
+		t.Errorf("%s shown %v after the chain event: not pushed", what, d)
+	}
+}
+
 type goWalletT struct {
 	t *testing.T
 	s *wallet.Service

@@ -26,6 +26,10 @@ const state = {
   // permit details (wallet.mainBalance), and the deposits credited to it (wallet.deposits)
   main: null, deposits: [], expectDeposits: 0,
   expectWithdrawals: 0, // how many this page has sent: the relay's list may lag behind
+  // the relay pushes this account's withdrawal and deposit stages (its "bridge" topic,
+  // through the wallet): then the lists are read again on each push and polled only slowly
+  // as a fallback; a relay without the topic (the Workers build) is polled as before
+  bridgePushes: false,
 };
 
 const VIEWS = ['loading', 'onboard', 'unlock', 'app'];
@@ -54,6 +58,7 @@ async function boot() {
   w.on('tickets', (view) => renderTickets(view));
   w.on('request', (st) => { const f = state.requests.get(st.id); if (f) f(st); });
   w.on('payment', (st) => { const f = state.payments.get((st.paymentId || '').toLowerCase()); if (f) f(st); });
+  w.on('bridge', onBridgePush);
   try {
     await w.accounts({});
     show('unlock');
@@ -189,7 +194,8 @@ async function switchAccount(account) {
   state.payments.clear();
   state.requests.clear();
   Object.assign(state, { view: null, finality: {}, category: null, bridged: null, main: null,
-    withdrawals: [], deposits: [], expectDeposits: 0, expectWithdrawals: 0 });
+    withdrawals: [], deposits: [], expectDeposits: 0, expectWithdrawals: 0, bridgePushes: false });
+  document.body.dataset.bridge = 'poll';
   $('tickets').replaceChildren();
   $('ticket-count').textContent = '';
   $('tickets-empty').hidden = false;
@@ -851,9 +857,28 @@ async function loadMainChain() {
   await Promise.all([refreshWithdrawals(), refreshDeposits()]);
 }
 
+// BRIDGE_FALLBACK_MS: how often the withdrawals and deposits not yet done are read while
+// the relay pushes their stages (a push missed while the worker was busy is still seen);
+// without pushes, every 3 s (withdrawals) and 2 s (deposits).
+const BRIDGE_FALLBACK_MS = 30000;
+let bridgePushTimer = null;
+
+// onBridgePush: the wallet passes each push of the relay's "bridge" topic for the account
+// shown (its whole state first, again after a reconnect, then each change), or the relay's
+// refusal of the topic. A push reads both lists again (at most once per 100 ms).
+function onBridgePush(u) {
+  if (!u || !same(u.account, state.account)) return;
+  state.bridgePushes = !u.refused;
+  document.body.dataset.bridge = state.bridgePushes ? 'push' : 'poll';
+  if (!hasGateway()) return;
+  clearTimeout(bridgePushTimer);
+  bridgePushTimer = setTimeout(() => { refreshWithdrawals(); refreshDeposits(); }, 100);
+}
+
 let depositsTimer = null;
 // refreshDeposits reads the deposits credited to this account, every 2 s while any is not
-// credited yet; the balances are read again once one is.
+// credited yet (every 30 s while the relay pushes their stages); the balances are read again
+// once one is.
 async function refreshDeposits() {
   clearTimeout(depositsTimer);
   const account = state.account;
@@ -868,7 +893,7 @@ async function refreshDeposits() {
     if (more) { loadMainChain(); return; }
   }
   if (!list || list.length < state.expectDeposits || list.some((d) => d.stage !== 'credited')) {
-    depositsTimer = setTimeout(refreshDeposits, 2000);
+    depositsTimer = setTimeout(refreshDeposits, state.bridgePushes ? BRIDGE_FALLBACK_MS : 2000);
   }
 }
 
@@ -909,7 +934,7 @@ $('form-deposit').addEventListener('submit', (ev) => {
 
 let withdrawalsTimer = null;
 // refreshWithdrawals reads the withdrawals paid to this account, every 3 s while any has not
-// reached the main chain yet.
+// reached the main chain yet (every 30 s while the relay pushes their stages).
 async function refreshWithdrawals() {
   clearTimeout(withdrawalsTimer);
   const account = state.account;
@@ -922,7 +947,7 @@ async function refreshWithdrawals() {
     if (state.view) renderTickets(state.view);
   }
   if (!list || list.length < state.expectWithdrawals || list.some((w) => w.stage !== 'exited')) {
-    withdrawalsTimer = setTimeout(refreshWithdrawals, 3000);
+    withdrawalsTimer = setTimeout(refreshWithdrawals, state.bridgePushes ? BRIDGE_FALLBACK_MS : 3000);
   }
 }
 
