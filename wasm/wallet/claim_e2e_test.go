@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/stagepass/stagepass/contracts/devchain"
 	"github.com/stagepass/stagepass/relay/devnet"
-	"github.com/stagepass/stagepass/wasm/internal/fakerelay"
-	"github.com/stagepass/stagepass/wasm/tickets"
-	"github.com/stagepass/stagepass/wasm/vault"
 )
 
 // TestClaimAgainstRealRelay: `stagepass dev --manual-exits` pays no exit on the main chain.
@@ -34,26 +30,8 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 	mainRPC, sideRPC := devchain.MustFreeAddr(t), devchain.MustFreeAddr(t)
 	addr := startRealRelay(t, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s", "--checkpoint-every", "4",
 		"--confirmations", "2", "--anchor=false", "--manual-exits", "--chain-rpc", sideRPC, "--log-level", "info")
-	var health struct {
-		Bridge struct {
-			RootGateway string `json:"rootGateway"`
-		} `json:"bridge"`
-	}
-	res, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(res.Body).Decode(&health)
-	res.Body.Close()
-
-	s := New(&vault.MemoryStore{}, fastKDF{})
-	s.Dial, s.Cache = fakerelay.Dial, &tickets.MemoryStore{}
-	t.Cleanup(s.disconnect)
-	call(t, s, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
-	issuer := call(t, s, "addAccount", `{}`)["address"].(string)
-	gate := call(t, s, "addAccount", `{}`)["address"].(string)
-	call(t, s, "connect", `{"url":"ws://`+addr+`/ws"}`)
-	ci := call(t, s, "chainInfo", `{}`)
+	rootGateway := healthRootGateway(t, addr)
+	s, issuer, gate, ci := bridgeWallet(t, addr)
 
 	// First an event that is over soon, with a ticket checked in at the door, for the
 	// souvenir claimed last, so that it is over by the time the withdrawal is claimed. The
@@ -76,7 +54,7 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := devnet.Deposit(ctx, "http://"+mainRPC, common.HexToAddress(health.Bridge.RootGateway), 0, common.HexToAddress(acct0), devchain.USDC(30)); err != nil {
+	if err := devnet.Deposit(ctx, "http://"+mainRPC, common.HexToAddress(rootGateway), 0, common.HexToAddress(acct0), devchain.USDC(30)); err != nil {
 		t.Fatal(err)
 	}
 	waitLong(t, "the deposit credited", func() bool {
@@ -105,7 +83,7 @@ func TestClaimAgainstRealRelay(t *testing.T) {
 	}
 	waitVeryLong(t, "the withdrawal checkpointed", stageOf("token", "12500000", "checkpointed"))
 	mp := call(t, s, "mainTxParams", `{"account":"`+acct0+`"}`)
-	if mp["manualExits"] != true || mp["chainId"] != float64(1338) || !strings.EqualFold(mp["gateway"].(string), health.Bridge.RootGateway) {
+	if mp["manualExits"] != true || mp["chainId"] != float64(1338) || !strings.EqualFold(mp["gateway"].(string), rootGateway) {
 		t.Fatalf("main tx params %v", mp)
 	}
 	time.Sleep(2 * time.Second) // the relay would have paid it by now

@@ -35,26 +35,8 @@ func TestGatewayAgainstRealRelay(t *testing.T) {
 	// moves at least 1 s per block: at 500 ms blocks it runs twice as fast), which the
 	// wallet's "not over yet" check reads.
 	addr := startRealRelay(t, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s", "--checkpoint-every", "4", "--confirmations", "2", "--anchor=false")
-	var health struct {
-		Bridge struct {
-			RootGateway string `json:"rootGateway"`
-		} `json:"bridge"`
-	}
-	res, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(res.Body).Decode(&health)
-	res.Body.Close()
-
-	s := New(&vault.MemoryStore{}, fastKDF{})
-	s.Dial, s.Cache = fakerelay.Dial, &tickets.MemoryStore{}
-	t.Cleanup(s.disconnect)
-	call(t, s, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
-	issuer := call(t, s, "addAccount", `{}`)["address"].(string)
-	gate := call(t, s, "addAccount", `{}`)["address"].(string)
-	call(t, s, "connect", `{"url":"ws://`+addr+`/ws"}`)
-	ci := call(t, s, "chainInfo", `{}`)
+	rootGateway := healthRootGateway(t, addr)
+	s, issuer, gate, ci := bridgeWallet(t, addr)
 	if ci["gateway"] == nil || ci["bridgedCurrency"] == nil || ci["mainChainId"] != float64(1338) || ci["exitDelay"] != float64(2) {
 		t.Fatalf("chain info %v", ci)
 	}
@@ -62,7 +44,7 @@ func TestGatewayAgainstRealRelay(t *testing.T) {
 	// 30 TestUSD deposited on the main chain → 30 spUSD here.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := devnet.Deposit(ctx, "http://"+mainRPC, common.HexToAddress(health.Bridge.RootGateway), 0, common.HexToAddress(acct0), devchain.USDC(30)); err != nil {
+	if err := devnet.Deposit(ctx, "http://"+mainRPC, common.HexToAddress(rootGateway), 0, common.HexToAddress(acct0), devchain.USDC(30)); err != nil {
 		t.Fatal(err)
 	}
 	balance := func() string { return call(t, s, "bridgeBalance", `{"account":"`+acct0+`"}`)["balance"].(string) }
@@ -169,4 +151,37 @@ func checkedInTicket(t *testing.T, s *Service, ci map[string]any, name, issuer, 
 	}
 	waitLong(t, "the ticket checked in", func() bool { return ticketStates(t, s, acct0)[id] == "checkedIn" })
 	return event, id
+}
+
+// healthRootGateway is RootGateway's address as the relay at addr reports it in /healthz.
+func healthRootGateway(t *testing.T, addr string) string {
+	t.Helper()
+	var health struct {
+		Bridge struct {
+			RootGateway string `json:"rootGateway"`
+		} `json:"bridge"`
+	}
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&health); err != nil || health.Bridge.RootGateway == "" {
+		t.Fatalf("healthz: no bridge (%v)", err)
+	}
+	return health.Bridge.RootGateway
+}
+
+// bridgeWallet is a wallet restored from the development mnemonic, with accounts 1 and 2
+// added (an issuer and a gate) and connected to the relay at addr, and its chain info.
+func bridgeWallet(t *testing.T, addr string) (s *Service, issuer, gate string, ci map[string]any) {
+	t.Helper()
+	s = New(&vault.MemoryStore{}, fastKDF{})
+	s.Dial, s.Cache = fakerelay.Dial, &tickets.MemoryStore{}
+	t.Cleanup(s.disconnect)
+	call(t, s, "restore", `{"mnemonic":"test test test test test test test test test test test junk","password":"hunter2hunter2"}`)
+	issuer = call(t, s, "addAccount", `{}`)["address"].(string)
+	gate = call(t, s, "addAccount", `{}`)["address"].(string)
+	call(t, s, "connect", `{"url":"ws://`+addr+`/ws"}`)
+	return s, issuer, gate, call(t, s, "chainInfo", `{}`)
 }
