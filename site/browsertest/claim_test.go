@@ -1,19 +1,11 @@
 package browsertest
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/stagepass/stagepass/contracts/devchain"
-	"github.com/stagepass/stagepass/relay/devnet"
 )
 
 // TestBrowserClaimOnMainChain: a `stagepass dev --manual-exits` of its own (the relay pays
@@ -26,36 +18,7 @@ import (
 // main chain". axe-core finds nothing serious at 360 px with the claim shown.
 func TestBrowserClaimOnMainChain(t *testing.T) {
 	setup(t)
-	mainRPC := devchain.MustFreeAddr(t)
-	var logs bytes.Buffer
-	url, cmd, err := startDev(&logs, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--checkpoint-every", "4", "--confirmations", "2",
-		"--anchor=false", "--manual-exits")
-	defer stopDev(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("stagepass dev (main chain, manual exits) log:\n%s", logs.String())
-		}
-	}()
-	var health struct {
-		Bridge struct {
-			RootGateway string `json:"rootGateway"`
-		} `json:"bridge"`
-	}
-	res, err := http.Get(url + "healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = json.NewDecoder(res.Body).Decode(&health)
-	res.Body.Close()
-	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := devnet.Deposit(dctx, "http://"+mainRPC, common.HexToAddress(health.Bridge.RootGateway), 0, common.HexToAddress(devAccount0), devchain.USDC(30)); err != nil {
-		t.Fatal(err)
-	}
-	g := goWallet(t, strings.Replace(url, "http://", "ws://", 1)+"ws")
+	url, _, _, g := devWithBridge(t, "--manual-exits")
 	g.wait("the deposit credited", func() bool {
 		return g.call("bridgeBalance", `{"account":"`+devAccount0+`"}`)["balance"] == "30000000"
 	})

@@ -33,38 +33,9 @@ import (
 // souvenir on the main chain" on the ticket; the fan exits it and sees it kept there.
 func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	setup(t)
-	mainRPC := devchain.MustFreeAddr(t)
-	var logs bytes.Buffer
-	url, cmd, err := startDev(&logs, "--block-time", "1s", "--main-chain-rpc", mainRPC, "--exit-delay", "2s",
-		"--checkpoint-every", "4", "--confirmations", "2", "--anchor=false")
-	defer stopDev(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("stagepass dev (main chain) log:\n%s", logs.String())
-		}
-	}()
-	var health struct {
-		Bridge struct {
-			RootGateway string `json:"rootGateway"`
-		} `json:"bridge"`
-	}
-	res, err := http.Get(url + "healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = json.NewDecoder(res.Body).Decode(&health)
-	res.Body.Close()
-	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := devnet.Deposit(dctx, "http://"+mainRPC, common.HexToAddress(health.Bridge.RootGateway), 0, common.HexToAddress(devAccount0), devchain.USDC(30)); err != nil {
-		t.Fatal(err)
-	}
+	url, mainRPC, root, g := devWithBridge(t, "--exit-delay", "2s")
 
 	// The organiser and the door, from Go: an event over in ~45 s, a ticket for the fan.
-	g := goWallet(t, strings.Replace(url, "http://", "ws://", 1)+"ws")
 	issuer := g.call("addAccount", `{}`)["address"].(string)
 	gate := g.call("addAccount", `{}`)["address"].(string)
 	ci := g.call("chainInfo", `{}`)
@@ -158,7 +129,7 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer main.Close()
-	root, rootABI := common.HexToAddress(health.Bridge.RootGateway), mainchain.NewRootGateway()
+	rootABI := mainchain.NewRootGateway()
 	exitedAt := onChain(t, func() bool {
 		out, err := main.CallContract(context.Background(), ethereum.CallMsg{To: &root, Data: rootABI.PackExited(index)}, nil)
 		if err != nil {
@@ -209,6 +180,47 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	}
 }
 
+// devWithBridge starts a `stagepass dev` of its own with its main chain (1 s blocks, so the
+// chains' clocks stay near the page's; a checkpoint every 4 blocks, 2 confirmations, no
+// anchor) and the extra flags, deposits 30 TestUSD of the fan's account (development account
+// 0) on the main chain, and returns the site's URL, the main chain's JSON-RPC address,
+// RootGateway and a Go wallet connected to the relay; the validators credit the deposit
+// meanwhile. The process stops when the test ends, and its log is printed if the test failed.
+func devWithBridge(t *testing.T, extra ...string) (url, mainRPC string, root common.Address, g *goWalletT) {
+	t.Helper()
+	mainRPC = devchain.MustFreeAddr(t)
+	var logs bytes.Buffer
+	url, cmd, err := startDev(&logs, append([]string{"--block-time", "1s", "--main-chain-rpc", mainRPC,
+		"--checkpoint-every", "4", "--confirmations", "2", "--anchor=false"}, extra...)...)
+	t.Cleanup(func() {
+		stopDev(cmd)
+		if t.Failed() {
+			t.Logf("stagepass dev %v (main chain) log:\n%s", extra, logs.String())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Bridge struct {
+			RootGateway string `json:"rootGateway"`
+		} `json:"bridge"`
+	}
+	res, err := http.Get(url + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(res.Body).Decode(&health)
+	res.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root = common.HexToAddress(health.Bridge.RootGateway)
+	if err := devnet.Deposit(ctx, "http://"+mainRPC, root, 0, common.HexToAddress(devAccount0), devchain.USDC(30)); err != nil {
+		t.Fatal(err)
+	}
+	return url, mainRPC, root, goWallet(t, strings.Replace(url, "http://", "ws://", 1)+"ws")
+}
+
 // goWallet is the wallet package, connected to a relay, for what the test does outside the
 // page.
 // onChain calls done every 100 ms until it reports true and returns a function that waits
@@ -242,13 +254,18 @@ func onChain(t *testing.T, done func() bool) func() time.Time {
 	}
 }
 
-// watchDOM notes, every 50 ms from now, when selector first matches on the page; the
-// returned function reads that time (zero if it has not matched yet).
+// watchDOM notes when selector first matches on the page from now on, with a
+// MutationObserver (called on every change of the page, never throttled as a timer in a
+// busy or background page can be); the returned function reads that time (zero if it has
+// not matched yet).
 func watchDOM(t *testing.T, ctx context.Context, selector string) func() time.Time {
 	t.Helper()
 	sel, _ := json.Marshal(selector)
-	eval[bool](t, ctx, `(() => { window.__shownAt = 0; const id = setInterval(() => {
-		if (document.querySelector(`+string(sel)+`)) { window.__shownAt = Date.now(); clearInterval(id); } }, 50); return true; })()`)
+	eval[bool](t, ctx, `(() => { window.__shownAt = 0;
+		const seen = () => { if (!window.__shownAt && document.querySelector(`+string(sel)+`)) { window.__shownAt = Date.now(); return true; } return false; };
+		if (!seen()) { const o = new MutationObserver(() => { if (seen()) o.disconnect(); });
+			o.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true }); }
+		return true; })()`)
 	return func() time.Time {
 		ms := eval[float64](t, ctx, `window.__shownAt`)
 		if ms == 0 {
