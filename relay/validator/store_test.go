@@ -66,6 +66,18 @@ func (e *env) runAgg(agg *Aggregator) (stop func()) {
 	return stop
 }
 
+// storeEnv is a bridge of four validators checkpointing every 2 sidechain blocks, three
+// blocks already sealed, and an aggregator keeping its store at path (returned as first).
+func storeEnv(t *testing.T) (e *env, path string, first *Aggregator) {
+	t.Helper()
+	e = newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
+	for range 3 {
+		e.side.Commit()
+	}
+	path = filepath.Join(t.TempDir(), "validators.db")
+	return e, path, e.aggregatorAt(path, nil)
+}
+
 // sent is how many transactions the submitter sent on the main chain (its nonce).
 func (e *env) sent(agg *Aggregator) uint64 { return e.nonce(e.main, agg.main.Address()) }
 
@@ -125,13 +137,8 @@ func (e *env) quiet(agg *Aggregator) {
 // the relay stops before submitting it, and the validators stop too. A new aggregator on
 // the same store submits it without any validator resending; a third start submits nothing.
 func TestCheckpointQuorumSubmittedAfterRestart(t *testing.T) {
-	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
-	for range 3 {
-		e.side.Commit()
-	}
+	e, path, first := storeEnv(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "validators.db")
-	first := e.aggregatorAt(path, nil)
 	cp, ok, err := e.nodes[0].NextCheckpoint(ctx)
 	if err != nil || !ok {
 		t.Fatalf("next checkpoint: %v %v", ok, err)
@@ -175,13 +182,8 @@ func TestCheckpointQuorumSubmittedAfterRestart(t *testing.T) {
 // before it is mined; the restarted aggregator follows that transaction instead of sending
 // the checkpoint again.
 func TestCheckpointSentBeforeRestartFollowed(t *testing.T) {
-	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
-	for range 3 {
-		e.side.Commit()
-	}
+	e, path, first := storeEnv(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "validators.db")
-	first := e.aggregatorAt(path, nil)
 	for _, n := range e.nodes[:3] {
 		if err := n.Step(ctx); err != nil {
 			t.Fatal(err)
@@ -216,13 +218,8 @@ func TestCheckpointSentBeforeRestartFollowed(t *testing.T) {
 // for one range and stops before slashing it. The restarted aggregator still refuses the
 // validator and slashes it, once; a second restart sends nothing.
 func TestCheckpointEquivocationSlashedAfterRestart(t *testing.T) {
-	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
-	for range 3 {
-		e.side.Commit()
-	}
+	e, path, first := storeEnv(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "validators.db")
-	first := e.aggregatorAt(path, nil)
 	cheat := e.b.Validators[3]
 	cp, ok, err := e.nodes[3].NextCheckpoint(ctx)
 	if err != nil || !ok {
@@ -281,13 +278,8 @@ func TestCheckpointEquivocationSlashedAfterRestart(t *testing.T) {
 // good signature beside them is reloaded. A file of another schema or another program is
 // refused with an error naming it.
 func TestCheckpointStoreBadRecordsSkipped(t *testing.T) {
-	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
-	for range 3 {
-		e.side.Commit()
-	}
+	e, path, first := storeEnv(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "validators.db")
-	first := e.aggregatorAt(path, nil)
 	cp, ok, err := e.nodes[0].NextCheckpoint(ctx)
 	if err != nil || !ok {
 		t.Fatalf("next checkpoint: %v %v", ok, err)
@@ -380,13 +372,8 @@ func (a *Aggregator) digestOf(t *testing.T, cp mainchain.Checkpoint) [32]byte {
 // submitter got accepted while this relay was down are forgotten at its restart, and
 // nothing is sent for them.
 func TestCheckpointCoveredWhileDownForgotten(t *testing.T) {
-	e := newEnv(t, devchain.BridgeOptions{}, NodeConfig{Every: 2})
-	for range 3 {
-		e.side.Commit()
-	}
+	e, path, first := storeEnv(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "validators.db")
-	first := e.aggregatorAt(path, nil)
 	for _, n := range e.nodes[:3] {
 		if err := n.Step(ctx); err != nil {
 			t.Fatal(err)

@@ -73,25 +73,10 @@ func newEnv(t *testing.T, opts devchain.BridgeOptions, node NodeConfig) *env {
 // run runs the aggregator and nodes `which`, and seals a block on both chains every 20 ms
 // (the development chains' timers), until the test ends.
 func (e *env) run(which ...int) {
+	e.runAgg(e.agg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	e.t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = e.agg.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				e.main.Commit()
-				e.side.Commit()
-			}
-		}
-	}()
 	e.start(ctx, &wg, which...)
 }
 
