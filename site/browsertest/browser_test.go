@@ -538,6 +538,17 @@ func typeInto(id, value string) chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(css("#"+id), value))
 }
 
+// refused types value into the field id, presses button and waits for the form's error
+// errID to show; it returns the error's text (the page refused before anything was signed).
+func refused(t *testing.T, ctx context.Context, what, id, value, button, errID string) string {
+	t.Helper()
+	step(t, ctx, what, 20*time.Second,
+		typeInto(id, value),
+		chromedp.Click(css("#"+button)),
+		waitFor(`!document.getElementById('`+errID+`').hidden`, 15*time.Second))
+	return eval[string](t, ctx, `document.getElementById('`+errID+`').textContent`)
+}
+
 // restoreAndBuy opens the site at url, restores the development wallet and buys one ticket
 // of the first tier with TestUSD (summary → approve → accepted → sent → mined), and returns
 // the event and the token id shown in My tickets.

@@ -45,18 +45,10 @@ func TestBrowserGatewayDepositFromTheMainChain(t *testing.T) {
 	if hint := eval[string](t, ctx, `document.getElementById('deposit-min').textContent`); hint != "At least 1.00 tUSD: Stagepass pays the main-chain gas." {
 		t.Errorf("the deposit's minimum reads %q", hint)
 	}
-	step(t, ctx, "bring 0.5: below the relay's minimum", 20*time.Second,
-		chromedp.SendKeys(css("#deposit-amount"), "0.5"),
-		chromedp.Click(css("#btn-deposit")),
-		waitFor(`!document.getElementById('deposit-error').hidden`, 15*time.Second))
-	if msg := eval[string](t, ctx, `document.getElementById('deposit-error').textContent`); msg != "Stagepass brings at least 1 tUSD over for you; 0.5 tUSD is less." {
+	if msg := refused(t, ctx, "bring 0.5: below the relay's minimum", "deposit-amount", "0.5", "btn-deposit", "deposit-error"); msg != "Stagepass brings at least 1 tUSD over for you; 0.5 tUSD is less." {
 		t.Errorf("bringing 0.5 says %q", msg)
 	}
-	step(t, ctx, "bring 5001: refused", 20*time.Second,
-		typeInto("deposit-amount", "5001"),
-		chromedp.Click(css("#btn-deposit")),
-		waitFor(`!document.getElementById('deposit-error').hidden`, 15*time.Second))
-	if msg := eval[string](t, ctx, `document.getElementById('deposit-error').textContent`); !strings.Contains(msg, "more than you have") {
+	if msg := refused(t, ctx, "bring 5001: refused", "deposit-amount", "5001", "btn-deposit", "deposit-error"); !strings.Contains(msg, "more than you have") {
 		t.Errorf("bringing 5001 of 5000 says %q", msg)
 	}
 	step(t, ctx, "bring 12.5: the summary", 20*time.Second,

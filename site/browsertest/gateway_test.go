@@ -92,11 +92,7 @@ func TestBrowserGatewayWithdrawAndSouvenir(t *testing.T) {
 	audit(t, ctx, "main chain panel")
 
 	// Withdraw 12.5 spUSD: refused above the balance on the wallet's word, then signed.
-	step(t, ctx, "withdraw 31: refused", 20*time.Second,
-		chromedp.SendKeys(css("#withdraw-amount"), "31"),
-		chromedp.Click(css("#btn-withdraw")),
-		waitFor(`!document.getElementById('withdraw-error').hidden`, 15*time.Second))
-	if msg := eval[string](t, ctx, `document.getElementById('withdraw-error').textContent`); !strings.Contains(msg, "more than you have") {
+	if msg := refused(t, ctx, "withdraw 31: refused", "withdraw-amount", "31", "btn-withdraw", "withdraw-error"); !strings.Contains(msg, "more than you have") {
 		t.Errorf("withdrawing 31 of 30 says %q", msg)
 	}
 	step(t, ctx, "withdraw 12.5: the summary", 20*time.Second,
